@@ -1,0 +1,99 @@
+# appdb-operator build.
+#
+#   make            bin/appdb-operator
+#   make test       install what is missing, build, run every test suite
+#   make asan       the whole suite under AddressSanitizer + UBSan
+#   make demo       the end-to-end demo (see README.md)
+#   make bench      speed and memory figures
+#   make lint       clang-format check and cppcheck
+#   make fuzz       run the fuzz targets for a while (clang, libFuzzer)
+#
+# Every operator/*.c is part of the binary; operator/main.c holds main() only,
+# so unit tests link the rest. Test suites register themselves in mk/*.mk by
+# appending to TEST_SUITES and defining test-<name>.
+
+CC      ?= cc
+BUILD   ?= build
+BINDIR  ?= bin
+SAN     ?=
+PKGS    := libcurl jansson libpq yaml-0.1 openssl libmicrohttpd expat
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+BUILD_ID ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+VERSION  := 0.1.0
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wno-unused-parameter -Wno-format-truncation -fno-strict-aliasing -pthread \
+           -Ioperator $(PKG_CFLAGS) -MMD -MP \
+           -DAPPDB_VERSION='"$(VERSION)"' -DAPPDB_BUILD_ID='"$(BUILD_ID)"'
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+LDLIBS  += $(PKG_LIBS) -pthread -lm
+
+SRCS     := $(wildcard operator/*.c)
+OBJS     := $(patsubst operator/%.c,$(BUILD)/operator/%.o,$(SRCS))
+LIBOBJS  := $(filter-out $(BUILD)/operator/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+BIN      := $(BINDIR)/appdb-operator
+
+# Everything the test scripts need to find the build.
+export APPDB_OPERATOR = $(abspath $(BIN))
+export APPDB_ROOT = $(CURDIR)
+export APPDB_BUILD = $(abspath $(BUILD))
+
+TEST_SUITES :=
+
+.PHONY: all deps test unit asan demo bench lint fuzz clean format
+all: $(BIN)
+
+deps:
+	@hack/install-deps.sh
+
+$(BIN): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/operator/%.o: operator/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+
+# Unit tests: each binary is a cmocka group; data files are read relative
+# to the repository root.
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+include $(wildcard mk/*.mk)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@set -e; for s in $(TEST_SUITES); do $(MAKE) --no-print-directory test-$$s; done
+	@echo "all test suites passed"
+
+asan:
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin SAN=1 test
+
+lint:
+	@clang-format --dry-run --Werror operator/*.c operator/*.h tests/unit/*.c
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--suppress=missingIncludeSystem --inline-suppr -Ioperator operator
+
+format:
+	@clang-format -i operator/*.c operator/*.h tests/unit/*.c
+
+clean:
+	rm -rf build bin
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,276 @@
+/*
+ * secret.c - the password source interface and the sources that need no
+ * network: files and Kubernetes Secret objects already in hand.
+ */
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SECRET_FILE_MAX 65536
+
+void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secret_fetch_fn fetch,
+			 void *ctx)
+{
+	r->providers[kind].fetch = fetch;
+	r->providers[kind].ctx = ctx;
+}
+
+int secret_resolve(struct secret *out, const struct secret_resolver *r,
+		   const struct secret_ref *ref, const char *default_ns, struct err *err)
+{
+	const struct secret_provider *p;
+	struct secret_ref local;
+	char desc[512];
+
+	if (ref->kind <= SECRET_NONE || ref->kind >= SECRET_KIND_COUNT)
+		return err_set(err, APPDB_EINVAL, "no password source given");
+	p = &r->providers[ref->kind];
+	if (p->fetch == NULL) {
+		secret_ref_describe(desc, sizeof(desc), ref);
+		return err_set(err, APPDB_ENOTFOUND, "%s: this kind of source is not available here",
+			       desc);
+	}
+	local = *ref;
+	if (ref->kind == SECRET_KUBE && ref->ns == NULL)
+		local.ns = (char *)default_ns;
+	return p->fetch(p->ctx, out, &local, err);
+}
+
+int secret_error_is_missing(int code)
+{
+	return code == APPDB_ENOTFOUND || code == APPDB_EFORBIDDEN || code == APPDB_EINVAL ||
+	       code == APPDB_EUNAUTHORIZED;
+}
+
+void secret_clear(struct secret *s)
+{
+	if (s->value != NULL) {
+		OPENSSL_cleanse(s->value, strlen(s->value));
+		free(s->value);
+	}
+	free(s->version);
+	s->value = NULL;
+	s->version = NULL;
+}
+
+static int dup_or_null(char **out, const char *s)
+{
+	*out = NULL;
+	if (s == NULL)
+		return 0;
+	*out = strdup(s);
+	return *out != NULL ? 0 : APPDB_ENOMEM;
+}
+
+int secret_ref_copy(struct secret_ref *out, const struct secret_ref *src)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = src->kind;
+	if (dup_or_null(&out->secret_id, src->secret_id) != 0 || dup_or_null(&out->ns, src->ns) != 0 ||
+	    dup_or_null(&out->name, src->name) != 0 || dup_or_null(&out->key, src->key) != 0 ||
+	    dup_or_null(&out->path, src->path) != 0) {
+		secret_ref_clear(out);
+		return APPDB_ENOMEM;
+	}
+	return 0;
+}
+
+void secret_ref_clear(struct secret_ref *ref)
+{
+	free(ref->secret_id);
+	free(ref->ns);
+	free(ref->name);
+	free(ref->key);
+	free(ref->path);
+	memset(ref, 0, sizeof(*ref));
+}
+
+void secret_ref_describe(char *out, size_t len, const struct secret_ref *ref)
+{
+	switch (ref->kind) {
+	case SECRET_AWS_SM:
+		snprintf(out, len, "secretsManager %s%s%s", ref->secret_id ? ref->secret_id : "",
+			 ref->key ? " key " : "", ref->key ? ref->key : "");
+		break;
+	case SECRET_KUBE:
+		snprintf(out, len, "kubernetesSecret %s%s%s key %s", ref->ns ? ref->ns : "",
+			 ref->ns ? "/" : "", ref->name ? ref->name : "", ref->key ? ref->key : "");
+		break;
+	case SECRET_FILE:
+		snprintf(out, len, "file %s", ref->path ? ref->path : "");
+		break;
+	default:
+		snprintf(out, len, "no source");
+		break;
+	}
+}
+
+/* Decodes standard base64 (as Kubernetes encodes Secret data). */
+static int b64_decode(char **out, const char *in)
+{
+	size_t n = strlen(in);
+	size_t pad = 0;
+	unsigned char *buf = NULL;
+	int len;
+
+	*out = NULL;
+	if (n % 4 != 0)
+		return APPDB_EINVAL;
+	buf = malloc(n / 4 * 3 + 1);
+	if (buf == NULL)
+		return APPDB_ENOMEM;
+	len = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n);
+	if (len < 0) {
+		free(buf);
+		return APPDB_EINVAL;
+	}
+	if (n >= 1 && in[n - 1] == '=')
+		pad++;
+	if (n >= 2 && in[n - 2] == '=')
+		pad++;
+	len -= (int)pad;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', (size_t)len) != NULL) {
+		OPENSSL_cleanse(buf, (size_t)len);
+		free(buf);
+		return APPDB_EINVAL;
+	}
+	*out = (char *)buf;
+	return 0;
+}
+
+int secret_from_kube_object(struct secret *out, json_t *obj, const char *key, struct err *err)
+{
+	json_t *v;
+	const char *rv;
+	int rc;
+
+	v = json_object_get(json_object_get(obj, "stringData"), key);
+	if (json_is_string(v)) {
+		out->value = strdup(json_string_value(v));
+		if (out->value == NULL)
+			return APPDB_ENOMEM;
+	} else {
+		v = json_object_get(json_object_get(obj, "data"), key);
+		if (!json_is_string(v))
+			return err_set(err, APPDB_ENOTFOUND, "key %s not found in the secret", key);
+		rc = b64_decode(&out->value, json_string_value(v));
+		if (rc == APPDB_EINVAL)
+			return err_set(err, rc, "key %s of the secret is not valid base64 text", key);
+		if (rc != 0)
+			return rc;
+	}
+	rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	if (rv != NULL && (out->version = strdup(rv)) == NULL) {
+		secret_clear(out);
+		return APPDB_ENOMEM;
+	}
+	return 0;
+}
+
+int secret_pick_key(char **out, const char *secret_string, const char *key, struct err *err)
+{
+	json_t *doc = NULL;
+	json_t *v;
+	int rc = 0;
+
+	*out = NULL;
+	if (key == NULL) {
+		*out = strdup(secret_string);
+		return *out != NULL ? 0 : APPDB_ENOMEM;
+	}
+	doc = json_loads(secret_string, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(doc)) {
+		rc = err_set(err, APPDB_EINVAL, "the secret value is not a JSON object, so key %s cannot be picked", key);
+		goto out;
+	}
+	v = json_object_get(doc, key);
+	if (v == NULL) {
+		rc = err_set(err, APPDB_ENOTFOUND, "key %s not found in the secret", key);
+		goto out;
+	}
+	if (!json_is_string(v)) {
+		rc = err_set(err, APPDB_EINVAL, "key %s of the secret is not a string", key);
+		goto out;
+	}
+	*out = strdup(json_string_value(v));
+	if (*out == NULL)
+		rc = APPDB_ENOMEM;
+out:
+	/* The parsed document holds the secret too: wipe its strings. */
+	if (json_is_object(doc)) {
+		const char *k;
+		json_t *val;
+
+		json_object_foreach(doc, k, val) {
+			if (json_is_string(val))
+				OPENSSL_cleanse((void *)json_string_value(val), json_string_length(val));
+		}
+	}
+	json_decref(doc);
+	return rc;
+}
+
+int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *ref,
+		      struct err *err)
+{
+	char *buf = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd = -1;
+	int rc = 0;
+	struct stat st;
+
+	(void)ctx;
+	fd = open(ref->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = err_set(err, errno == ENOENT ? APPDB_ENOTFOUND : APPDB_EFORBIDDEN,
+			     "could not open password file %s: %s", ref->path, strerror(errno));
+		goto out;
+	}
+	buf = malloc(SECRET_FILE_MAX + 1);
+	if (buf == NULL) {
+		rc = APPDB_ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf + len, SECRET_FILE_MAX - len)) > 0)
+		len += (size_t)n;
+	if (n < 0) {
+		rc = err_set(err, APPDB_EIO, "could not read password file %s: %s", ref->path,
+			     strerror(errno));
+		goto out;
+	}
+	if (len == SECRET_FILE_MAX) {
+		rc = err_set(err, APPDB_EINVAL, "password file %s is too large", ref->path);
+		goto out;
+	}
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL || len == 0) {
+		rc = err_set(err, APPDB_EINVAL, "password file %s is empty or not text", ref->path);
+		goto out;
+	}
+	out->value = buf;
+	buf = NULL;
+	if (fstat(fd, &st) == 0 && asprintf(&out->version, "mtime-%lld", (long long)st.st_mtime) < 0)
+		out->version = NULL;
+out:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, SECRET_FILE_MAX + 1);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
