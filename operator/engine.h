@@ -1,0 +1,98 @@
+/*
+ * engine.h - one reconcile of one AppDatabase against its PostgreSQL
+ * instance (DESIGN section 4), shared by the CLI and the controller.
+ *
+ * struct engine holds what lives across reconciles: the config, the secret
+ * resolver, the audit sink and one admin connection per instance. An engine
+ * is used by one thread at a time; the controller gives each worker its own
+ * (engine_new per worker, sharing config and resolver, which are read-only).
+ */
+#ifndef APPDB_ENGINE_H
+#define APPDB_ENGINE_H
+
+#include "config.h"
+#include "model.h"
+#include "secret.h"
+
+#include <time.h>
+
+enum run_result_kind {
+	RESULT_CHANGED = 0,
+	RESULT_UNCHANGED,
+	RESULT_BLOCKED,
+	RESULT_FAILED,
+	RESULT_INVALID,
+};
+
+/* The reasons of DESIGN section 3, exactly as written there. */
+#define REASON_PROVISIONED "Provisioned"
+#define REASON_INVALID_SPEC "InvalidSpec"
+#define REASON_SECRET_MISSING "SecretMissing"
+#define REASON_AWAITING_APPROVAL "AwaitingApproval"
+#define REASON_PROVISIONING_DISABLED "ProvisioningDisabled"
+#define REASON_OWNER_MISMATCH "OwnerMismatch"
+#define REASON_ROLE_NOT_MANAGED "RoleNotManaged"
+#define REASON_ROLE_CLAIMED "RoleClaimedByOther"
+#define REASON_INSTANCE_UNKNOWN "InstanceUnknown"
+#define REASON_DB_UNREACHABLE "DatabaseUnreachable"
+#define REASON_PROVISIONING_FAILED "ProvisioningFailed"
+
+enum engine_mode {
+	ENGINE_APPLY = 0, /* reconcile: converge */
+	ENGINE_PLAN,      /* plan: observe and plan, change nothing */
+};
+
+struct user_status {
+	char *name;
+	enum access access;
+	char *password_version; /* NULL when the source has none */
+};
+
+/* What one reconcile did; owned strings, released by run_result_clear. */
+struct run_result {
+	char run_id[40];
+	char *build_id;
+	char started_at[32];  /* RFC 3339 */
+	char finished_at[32]; /* RFC 3339 */
+	enum run_result_kind result;
+	const char *reason;   /* a REASON_* constant; REASON_PROVISIONED when Ready */
+	char *message;        /* human text, never a secret */
+	int ready;            /* database, roles, passwords and grants match */
+	int retryable;        /* transient: retry with backoff */
+	char **actions;       /* executed (apply) or pending (plan, awaiting approval) */
+	size_t n_actions;
+	struct user_status *users;
+	size_t n_users;
+	char *database;       /* spec.database.name when known */
+};
+
+struct engine;
+
+/*
+ * Makes an engine. cfg and resolver are borrowed and must outlive it.
+ * audit_path may be NULL (no audit file, stdout only). Returns 0 or
+ * APPDB_ENOMEM.
+ */
+int engine_new(struct engine **out, const struct config *cfg,
+	       const struct secret_resolver *resolver, struct err *err);
+void engine_free(struct engine *eng);
+
+/*
+ * Reconciles db (borrowed) in the given mode. Always fills out (which the
+ * caller clears with run_result_clear) and writes the audit records; returns
+ * 0, or APPDB_ENOMEM. The outcome is in out->result and out->reason.
+ */
+int engine_reconcile(struct run_result *out, struct engine *eng, const struct appdb *db,
+		     enum engine_mode mode);
+
+/*
+ * Records that db was deleted: an audit record, nothing dropped. Fills out
+ * like engine_reconcile.
+ */
+int engine_record_deletion(struct run_result *out, struct engine *eng, const struct appdb *db);
+
+void run_result_clear(struct run_result *r);
+
+const char *run_result_name(enum run_result_kind k);
+
+#endif

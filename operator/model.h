@@ -1,0 +1,89 @@
+/*
+ * model.h - the in-memory AppDatabase.
+ *
+ * One model, two loaders: the controller decodes the API's JSON with
+ * appdb_from_json(); the CLI turns YAML manifests into the same JSON
+ * (yamljson.c) and decodes them with the same function. Decoding checks
+ * shapes and types; validate.c checks the rules of DESIGN section 3.
+ *
+ * struct appdb owns all its strings; appdb_free() releases it.
+ */
+#ifndef APPDB_MODEL_H
+#define APPDB_MODEL_H
+
+#include "secret.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define APPDB_GROUP "db.platform.dev"
+#define APPDB_VERSION_NAME "v1alpha1"
+#define APPDB_API_VERSION "db.platform.dev/v1alpha1"
+#define APPDB_KIND "AppDatabase"
+#define APPDB_PLURAL "appdatabases"
+
+#define ANNOTATION_BUILD_ID "db.platform.dev/build-id"
+#define ANNOTATION_APPROVED_GENERATION "db.platform.dev/approved-generation"
+#define ANNOTATION_APPROVED_BY "db.platform.dev/approved-by"
+
+enum access { ACCESS_READONLY = 0, ACCESS_READWRITE, ACCESS_OWNER };
+
+struct appdb_user {
+	char *name;
+	enum access access;
+	int connection_limit; /* -1: none */
+	struct secret_ref password_from;
+};
+
+struct appdb {
+	char *ns;
+	char *name;
+	char *uid;              /* "" when the manifest has none */
+	char *resource_version; /* NULL on disk */
+	long long generation;   /* 1 when the manifest has none */
+	char *build_id;            /* annotation or NULL */
+	char *approved_generation; /* annotation (raw text) or NULL */
+	char *approved_by;         /* annotation or NULL */
+	int deleting;              /* metadata.deletionTimestamp is set */
+
+	char *instance;
+	char *db_name;
+	char *owner;
+	char **schemas;
+	size_t n_schemas;
+	struct appdb_user *users;
+	size_t n_users;
+};
+
+/* A list of "field: message" problems found in one resource. */
+#define FIELD_ERRS_MAX 32
+struct field_errs {
+	size_t n;
+	char *items[FIELD_ERRS_MAX];
+	size_t dropped; /* problems beyond FIELD_ERRS_MAX, counted not kept */
+};
+
+void field_errs_add(struct field_errs *errs, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Joins all problems into one owned "a; b; c" string (NULL on ENOMEM). */
+char *field_errs_join(const struct field_errs *errs);
+void field_errs_clear(struct field_errs *errs);
+
+/*
+ * Decodes an AppDatabase object (borrowed). Returns 0 with *out set, or
+ * APPDB_EINVAL with the problems in errs and *out set to whatever could be
+ * decoded (namespace and name at least, when present; may be NULL), or
+ * APPDB_ENOMEM. The caller frees *out either way.
+ */
+int appdb_from_json(struct appdb **out, json_t *obj, struct field_errs *errs);
+
+/* Frees db and all it owns; NULL is fine. */
+void appdb_free(struct appdb *db);
+
+/* "readonly", "readwrite", "owner". */
+const char *access_name(enum access a);
+
+/* The platform marker for this resource as a compact JSON string (owned). */
+char *appdb_marker(const struct appdb *db);
+
+#endif
