@@ -69,7 +69,12 @@ static char *str_field(struct cfgload *c, json_t *obj, const char *path, const c
 	if (v == NULL || json_is_null(v)) {
 		if (required)
 			bad(c, obj, f, "required field is missing");
-		return def != NULL ? strdup(def) : NULL;
+		if (def == NULL)
+			return NULL;
+		s = strdup(def);
+		if (s == NULL)
+			c->rc = APPDB_ENOMEM;
+		return s;
 	}
 	if (!json_is_string(v)) {
 		bad(c, v, f, "must be a string");
@@ -188,6 +193,10 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 
 	snprintf(path, sizeof(path), "instances.%s", name);
 	in->name = strdup(name);
+	if (in->name == NULL) {
+		c->rc = APPDB_ENOMEM;
+		return;
+	}
 	if (!json_is_object(v)) {
 		bad(c, v, path, "must be a mapping");
 		return;
@@ -233,7 +242,8 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	}
 }
 
-static void load_env(struct config *cfg)
+/* Applies the environment's overrides; returns 0 or APPDB_ENOMEM. */
+static int load_env(struct config *cfg)
 {
 	const char *e;
 
@@ -241,11 +251,14 @@ static void load_env(struct config *cfg)
 	if (e != NULL && e[0] != '\0') {
 		free(cfg->environment);
 		cfg->environment = strdup(e);
+		if (cfg->environment == NULL)
+			return APPDB_ENOMEM;
 	}
 	e = getenv("ALLOW_DB_PROVISION");
 	cfg->allow_provision = e != NULL && strcmp(e, "true") == 0;
 	e = getenv("BUILD_ID");
 	cfg->build_id = strdup(e != NULL && e[0] != '\0' ? e : APPDB_BUILD_ID);
+	return cfg->build_id != NULL ? 0 : APPDB_ENOMEM;
 }
 
 static int valid_environment(const char *e)
@@ -280,6 +293,10 @@ int config_load(struct config **out, const char *path, struct err *err)
 		goto out;
 	}
 	cfg->path = strdup(path);
+	if (cfg->path == NULL) {
+		c.rc = APPDB_ENOMEM;
+		goto out;
+	}
 	if (c.docs.n != 1 || !json_is_object(c.docs.docs[0])) {
 		c.rc = err_set(err, APPDB_EINVAL, "%s: must hold exactly one YAML mapping", path);
 		goto out;
@@ -317,14 +334,21 @@ int config_load(struct config **out, const char *path, struct err *err)
 			bad(&c, wn, "watchNamespaces", "must be a list of namespace names");
 		} else if (json_array_size(wn) > 0) {
 			cfg->watch_namespaces = calloc(json_array_size(wn), sizeof(char *));
+			if (cfg->watch_namespaces == NULL) {
+				c.rc = APPDB_ENOMEM;
+				goto out;
+			}
 			json_array_foreach(wn, i, v) {
 				if (!json_is_string(v)) {
 					bad(&c, v, "watchNamespaces", "must be a list of namespace names");
 					break;
 				}
-				if (cfg->watch_namespaces != NULL)
-					cfg->watch_namespaces[cfg->n_watch_namespaces++] =
-						strdup(json_string_value(v));
+				cfg->watch_namespaces[cfg->n_watch_namespaces] =
+					strdup(json_string_value(v));
+				if (cfg->watch_namespaces[cfg->n_watch_namespaces++] == NULL) {
+					c.rc = APPDB_ENOMEM;
+					goto out;
+				}
 			}
 		}
 	}
@@ -350,7 +374,8 @@ int config_load(struct config **out, const char *path, struct err *err)
 		bad(&c, le, "leaderElection.renewDeadlineSeconds",
 		    "must be less than leaseDurationSeconds");
 
-	load_env(cfg);
+	if (c.rc == 0)
+		c.rc = load_env(cfg);
 	if (c.rc == 0 && !valid_environment(cfg->environment))
 		c.rc = err_set(err, APPDB_EINVAL,
 			       "APPDB_ENVIRONMENT must be one of dev, test, staging, prod");

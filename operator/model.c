@@ -24,7 +24,7 @@ void field_errs_add(struct field_errs *errs, const char *field, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (asprintf(&item, "%s: %s", field, msg) < 0) {
-		errs->dropped++;
+		errs->nomem = 1;
 		return;
 	}
 	errs->items[errs->n++] = item;
@@ -144,6 +144,8 @@ static int get_string(char **out, struct field_errs *errs, json_t *obj, const ch
 		return 0;
 	}
 	*out = strdup(json_string_value(v));
+	if (*out == NULL)
+		errs->nomem = 1;
 	return *out != NULL;
 }
 
@@ -264,10 +266,8 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 	const char *key;
 
 	get_string(&db->name, errs, md, "metadata", "name", 1);
-	if (!get_string(&db->ns, errs, md, "metadata", "namespace", 0))
-		db->ns = strdup("default");
-	if (!get_string(&db->uid, errs, md, "metadata", "uid", 0))
-		db->uid = strdup("");
+	get_string(&db->ns, errs, md, "metadata", "namespace", 0);
+	get_string(&db->uid, errs, md, "metadata", "uid", 0);
 	get_string(&db->resource_version, errs, md, "metadata", "resourceVersion", 0);
 	db->generation = 1;
 	gen = json_object_get(md, "generation");
@@ -322,10 +322,14 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 		db->schemas = calloc(1, sizeof(char *));
 		if (db->schemas != NULL && (db->schemas[0] = strdup("public")) != NULL)
 			db->n_schemas = 1;
+		else
+			errs->nomem = 1;
 	} else if (!json_is_array(schemas)) {
 		field_errs_add(errs, "spec.schemas", "must be an array, not %s", type_name(schemas));
 	} else if (json_array_size(schemas) > 0) {
 		db->schemas = calloc(json_array_size(schemas), sizeof(char *));
+		if (db->schemas == NULL)
+			errs->nomem = 1;
 		json_array_foreach(schemas, i, v) {
 			char f[64];
 
@@ -337,6 +341,8 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 			if (db->schemas != NULL &&
 			    (db->schemas[db->n_schemas] = strdup(json_string_value(v))) != NULL)
 				db->n_schemas++;
+			else
+				errs->nomem = 1;
 		}
 	}
 
@@ -350,8 +356,10 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 	if (json_array_size(users) == 0)
 		return;
 	db->users = calloc(json_array_size(users), sizeof(*db->users));
-	if (db->users == NULL)
+	if (db->users == NULL) {
+		errs->nomem = 1;
 		return;
+	}
 	json_array_foreach(users, i, v) {
 		decode_user(&db->users[i], errs, v, i);
 		db->n_users++;
@@ -389,7 +397,11 @@ int appdb_from_json(struct appdb **out, json_t *obj, struct field_errs *errs)
 	spec = get_object(errs, obj, "", "spec", 1);
 	if (spec != NULL)
 		decode_spec(db, errs, spec);
-	if (db->ns == NULL || db->uid == NULL)
+	if (db->ns == NULL && !errs->nomem) /* namespace defaults as kubectl's does */
+		db->ns = strdup("default");
+	if (db->uid == NULL && !errs->nomem)
+		db->uid = strdup("");
+	if (db->ns == NULL || db->uid == NULL || errs->nomem)
 		return APPDB_ENOMEM;
 	return errs->n > before || errs->dropped > 0 ? APPDB_EINVAL : 0;
 }
