@@ -39,6 +39,8 @@ SRCS     := $(wildcard operator/*.c)
 OBJS     := $(patsubst operator/%.c,$(BUILD)/operator/%.o,$(SRCS))
 LIBOBJS  := $(filter-out $(BUILD)/operator/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# Unit tests link a failing allocator over the project's objects.
+UNIT_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=strdup
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 BIN      := $(BINDIR)/appdb-operator
 
@@ -63,9 +65,10 @@ $(BUILD)/operator/%.o: operator/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(LIBOBJS)
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/failalloc.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $(UNIT_WRAP) -o $@ $< tests/unit/failalloc.c \
+		$(LIBOBJS) $(LDLIBS) -lcmocka
 
 # Unit tests: each binary is a cmocka group; data files are read relative
 # to the repository root.
