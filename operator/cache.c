@@ -123,8 +123,9 @@ static json_t *sanitize(json_t *obj)
 	a = json_object();
 	if (out == NULL || m == NULL || a == NULL)
 		goto fail;
-	json_object_set_new(out, "apiVersion", json_string(APPDB_API_VERSION));
-	json_object_set_new(out, "kind", json_string(APPDB_KIND));
+	if (json_object_set_new(out, "apiVersion", json_string(APPDB_API_VERSION)) != 0 ||
+	    json_object_set_new(out, "kind", json_string(APPDB_KIND)) != 0)
+		goto fail;
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		v = json_object_get(meta, keys[i]);
 		if (v != NULL && json_object_set(m, keys[i], v) != 0)
@@ -140,8 +141,9 @@ static json_t *sanitize(json_t *obj)
 	}
 	if (json_object_size(a) > 0 && json_object_set(m, "annotations", a) != 0)
 		goto fail;
-	if (json_object_get(meta, "deletionTimestamp") != NULL)
-		json_object_set(m, "deletionTimestamp", json_object_get(meta, "deletionTimestamp"));
+	v = json_object_get(meta, "deletionTimestamp");
+	if (v != NULL && json_object_set(m, "deletionTimestamp", v) != 0)
+		goto fail;
 	if (json_object_set(out, "metadata", m) != 0)
 		goto fail;
 	v = json_object_get(obj, "spec");
@@ -260,6 +262,18 @@ int cache_save(struct cache *c, const struct cache_entry *e, struct err *err)
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL)
 		goto out;
+	/*
+	 * jansson 2.14 can emit a damaged key when an allocation fails inside
+	 * json_dumps; never put such text on disk.
+	 */
+	{
+		json_t *check = json_loads(text, 0, NULL);
+		int same = check != NULL && json_equal(check, doc);
+
+		json_decref(check);
+		if (!same)
+			goto out;
+	}
 	pthread_mutex_lock(&c->lock);
 	n = ++c->counter;
 	pthread_mutex_unlock(&c->lock);
@@ -351,12 +365,21 @@ static int parse_entry(struct cache_entry *out, const char *fname, const char *t
 {
 	json_error_t je;
 	json_t *doc = json_loadb(text, len, 0, &je), *obj, *meta, *ps, *pe;
+
+	/*
+	 * jansson reports an allocation failure inside its lexer as a syntax
+	 * error: a file is only corrupt when a second parse fails as well.
+	 */
+	if (doc == NULL)
+		doc = json_loadb(text, len, 0, &je);
 	const char *ns, *name;
 	char *expected = NULL;
 	int rc = APPDB_EINVAL;
 
 	memset(out, 0, sizeof(*out));
 	if (doc == NULL) {
+		if (json_error_code(&je) == json_error_out_of_memory)
+			rc = APPDB_ENOMEM;
 		err_set(err, rc, "line %d: %s", je.line, je.text);
 		goto out;
 	}

@@ -3,6 +3,7 @@
  * the exec credential plugin.
  */
 #include "kube_config.h"
+#include "yamljson.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <yaml.h>
 
 extern char **environ;
 
@@ -269,101 +269,20 @@ bad:
 	return APPDB_EINVAL;
 }
 
-/* ---- YAML to JSON (every scalar becomes a string) ---- */
-
-static json_t *yaml_node_to_json(yaml_document_t *doc, yaml_node_t *node, int depth)
+/* Wipes every string inside j. */
+static void kube_json_wipe_strings(json_t *j)
 {
-	json_t *j = NULL;
+	const char *k;
+	json_t *v;
+	size_t i;
 
-	if (node == NULL || depth > 64)
-		return NULL;
-	switch (node->type) {
-	case YAML_SCALAR_NODE:
-		j = json_stringn((const char *)node->data.scalar.value, node->data.scalar.length);
-		break;
-	case YAML_SEQUENCE_NODE: {
-		yaml_node_item_t *it;
-
-		j = json_array();
-		for (it = node->data.sequence.items.start;
-		     j != NULL && it < node->data.sequence.items.top; it++) {
-			json_t *v =
-			    yaml_node_to_json(doc, yaml_document_get_node(doc, *it), depth + 1);
-
-			if (v == NULL || json_array_append_new(j, v) != 0) {
-				json_decref(j);
-				j = NULL;
-			}
-		}
-		break;
+	if (json_is_string(j)) {
+		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v) kube_json_wipe_strings(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v) kube_json_wipe_strings(v);
 	}
-	case YAML_MAPPING_NODE: {
-		yaml_node_pair_t *pr;
-
-		j = json_object();
-		for (pr = node->data.mapping.pairs.start;
-		     j != NULL && pr < node->data.mapping.pairs.top; pr++) {
-			yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-			json_t *v;
-			char *key;
-
-			if (k == NULL || k->type != YAML_SCALAR_NODE) {
-				json_decref(j);
-				j = NULL;
-				break;
-			}
-			key = strndup((const char *)k->data.scalar.value, k->data.scalar.length);
-			v = yaml_node_to_json(doc, yaml_document_get_node(doc, pr->value),
-			                      depth + 1);
-			if (key == NULL || v == NULL || json_object_set_new(j, key, v) != 0) {
-				if (v != NULL && key == NULL)
-					json_decref(v);
-				json_decref(j);
-				j = NULL;
-			}
-			free(key);
-		}
-		break;
-	}
-	default:
-		break;
-	}
-	return j;
-}
-
-/* Parses the first YAML document of text into JSON (new reference). */
-static int yaml_to_json(json_t **out, const char *text, size_t len, const char *path,
-                        struct err *err)
-{
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	yaml_node_t *root;
-	int rc = APPDB_EINVAL;
-
-	*out = NULL;
-	if (!yaml_parser_initialize(&parser))
-		return APPDB_ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		err_set(err, APPDB_EINVAL, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-		        parser.problem_mark.column + 1,
-		        parser.problem != NULL ? parser.problem : "invalid YAML");
-		yaml_parser_delete(&parser);
-		return rc;
-	}
-	root = yaml_document_get_root_node(&doc);
-	if (root == NULL) {
-		err_set(err, APPDB_EINVAL, "%s: empty document", path);
-	} else {
-		*out = yaml_node_to_json(&doc, root, 0);
-		if (*out != NULL)
-			rc = 0;
-		else
-			err_set(err, APPDB_EINVAL, "%s: unsupported YAML structure", path);
-	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	return rc;
 }
 
 /* ---- kubeconfig ---- */
@@ -390,6 +309,14 @@ static json_t *named_entry(json_t *list, const char *name, const char *field)
 static const char *str_field(json_t *obj, const char *key)
 {
 	return json_string_value(json_object_get(obj, key));
+}
+
+/* A boolean field given as true or "true". */
+static int bool_field(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
 }
 
 /* path resolved against dir when relative; owned. */
@@ -428,7 +355,6 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	struct kube_exec *e = calloc(1, sizeof(*e));
 	json_t *args = json_object_get(ex, "args"), *env = json_object_get(ex, "env"), *v;
 	const char *cmd = str_field(ex, "command"), *api = str_field(ex, "apiVersion");
-	const char *pci = str_field(ex, "provideClusterInfo");
 	size_t i, n;
 	int rc = APPDB_ENOMEM;
 
@@ -447,7 +373,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	e->api_version = strdup(api);
 	/* client-go: a command with a slash is relative to the kubeconfig's directory. */
 	e->command = strchr(cmd, '/') != NULL ? resolve_path(dir, cmd) : strdup(cmd);
-	e->provide_cluster_info = pci != NULL && strcmp(pci, "true") == 0;
+	e->provide_cluster_info = bool_field(ex, "provideClusterInfo");
 	n = json_is_array(args) ? json_array_size(args) : 0;
 	e->args = calloc(n + 1, sizeof(char *));
 	if (e->api_version == NULL || e->command == NULL || e->args == NULL)
@@ -538,8 +464,7 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 		return APPDB_ENOMEM;
 	while (strlen(cfg->server) > 0 && cfg->server[strlen(cfg->server) - 1] == '/')
 		cfg->server[strlen(cfg->server) - 1] = '\0';
-	v = str_field(cluster, "insecure-skip-tls-verify");
-	cfg->insecure = v != NULL && strcmp(v, "true") == 0;
+	cfg->insecure = bool_field(cluster, "insecure-skip-tls-verify");
 	snprintf(where, sizeof(where), "%s: clusters.%s", path, cluster_name);
 	if ((v = str_field(cluster, "certificate-authority")) != NULL &&
 	    (cfg->ca_file = resolve_path(dir, v)) == NULL)
@@ -591,9 +516,8 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
                      struct err *err)
 {
 	struct kube_config *cfg = NULL;
-	char *text = NULL, *owned_path = NULL, *dir = NULL, *slash;
-	json_t *doc = NULL;
-	size_t len = 0;
+	struct yaml_docs docs = {0};
+	char *owned_path = NULL, *dir = NULL, *slash;
 	int rc = APPDB_ENOMEM;
 
 	*out = NULL;
@@ -608,12 +532,13 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 			goto out;
 		path = owned_path;
 	}
-	rc = read_file(&text, &len, path, err);
+	rc = yamljson_parse_file(&docs, path, err);
 	if (rc != 0)
 		goto out;
-	rc = yaml_to_json(&doc, text, len, path, err);
-	if (rc != 0)
+	if (docs.n == 0) {
+		rc = err_set(err, APPDB_EINVAL, "%s: empty kubeconfig", path);
 		goto out;
+	}
 	rc = APPDB_ENOMEM;
 	dir = strdup(path);
 	cfg = config_alloc();
@@ -624,15 +549,16 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	rc = from_kubeconfig(cfg, doc, path, dir, context, err);
+	rc = from_kubeconfig(cfg, docs.docs[0], path, dir, context, err);
 	if (rc != 0)
 		goto out;
 	*out = cfg;
 	cfg = NULL;
 out:
-	if (text != NULL)
-		wipe_free(text, len);
-	json_decref(doc);
+	/* the kubeconfig may hold tokens and keys */
+	if (docs.n > 0)
+		kube_json_wipe_strings(docs.docs[0]);
+	yaml_docs_clear(&docs);
 	kube_config_free(cfg);
 	free(owned_path);
 	free(dir);

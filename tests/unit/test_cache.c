@@ -8,6 +8,7 @@
 
 #include "cache.h"
 #include "err.h"
+#include "failalloc.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -251,6 +252,51 @@ static void test_open_errors(void **state)
 	assert_int_equal(cache_open(&c, "/nonexistent-parent/x/y", &err), APPDB_EIO);
 }
 
+static void test_failing_allocator(void **state)
+{
+	struct cache *c = NULL;
+	struct cache_entry e, *all = NULL;
+	struct err err = {0};
+	json_t *o = fixture();
+	size_t n_all = 0, i;
+	long n;
+
+	clean_dir();
+	assert_int_equal(cache_open(&c, dir, &err), 0);
+	for (n = 1; n < 100000; n++) {
+		int rc;
+
+		failalloc_arm(n);
+		rc = cache_entry_from_object(&e, o, &err);
+		if (rc == 0) {
+			rc = cache_entry_push_event(&e, o);
+			if (rc == 0)
+				rc = cache_save(c, &e, &err);
+			cache_entry_clear(&e);
+		}
+		n_all = 0;
+		if (rc == 0) {
+			rc = cache_load_all(&all, &n_all, NULL, c, &err);
+			for (i = 0; rc == 0 && i < n_all; i++)
+				cache_entry_clear(&all[i]);
+			free(all);
+			all = NULL;
+		}
+		failalloc_arm(0);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(n_all, 1);
+			break;
+		}
+		/* A failed allocation fails the call or is retried; it never corrupts. */
+		assert_true(rc == APPDB_ENOMEM || (rc == 0 && n_all == 1));
+		assert_false(exists("appdb.team-orders_orders.json.corrupt"));
+	}
+	assert_true(n > 10);
+	json_decref(o);
+	cache_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +306,8 @@ int main(void)
 	    cmocka_unit_test(test_crash_leftover_ignored),
 	    cmocka_unit_test(test_corrupt_files_set_aside),
 	    cmocka_unit_test(test_open_errors),
+	    cmocka_unit_test(test_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("cache", tests, setup, teardown);
 }

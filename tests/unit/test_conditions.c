@@ -8,6 +8,8 @@
 
 #include "conditions.h"
 #include "engine.h"
+#include "err.h"
+#include "failalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,37 @@ static void test_long_message_cut_on_utf8_boundary(void **state)
 	json_decref(c);
 }
 
+static void test_failing_allocator(void **state)
+{
+	json_t *prev = json_loads("[{\"type\":\"Custom\",\"status\":\"True\"},"
+	                          "{\"type\":\"Ready\",\"status\":\"False\","
+	                          "\"lastTransitionTime\":\"x\"}]",
+	                          0, NULL);
+	struct cond_outcome o = {0};
+	long n;
+
+	conditions_outcome_for(&o, 1, NULL);
+	o.now = "2026-01-01T00:00:00Z";
+	o.message = "m";
+	for (n = 1; n < 10000; n++) {
+		json_t *out = NULL;
+		int rc;
+
+		failalloc_arm(n);
+		rc = conditions_compute(&out, prev, &o);
+		failalloc_arm(0);
+		json_decref(out);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, APPDB_ENOMEM);
+		assert_null(out);
+	}
+	assert_true(n > 5);
+	json_decref(prev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +212,8 @@ int main(void)
 	    cmocka_unit_test(test_transition_time_moves_only_on_flip),
 	    cmocka_unit_test(test_foreign_conditions_kept_and_bad_prev),
 	    cmocka_unit_test(test_long_message_cut_on_utf8_boundary),
+	    cmocka_unit_test(test_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("conditions", tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "failalloc.h"
 #include "kube_config.h"
 
 #include <stdio.h>
@@ -347,6 +348,36 @@ static void test_time(void **state)
 	assert_string_equal(buf, "2001-09-09T01:46:40.500000Z");
 }
 
+static void test_failing_allocator(void **state)
+{
+	const char *files[] = {DATA "token.yaml", DATA "certdata.yaml"};
+	size_t f;
+	long n;
+
+	for (f = 0; f < 2; f++) {
+		for (n = 1; n < 100000; n++) {
+			struct kube_config *c = NULL;
+			struct kube_creds cr = {0};
+			struct err e = {0};
+			int rc;
+
+			failalloc_arm(n);
+			rc = kube_config_load(&c, files[f], NULL, &e);
+			if (rc == 0)
+				rc = kube_config_credentials(&cr, c, &e);
+			failalloc_arm(0);
+			kube_creds_clear(&cr);
+			kube_config_free(c);
+			if (!failalloc_fired()) {
+				assert_int_equal(rc, 0);
+				break;
+			}
+			assert_int_equal(rc, APPDB_ENOMEM);
+		}
+		assert_true(n > 10);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +391,8 @@ int main(void)
 	    cmocka_unit_test(test_exec_plugin_failures),
 	    cmocka_unit_test(test_in_cluster),
 	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("kube_config", tests, setup, teardown);
 }
