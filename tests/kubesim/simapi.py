@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 
+import simproto
 import simrbac
 import simres
 import simschema
@@ -345,6 +346,13 @@ class Api:
                 return ("apply", json.loads(raw))
             except ValueError:
                 return ("apply", _yaml_subset(raw.decode()))
+        if ctype == "application/vnd.kubernetes.protobuf" and not patch:
+            try:
+                obj = simproto.decode(raw)
+            except (ValueError, IndexError, UnicodeDecodeError):
+                obj = None
+            if obj is not None:
+                return obj
         if ctype not in ("application/json", "application/merge-patch+json", "application/json-patch+json",
                          "application/strategic-merge-patch+json", ""):
             raise ApiError(415, "UnsupportedMediaType", 'the body of the request was in an unknown format - '
@@ -766,7 +774,8 @@ class Api:
                     data[key] = base64.b64encode(str(val).encode()).decode()
             if data or "data" in body:
                 body["data"] = data
-            body.setdefault("type", "Opaque")
+            if not body.get("type"):
+                body["type"] = "Opaque"
             if old is not None and old.get("type", "Opaque") != body.get("type"):
                 errs.append(FieldError("Invalid value", "type", body.get("type"), "field is immutable"))
             if old is not None and old.get("immutable") and (old.get("data") != body.get("data")):
