@@ -100,3 +100,6 @@ clean:
 	rm -rf build bin
 
 -include $(OBJS:.o=.d)
+
+demo: deps all
+	@hack/demo.sh
