@@ -50,6 +50,7 @@ export APPDB_ROOT = $(CURDIR)
 export APPDB_BUILD = $(abspath $(BUILD))
 
 TEST_SUITES :=
+BENCHES :=
 
 .PHONY: all deps test unit asan demo bench lint fuzz clean format
 all: $(BIN)
@@ -100,3 +101,12 @@ clean:
 	rm -rf build bin
 
 -include $(OBJS:.o=.d)
+
+demo: deps all
+	@hack/demo.sh
+
+# Speed and memory figures; nothing here fails on a timing.
+BENCH_N ?= 200
+bench: deps all
+	@python3 tests/bench/bench_engine.py $(BENCH_N)
+	@for b in $(BENCHES); do $(MAKE) --no-print-directory $$b; done

@@ -52,21 +52,32 @@ static int reserved_schema(const char *s)
 	       strcmp(s, "information_schema") == 0;
 }
 
-/* 1 when s is a DNS-1123 subdomain (Kubernetes object names). */
+/*
+ * 1 when s is a DNS-1123 subdomain (Kubernetes object names): at most 253
+ * characters, dot-separated labels of [a-z0-9-] that start and end with a
+ * letter or digit.
+ */
 static int dns_subdomain(const char *s)
 {
-	size_t i, n = strlen(s);
+	size_t i, n = strlen(s), label = 0;
 
 	if (n == 0 || n > NAME_MAX_K8S)
 		return 0;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i <= n; i++) {
 		char c = s[i];
 		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 
-		if (!alnum && c != '-' && c != '.')
+		if (c == '.' || c == '\0') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!alnum && c != '-')
 			return 0;
-		if ((i == 0 || i == n - 1) && !alnum)
+		if (label == 0 && !alnum)
 			return 0;
+		label++;
 	}
 	return 1;
 }

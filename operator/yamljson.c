@@ -95,12 +95,25 @@ struct walk {
 	const char *name;
 	size_t produced;
 	struct err *err;
+	char path[512]; /* where the walk is, as a field path: spec.users[1].name */
 };
+
+/* Appends ".key" or "[i]" to the path; returns the old length to restore. */
+static size_t path_push(struct walk *w, const char *key, long index)
+{
+	size_t len = strlen(w->path);
+
+	if (key != NULL)
+		snprintf(w->path + len, sizeof(w->path) - len, "%s%s", len > 0 ? "." : "", key);
+	else
+		snprintf(w->path + len, sizeof(w->path) - len, "[%ld]", index);
+	return len;
+}
 
 static int fail_at(struct walk *w, const yaml_node_t *node, int code, const char *what)
 {
-	return err_set(w->err, code, "%s:%zu:%zu: %s", w->name, node->start_mark.line + 1,
-		       node->start_mark.column + 1, what);
+	return err_set(w->err, code, "%s:%zu:%zu: %s%s%s", w->name, node->start_mark.line + 1,
+		       node->start_mark.column + 1, w->path, w->path[0] ? ": " : "", what);
 }
 
 static int is_plain(const yaml_node_t *n)
@@ -191,6 +204,7 @@ static int walk_mapping(json_t **out, struct walk *w, yaml_node_t *node, int dep
 {
 	json_t *obj = json_object();
 	yaml_node_pair_t *pair;
+	size_t old;
 	int rc = 0;
 
 	if (obj == NULL)
@@ -219,16 +233,15 @@ static int walk_mapping(json_t **out, struct walk *w, yaml_node_t *node, int dep
 			rc = fail_at(w, k, APPDB_EINVAL, "merge keys (<<) are not supported");
 			goto out;
 		}
+		old = path_push(w, key, 0);
 		if (json_object_get(obj, key) != NULL) {
-			char msg[1100];
-
-			snprintf(msg, sizeof(msg), "duplicate key \"%s\"", key);
-			rc = fail_at(w, k, APPDB_EINVAL, msg);
+			rc = fail_at(w, k, APPDB_EINVAL, "duplicate key");
 			goto out;
 		}
 		rc = walk_node(&val, w, v, depth + 1);
 		if (rc != 0)
 			goto out;
+		w->path[old] = '\0';
 		if (json_object_set_new(obj, key, val) != 0) {
 			rc = APPDB_ENOMEM;
 			goto out;
@@ -247,6 +260,7 @@ static int walk_sequence(json_t **out, struct walk *w, yaml_node_t *node, int de
 {
 	json_t *arr = json_array();
 	yaml_node_item_t *item;
+	size_t old;
 	int rc = 0;
 
 	if (arr == NULL)
@@ -259,9 +273,11 @@ static int walk_sequence(json_t **out, struct walk *w, yaml_node_t *node, int de
 			rc = fail_at(w, node, APPDB_EINVAL, "malformed sequence");
 			goto out;
 		}
+		old = path_push(w, NULL, (long)(item - node->data.sequence.items.start));
 		rc = walk_node(&val, w, v, depth + 1);
 		if (rc != 0)
 			goto out;
+		w->path[old] = '\0';
 		if (json_array_append_new(arr, val) != 0) {
 			rc = APPDB_ENOMEM;
 			goto out;

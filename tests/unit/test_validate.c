@@ -185,6 +185,13 @@ static void test_each_rule(void **state)
 	expect_field("metadata: {name: orders, namespace: team-a}",
 		     "metadata: {name: Orders_X, namespace: team-a}", "metadata.name");
 	expect_field("metadata: {name: orders, namespace: team-a}",
+		     "metadata: {name: orders..db, namespace: team-a}", "metadata.name");
+	expect_field("metadata: {name: orders, namespace: team-a}",
+		     "metadata: {name: orders-.db, namespace: team-a}", "metadata.name");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {kubernetesSecret: {name: s..x, key: password}}",
+		     "spec.users[0].passwordFrom.kubernetesSecret.name");
+	expect_field("metadata: {name: orders, namespace: team-a}",
 		     "metadata: {name: orders, namespace: team-a, generation: 0}",
 		     "metadata.generation");
 }

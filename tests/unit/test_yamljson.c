@@ -57,7 +57,9 @@ static void test_refusals(void **state)
 
 	(void)state;
 	assert_int_equal(parse(&d, "a: 1\na: 2\n", &err), APPDB_EINVAL);
-	assert_non_null(strstr(err.msg, "t.yaml:2:1: duplicate key \"a\""));
+	assert_non_null(strstr(err.msg, "t.yaml:2:1: a: duplicate key"));
+	assert_int_equal(parse(&d, "spec:\n  users:\n  - {name: a, name: b}\n", &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "t.yaml:3:15: spec.users[0].name: duplicate key"));
 	assert_int_equal(parse(&d, "a: [1, 2\n", &err), APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:"));
 	assert_int_equal(parse(&d, "? [a]\n: 1\n", &err), APPDB_EINVAL);
