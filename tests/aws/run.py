@@ -26,6 +26,15 @@ def main():
     else:
         failed += 1
         print("FAIL fakeaws sigv4 vectors\n" + p.stdout + p.stderr)
+    # The fuzz targets replay their seed corpus (clang, libFuzzer, ASan).
+    p = subprocess.run([os.path.join(lib.ROOT, "tests", "fuzz", "run.sh"), "regress"],
+                       capture_output=True, text=True)
+    if p.returncode == 0:
+        passed += 1
+        print("PASS fuzz corpus regression (%s)" % p.stdout.strip().splitlines()[-1])
+    else:
+        failed += 1
+        print("FAIL fuzz corpus regression\n" + p.stdout + p.stderr)
     for name in sorted(os.listdir(HERE)):
         if not (name.startswith("test_") and name.endswith(".py")):
             continue
