@@ -9,6 +9,7 @@
  * one refresh runs at a time while readers with valid credentials go on.
  */
 #include "aws_int.h"
+#include "config.h"
 #include "log.h"
 
 #include <errno.h>
@@ -750,4 +751,9 @@ int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const
 			     c.session_token, time(NULL), err);
 	aws_creds_clear(&c);
 	return rc;
+}
+
+int aws_engine_token(void *ctx, char **out, const struct instance_config *in, struct err *err)
+{
+	return aws_rds_token(out, ctx, in->host, in->port, in->admin_user, in->iam_region, err);
 }

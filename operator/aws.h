@@ -54,6 +54,9 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 /* Drops every cached value (wiped). */
 void aws_sm_cache_flush(struct aws *aws);
 
+/* A secret_invalidate_fn (secret.h) for SECRET_AWS_SM: aws_sm_cache_flush on ctx, a struct aws *. */
+void aws_sm_invalidate(void *ctx);
+
 /* Drops the cached value of one secret id (wiped), e.g. before re-reading a rotated secret. */
 void aws_sm_cache_forget(struct aws *aws, const char *secret_id);
 
@@ -64,6 +67,15 @@ void aws_sm_cache_forget(struct aws *aws, const char *secret_id);
  */
 int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const char *user,
 		  const char *region, struct err *err);
+
+struct instance_config;
+
+/*
+ * An engine_token_fn (engine.h) for iamAuth instances; ctx is a struct
+ * aws *: aws_rds_token for the instance's host, port, admin user and
+ * iamAuth region.
+ */
+int aws_engine_token(void *ctx, char **out, const struct instance_config *in, struct err *err);
 
 /*
  * The pure presign behind aws_rds_token, with the time injected (unit

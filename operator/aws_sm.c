@@ -87,6 +87,11 @@ void aws_sm_cache_flush(struct aws *aws)
 	pthread_mutex_unlock(&c->mu);
 }
 
+void aws_sm_invalidate(void *ctx)
+{
+	aws_sm_cache_flush(ctx);
+}
+
 /* Unlinks and frees the entries for which drop says so (mu held). */
 static void cache_prune(struct aws_sm_cache *c, const char *secret_id, time_t older_than)
 {
