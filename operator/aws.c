@@ -143,9 +143,7 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 	pthread_mutex_init(&aws->mu, NULL);
 	pthread_mutex_init(&aws->refresh_mu, NULL);
 	pthread_cond_init(&aws->cv, NULL);
-	aws->cache_seconds = settings->secret_cache_seconds == 0 ? 60
-			     : settings->secret_cache_seconds < 0 ? 0
-								  : settings->secret_cache_seconds;
+	aws->cache_seconds = settings->secret_cache_seconds > 0 ? settings->secret_cache_seconds : 0;
 	if (settings->region != NULL && settings->region[0] != '\0') {
 		region = settings->region;
 	} else if ((region = env_get("AWS_REGION")) != NULL) {

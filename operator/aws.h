@@ -24,7 +24,7 @@
 struct aws_settings {
 	const char *region;       /* NULL or "": AWS_REGION, else AWS_DEFAULT_REGION */
 	const char *endpoint;     /* Secrets Manager; "" or NULL: regional */
-	int secret_cache_seconds; /* default 60 when 0; negative: no cache */
+	int secret_cache_seconds; /* aws.secretCacheSeconds (config default 60); 0: no cache */
 };
 
 struct aws; /* thread-safe: the controller's workers share one */

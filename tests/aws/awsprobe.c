@@ -136,7 +136,7 @@ static int cmd_rds(struct aws *aws, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct aws_settings s = {0};
+	struct aws_settings s = {.secret_cache_seconds = 60};
 	struct aws *aws = NULL;
 	struct err err = {0};
 	int i = 1, rc;

@@ -11,7 +11,8 @@ Serves, on one loopback port:
   - a control API under /_control/ to set secrets and versions, inject
     errors (ResourceNotFoundException, AccessDeniedException,
     DecryptionFailure, ThrottlingException, 500), throttle the next N
-    calls, expire issued credentials, skew the clock, and read counters.
+    calls, expire issued credentials, skew the clock, serve a secret's
+    previous version (a reader lagging a rotation), and read counters.
 
 It never prints a secret or credential: stdout gets one line "PORT <n>".
 It exits by itself after --max-seconds.
@@ -229,6 +230,10 @@ class Handler(BaseHTTPRequestHandler):
             if s["error"]:
                 return self.json_error(400, s["error"], "injected")
             v = s["versions"][-1]
+            if s.get("serve_previous", 0) > 0 and len(s["versions"]) > 1:
+                # A reader that lags a rotation: the previous version, n times.
+                s["serve_previous"] -= 1
+                v = s["versions"][-2]
             out = {"ARN": "arn:aws:secretsmanager:%s:123456789012:secret:%s-AbCdEf" % (STATE.region, sid),
                    "Name": sid, "VersionId": v["id"], "VersionStages": ["AWSCURRENT"],
                    "CreatedDate": v["created"]}
@@ -317,6 +322,8 @@ class Handler(BaseHTTPRequestHandler):
                     v["string"] = req["string"] if isinstance(req["string"], str) else json.dumps(req["string"])
                 s["versions"].append(v)
                 out["version"] = vid
+            elif op == "serve_previous":
+                STATE.secrets[req["id"]]["serve_previous"] = int(req.get("n", 1))
             elif op == "delete_secret":
                 STATE.secrets.pop(req["id"], None)
             elif op == "secret_error":

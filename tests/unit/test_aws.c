@@ -83,7 +83,8 @@ static void test_new_checks(void **state)
 {
 	struct aws *aws = NULL;
 	struct err err = {0};
-	struct aws_settings s = {.region = "us-east-1", .endpoint = "http://example.com/"};
+	struct aws_settings s = {.region = "us-east-1", .endpoint = "http://example.com/",
+				 .secret_cache_seconds = 60};
 
 	(void)state;
 	assert_int_equal(aws_new(&aws, &s, &err), APPDB_EINVAL);
