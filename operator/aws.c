@@ -31,7 +31,7 @@
 enum cred_source { SRC_NONE = 0, SRC_ENV, SRC_IRSA, SRC_POD };
 
 static const char *const source_names[] = {"none", "environment", "IRSA web identity",
-					   "EKS Pod Identity"};
+                                           "EKS Pod Identity"};
 
 struct aws {
 	char *region;      /* NULL when none is known */
@@ -42,7 +42,7 @@ struct aws {
 	pthread_cond_t cv;
 	struct aws_creds creds;
 	int have_creds;
-	int stale;             /* invalidated: refresh on next use */
+	int stale; /* invalidated: refresh on next use */
 	enum cred_source src;
 	unsigned long generation;
 	int thread_started;
@@ -143,7 +143,8 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 	pthread_mutex_init(&aws->mu, NULL);
 	pthread_mutex_init(&aws->refresh_mu, NULL);
 	pthread_cond_init(&aws->cv, NULL);
-	aws->cache_seconds = settings->secret_cache_seconds > 0 ? settings->secret_cache_seconds : 0;
+	aws->cache_seconds =
+	    settings->secret_cache_seconds > 0 ? settings->secret_cache_seconds : 0;
 	if (settings->region != NULL && settings->region[0] != '\0') {
 		region = settings->region;
 	} else if ((region = env_get("AWS_REGION")) != NULL) {
@@ -154,7 +155,7 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 	if (region != NULL) {
 		if (!region_valid(region)) {
 			rc = err_set(err, APPDB_EINVAL, "%s: not a valid AWS region: %.40s",
-				     region_field, region);
+			             region_field, region);
 			goto out;
 		}
 		aws->region = strdup(region);
@@ -170,7 +171,7 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 		aws->sm_endpoint = strdup(settings->endpoint);
 	} else if (aws->region != NULL) {
 		if (asprintf(&aws->sm_endpoint, "https://secretsmanager.%s.amazonaws.com/",
-			     aws->region) < 0)
+		             aws->region) < 0)
 			aws->sm_endpoint = NULL;
 	}
 	if ((settings->endpoint != NULL && settings->endpoint[0] != '\0') || aws->region != NULL) {
@@ -243,8 +244,8 @@ static int read_token_file(char **out, const char *path, const char *field, stru
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_set(err, APPDB_EUNAUTHORIZED, "could not open %s file %s: %s", field, path,
-			       strerror(errno));
+		return err_set(err, APPDB_EUNAUTHORIZED, "could not open %s file %s: %s", field,
+		               path, strerror(errno));
 	buf = malloc(TOKEN_FILE_MAX + 1);
 	if (buf == NULL) {
 		rc = APPDB_ENOMEM;
@@ -261,7 +262,7 @@ static int read_token_file(char **out, const char *path, const char *field, stru
 	buf[len] = '\0';
 	if (len == 0 || memchr(buf, '\0', len) != NULL || strpbrk(buf, "\r\n") != NULL) {
 		rc = err_set(err, APPDB_EUNAUTHORIZED, "%s file %s is empty or not a token", field,
-			     path);
+		             path);
 		goto out;
 	}
 	*out = buf;
@@ -287,13 +288,13 @@ static void slist_free_wiped(struct curl_slist *l)
 
 /* Describes a non-200 answer: the AWS error code and message when the body has them. */
 static int answer_error(struct err *err, const struct aws_http_resp *resp, int xml,
-			const char *what)
+                        const char *what)
 {
 	struct aws_error e;
 	int found, code;
 
 	found = xml ? aws_err_parse_xml(&e, resp->body, resp->len)
-		    : aws_err_parse_json(&e, resp->body, resp->len);
+	            : aws_err_parse_json(&e, resp->body, resp->len);
 	if (found != 0 && resp->error_type[0] != '\0') {
 		memset(&e, 0, sizeof(e));
 		snprintf(e.code, sizeof(e.code), "%s", resp->error_type);
@@ -304,7 +305,7 @@ static int answer_error(struct err *err, const struct aws_http_resp *resp, int x
 		err->retry_after = resp->retry_after;
 	if (found == 0)
 		return err_set(err, code, "%s: AWS answered %ld %s%s%s", what, resp->status, e.code,
-			       e.message[0] ? ": " : "", e.message);
+		               e.message[0] ? ": " : "", e.message);
 	return err_set(err, code, "%s: AWS answered HTTP %ld", what, resp->status);
 }
 
@@ -335,7 +336,7 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 			url = NULL;
 	} else {
 		rc = err_set(err, APPDB_EINVAL,
-			     "%s: no AWS region: set aws.region in the config or AWS_REGION", what);
+		             "%s: no AWS region: set aws.region in the config or AWS_REGION", what);
 		goto out;
 	}
 	if (url == NULL) {
@@ -349,7 +350,7 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 	}
 	if (session == NULL) {
 		snprintf(session_buf, sizeof(session_buf), "appdb-operator-%lld",
-			 (long long)time(NULL));
+		         (long long)time(NULL));
 		session = session_buf;
 	}
 	e_token = aws_uri_encode(token);
@@ -357,14 +358,15 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 	e_session = aws_uri_encode(session);
 	if (e_token == NULL || e_role == NULL || e_session == NULL ||
 	    asprintf(&body,
-		     "Action=AssumeRoleWithWebIdentity&RoleArn=%s&RoleSessionName=%s"
-		     "&Version=2011-06-15&WebIdentityToken=%s",
-		     e_role, e_session, e_token) < 0) {
+	             "Action=AssumeRoleWithWebIdentity&RoleArn=%s&RoleSessionName=%s"
+	             "&Version=2011-06-15&WebIdentityToken=%s",
+	             e_role, e_session, e_token) < 0) {
 		body = NULL;
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
-	hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+	hdrs = curl_slist_append(NULL,
+	                         "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
 	if (hdrs == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
@@ -419,16 +421,16 @@ static int check_container_url(const char *url, struct err *err)
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
 		rc = err_set(err, APPDB_EINVAL,
-			     "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
+		             "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
 		goto out;
 	}
 	if (strcasecmp(scheme, "https") == 0)
 		goto out;
 	if (strcasecmp(scheme, "http") != 0 || !container_host_allowed(host))
 		rc = err_set(err, APPDB_EINVAL,
-			     "AWS_CONTAINER_CREDENTIALS_FULL_URI: host %s is not allowed over %s; "
-			     "use https, a loopback host or the EKS/ECS agent address",
-			     host, scheme);
+		             "AWS_CONTAINER_CREDENTIALS_FULL_URI: host %s is not allowed over %s; "
+		             "use https, a loopback host or the EKS/ECS agent address",
+		             host, scheme);
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -462,7 +464,8 @@ static int load_container(struct aws_creds *out, struct err *err)
 	if (rc != 0)
 		goto out;
 	if (token_file != NULL) {
-		rc = read_token_file(&token, token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", err);
+		rc = read_token_file(&token, token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+		                     err);
 		if (rc != 0) {
 			err_wrap(err, rc, "%s", what);
 			goto out;
@@ -470,7 +473,7 @@ static int load_container(struct aws_creds *out, struct err *err)
 	} else if (token_env != NULL) {
 		if (strpbrk(token_env, "\r\n") != NULL) {
 			rc = err_set(err, APPDB_EINVAL,
-				     "AWS_CONTAINER_AUTHORIZATION_TOKEN contains a line break");
+			             "AWS_CONTAINER_AUTHORIZATION_TOKEN contains a line break");
 			goto out;
 		}
 		token = strdup(token_env);
@@ -510,11 +513,12 @@ static int load_container(struct aws_creds *out, struct err *err)
 	exp = json_string_value(json_object_get(doc, "Expiration"));
 	if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0') {
 		rc = err_set(err, APPDB_EINVAL,
-			     "%s: the answer has no AccessKeyId and SecretAccessKey", what);
+		             "%s: the answer has no AccessKeyId and SecretAccessKey", what);
 		goto out;
 	}
 	if (exp != NULL && aws_parse_iso8601(&out->expires, exp) != 0) {
-		rc = err_set(err, APPDB_EINVAL, "%s: the answer has an unreadable Expiration", what);
+		rc =
+		    err_set(err, APPDB_EINVAL, "%s: the answer has an unreadable Expiration", what);
 		goto out;
 	}
 	out->access_key = strdup(akid);
@@ -529,9 +533,11 @@ out:
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(doc, k, v) {
+		json_object_foreach(doc, k, v)
+		{
 			if (json_is_string(v))
-				OPENSSL_cleanse((void *)json_string_value(v), json_string_length(v));
+				OPENSSL_cleanse((void *)json_string_value(v),
+				                json_string_length(v));
 		}
 		json_decref(doc);
 	}
@@ -555,8 +561,8 @@ static int load_env(struct aws_creds *out, struct err *err)
 
 	if (akid == NULL || secret == NULL)
 		return err_set(err, APPDB_EUNAUTHORIZED, "%s is set but %s is not",
-			       akid != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-			       akid != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+		               akid != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+		               akid != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 	src.access_key = (char *)akid;
 	src.secret_key = (char *)secret;
 	src.session_token = (char *)token;
@@ -565,7 +571,7 @@ static int load_env(struct aws_creds *out, struct err *err)
 
 /* Reads the chain in order: which source, then its credentials. */
 static int load_chain(struct aws_creds *out, enum cred_source *src, const struct aws *aws,
-		      struct err *err)
+                      struct err *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (env_get("AWS_ACCESS_KEY_ID") != NULL || env_get("AWS_SECRET_ACCESS_KEY") != NULL) {
@@ -583,9 +589,9 @@ static int load_chain(struct aws_creds *out, enum cred_source *src, const struct
 	}
 	*src = SRC_NONE;
 	return err_set(err, APPDB_EUNAUTHORIZED,
-		       "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-		       "or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), or "
-		       "AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity)");
+	               "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+	               "or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), or "
+	               "AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity)");
 }
 
 /* True when the held credentials must be read again before use (mu held). */
@@ -649,7 +655,8 @@ static void *refresh_thread(void *arg)
 	pthread_mutex_lock(&aws->mu);
 	while (!aws->stopping) {
 		now = time(NULL);
-		due = aws->creds.expires != 0 ? aws->creds.expires - AWS_REFRESH_BEFORE : now + 3600;
+		due =
+		    aws->creds.expires != 0 ? aws->creds.expires - AWS_REFRESH_BEFORE : now + 3600;
 		if (due < not_before)
 			due = not_before;
 		if (now < due) {
@@ -666,8 +673,8 @@ static void *refresh_thread(void *arg)
 		pthread_mutex_lock(&aws->mu);
 		now = time(NULL);
 		if (rc != 0) {
-			log_warn(NULL, "aws: credential refresh failed, retrying in %d s: %s", backoff,
-				 err.msg);
+			log_warn(NULL, "aws: credential refresh failed, retrying in %d s: %s",
+			         backoff, err.msg);
 			not_before = now + backoff;
 			backoff = backoff * 2 > RETRY_MAX_SECONDS ? RETRY_MAX_SECONDS : backoff * 2;
 		} else {
@@ -681,7 +688,7 @@ static void *refresh_thread(void *arg)
 }
 
 int aws_creds_get(struct aws_creds *out, unsigned long *generation, struct aws *aws,
-		  struct err *err)
+                  struct err *err)
 {
 	int rc = 0;
 
@@ -703,7 +710,7 @@ int aws_creds_get(struct aws_creds *out, unsigned long *generation, struct aws *
 		if (aws->have_creds && !aws->stale &&
 		    (aws->creds.expires == 0 || aws->creds.expires > time(NULL) + 60)) {
 			log_warn(NULL, "aws: credential refresh failed, using the current ones: %s",
-				 err != NULL ? err->msg : "");
+			         err != NULL ? err->msg : "");
 			if (err != NULL)
 				err_clear(err);
 			rc = 0;
@@ -729,7 +736,7 @@ void aws_creds_invalidate(struct aws *aws, unsigned long generation)
 }
 
 int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const char *user,
-		  const char *region, struct err *err)
+                  const char *region, struct err *err)
 {
 	struct aws_creds c;
 	int rc;
@@ -739,14 +746,14 @@ int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const
 		region = aws->region;
 	if (region == NULL)
 		return err_set(err, APPDB_EINVAL,
-			       "iamAuth: no AWS region: set admin.iamAuth.region or aws.region");
+		               "iamAuth: no AWS region: set admin.iamAuth.region or aws.region");
 	if (!region_valid(region))
 		return err_set(err, APPDB_EINVAL, "iamAuth: not a valid AWS region: %.40s", region);
 	rc = aws_creds_get(&c, NULL, aws, err);
 	if (rc != 0)
 		return err_wrap(err, rc, "could not make an RDS IAM token for %s", user);
 	rc = rds_iam_presign(out, host, port, user, region, c.access_key, c.secret_key,
-			     c.session_token, time(NULL), err);
+	                     c.session_token, time(NULL), err);
 	aws_creds_clear(&c);
 	return rc;
 }

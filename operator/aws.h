@@ -54,7 +54,8 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 /* Drops every cached value (wiped). */
 void aws_sm_cache_flush(struct aws *aws);
 
-/* A secret_invalidate_fn (secret.h) for SECRET_AWS_SM: aws_sm_cache_flush on ctx, a struct aws *. */
+/* A secret_invalidate_fn (secret.h) for SECRET_AWS_SM: aws_sm_cache_flush on ctx, a struct aws *.
+ */
 void aws_sm_invalidate(void *ctx);
 
 /* Drops the cached value of one secret id (wiped), e.g. before re-reading a rotated secret. */
@@ -66,7 +67,7 @@ void aws_sm_cache_forget(struct aws *aws, const char *secret_id);
  * region NULL or "": the client's region. *out is new; wipe and free it.
  */
 int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const char *user,
-		  const char *region, struct err *err);
+                  const char *region, struct err *err);
 
 struct instance_config;
 
@@ -82,7 +83,7 @@ int aws_engine_token(void *ctx, char **out, const struct instance_config *in, st
  * tests). session_token may be NULL. *out is new.
  */
 int rds_iam_presign(char **out, const char *host, int port, const char *user, const char *region,
-		    const char *access_key, const char *secret_key, const char *session_token,
-		    time_t now, struct err *err);
+                    const char *access_key, const char *secret_key, const char *session_token,
+                    time_t now, struct err *err);
 
 #endif

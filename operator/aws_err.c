@@ -67,7 +67,7 @@ int aws_err_parse_json(struct aws_error *out, const char *body, size_t len)
 		v = json_object_get(doc, "Message");
 	if (json_is_string(v))
 		copy_printable(out->message, sizeof(out->message), json_string_value(v),
-			       json_string_length(v));
+		               json_string_length(v));
 	rc = 0;
 out:
 	json_decref(doc);
@@ -78,8 +78,8 @@ out:
 struct xml_err_state {
 	XML_Parser parser;
 	int depth;
-	int in_error;    /* depth of the <Error> element, 0 when outside */
-	int field;       /* 1 Code, 2 Message, 0 none */
+	int in_error; /* depth of the <Error> element, 0 when outside */
+	int field;    /* 1 Code, 2 Message, 0 none */
 	struct aws_error *out;
 	size_t code_len, msg_len;
 	int bad;
@@ -149,7 +149,7 @@ static void xml_err_text(void *ud, const XML_Char *s, int len)
 
 /* Expat DOCTYPE callback: a DTD has no business in an AWS answer; stop. */
 static void xml_err_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-			    const XML_Char *pubid, int has_internal)
+                            const XML_Char *pubid, int has_internal)
 {
 	struct xml_err_state *st = ud;
 
@@ -190,35 +190,52 @@ int aws_err_parse_xml(struct aws_error *out, const char *body, size_t len)
 
 /* Error codes by meaning; compared without case. */
 static const char *const notfound_codes[] = {"ResourceNotFoundException", NULL};
-static const char *const forbidden_codes[] = {
-	"AccessDeniedException", "AccessDenied", "DecryptionFailure", "KMSAccessDeniedException",
-	"KMSDisabledException", "KMSInvalidStateException", "NotAuthorized", NULL};
+static const char *const forbidden_codes[] = {"AccessDeniedException", "AccessDenied",
+                                              "DecryptionFailure",     "KMSAccessDeniedException",
+                                              "KMSDisabledException",  "KMSInvalidStateException",
+                                              "NotAuthorized",         NULL};
 static const char *const invalid_codes[] = {"InvalidRequestException",
-					    "InvalidParameterException",
-					    "InvalidParameterValue",
-					    "ValidationException",
-					    "ValidationError",
-					    "MalformedPolicyDocument",
-					    "InvalidIdentityToken",
-					    "IDPRejectedClaim",
-					    "PackedPolicyTooLarge",
-					    "RegionDisabledException",
-					    NULL};
-static const char *const unauthorized_codes[] = {
-	"InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature",
-	"UnrecognizedClientException", "InvalidClientTokenId", "MissingAuthenticationToken",
-	"MissingAuthenticationTokenException", "ExpiredTokenException", "ExpiredToken",
-	"RequestExpired", "AuthFailure", "InvalidAccessKeyId", NULL};
-static const char *const throttled_codes[] = {
-	"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-	"ProvisionedThroughputExceededException", "RequestThrottled", "RequestThrottledException",
-	"SlowDown", "EC2ThrottledException", "PriorRequestNotComplete", "TransactionInProgressException",
-	NULL};
-static const char *const transient_codes[] = {"InternalServiceError", "InternalServiceErrorException",
-					      "InternalFailure", "InternalError",
-					      "ServiceUnavailable", "ServiceUnavailableException",
-					      "IDPCommunicationError", "RequestTimeout",
-					      "RequestTimeoutException", NULL};
+                                            "InvalidParameterException",
+                                            "InvalidParameterValue",
+                                            "ValidationException",
+                                            "ValidationError",
+                                            "MalformedPolicyDocument",
+                                            "InvalidIdentityToken",
+                                            "IDPRejectedClaim",
+                                            "PackedPolicyTooLarge",
+                                            "RegionDisabledException",
+                                            NULL};
+static const char *const unauthorized_codes[] = {"InvalidSignatureException",
+                                                 "SignatureDoesNotMatch",
+                                                 "IncompleteSignature",
+                                                 "UnrecognizedClientException",
+                                                 "InvalidClientTokenId",
+                                                 "MissingAuthenticationToken",
+                                                 "MissingAuthenticationTokenException",
+                                                 "ExpiredTokenException",
+                                                 "ExpiredToken",
+                                                 "RequestExpired",
+                                                 "AuthFailure",
+                                                 "InvalidAccessKeyId",
+                                                 NULL};
+static const char *const throttled_codes[] = {"ThrottlingException",
+                                              "Throttling",
+                                              "TooManyRequestsException",
+                                              "RequestLimitExceeded",
+                                              "ProvisionedThroughputExceededException",
+                                              "RequestThrottled",
+                                              "RequestThrottledException",
+                                              "SlowDown",
+                                              "EC2ThrottledException",
+                                              "PriorRequestNotComplete",
+                                              "TransactionInProgressException",
+                                              NULL};
+static const char *const transient_codes[] = {
+    "InternalServiceError",    "InternalServiceErrorException",
+    "InternalFailure",         "InternalError",
+    "ServiceUnavailable",      "ServiceUnavailableException",
+    "IDPCommunicationError",   "RequestTimeout",
+    "RequestTimeoutException", NULL};
 
 /* True when code is in the NULL-terminated list. */
 static int in_list(const char *code, const char *const *list)
@@ -232,9 +249,9 @@ static int in_list(const char *code, const char *const *list)
 
 int aws_err_is_expired_token(const char *code)
 {
-	return code != NULL && (strcasecmp(code, "ExpiredTokenException") == 0 ||
-				strcasecmp(code, "ExpiredToken") == 0 ||
-				strcasecmp(code, "RequestExpired") == 0);
+	return code != NULL &&
+	       (strcasecmp(code, "ExpiredTokenException") == 0 ||
+	        strcasecmp(code, "ExpiredToken") == 0 || strcasecmp(code, "RequestExpired") == 0);
 }
 
 int aws_err_classify(const char *code, long status)

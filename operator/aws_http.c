@@ -71,13 +71,14 @@ int aws_check_endpoint(const char *url, const char *field, struct err *err)
 		goto out;
 	if (strcasecmp(scheme, "http") != 0) {
 		rc = err_set(err, APPDB_EINVAL, "%s: scheme %s is not supported, use https", field,
-			     scheme);
+		             scheme);
 		goto out;
 	}
 	if (!aws_host_is_loopback(host))
-		rc = err_set(err, APPDB_EINVAL,
-			     "%s: plain http is allowed only for a loopback host, not %s; use https",
-			     field, host);
+		rc =
+		    err_set(err, APPDB_EINVAL,
+		            "%s: plain http is allowed only for a loopback host, not %s; use https",
+		            field, host);
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -211,13 +212,14 @@ int aws_http_do(struct aws_http_resp *out, const struct aws_http_req *req, struc
 	cc = curl_easy_perform(c);
 	if (b.over) {
 		rc = err_set(err, APPDB_ELIMIT, "answer from %s is larger than %d bytes", req->url,
-			     AWS_BODY_MAX);
+		             AWS_BODY_MAX);
 		goto out;
 	}
 	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
 	    cc == CURLE_SSL_CERTPROBLEM) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "could not verify the TLS certificate of %s: %s",
-			     req->url, curl_easy_strerror(cc));
+		rc = err_set(err, APPDB_EUNAUTHORIZED,
+		             "could not verify the TLS certificate of %s: %s", req->url,
+		             curl_easy_strerror(cc));
 		goto out;
 	}
 	if (cc == CURLE_OUT_OF_MEMORY) {
@@ -226,7 +228,7 @@ int aws_http_do(struct aws_http_resp *out, const struct aws_http_req *req, struc
 	}
 	if (cc != CURLE_OK) {
 		rc = err_set(err, APPDB_ETRANSIENT, "could not reach %s: %s", req->url,
-			     curl_easy_strerror(cc));
+		             curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

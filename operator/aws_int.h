@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <time.h>
 
-#define AWS_BODY_MAX (1024 * 1024)     /* cap on any response body */
-#define AWS_REFRESH_BEFORE (15 * 60)   /* background refresh this long before expiry */
-#define AWS_REFRESH_FORCE (10 * 60)    /* refresh on use when fewer seconds are left */
+#define AWS_BODY_MAX (1024 * 1024)   /* cap on any response body */
+#define AWS_REFRESH_BEFORE (15 * 60) /* background refresh this long before expiry */
+#define AWS_REFRESH_FORCE (10 * 60)  /* refresh on use when fewer seconds are left */
 
 /* One set of credentials; every string owned and wiped when cleared. */
 struct aws_creds {
@@ -37,7 +37,7 @@ int aws_creds_copy(struct aws_creds *out, const struct aws_creds *src);
  * yields credentials.
  */
 int aws_creds_get(struct aws_creds *out, unsigned long *generation, struct aws *aws,
-		  struct err *err);
+                  struct err *err);
 
 /* Forces a refresh on next use, unless another thread already refreshed after generation. */
 void aws_creds_invalidate(struct aws *aws, unsigned long generation);
@@ -70,10 +70,10 @@ int aws_check_endpoint(const char *url, const char *field, struct err *err);
 struct aws_http_req {
 	const char *method; /* "GET" or "POST" */
 	const char *url;
-	const char *body;   /* POST body or NULL */
+	const char *body; /* POST body or NULL */
 	size_t body_len;
 	struct curl_slist *headers;
-	const char *sigv4;  /* "aws:amz:<region>:<service>" to sign, or NULL */
+	const char *sigv4;             /* "aws:amz:<region>:<service>" to sign, or NULL */
 	const struct aws_creds *creds; /* with sigv4 */
 };
 
@@ -102,7 +102,8 @@ struct aws_error {
 	char message[256];
 };
 
-/* Reads a JSON 1.0/1.1 error body ("__type"/"code", "message"/"Message"). 0 when a code was found. */
+/* Reads a JSON 1.0/1.1 error body ("__type"/"code", "message"/"Message"). 0 when a code was found.
+ */
 int aws_err_parse_json(struct aws_error *out, const char *body, size_t len);
 
 /* Reads a Query-protocol XML error (ErrorResponse/Error/Code, Message) with expat. 0 when found. */

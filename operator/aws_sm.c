@@ -151,7 +151,7 @@ static int cache_get(char **value, char **version, struct aws *aws, const char *
 
 /* Stores a copy of value and version; a failure only means no caching. */
 static void cache_put(struct aws *aws, const char *secret_id, const char *value,
-		      const char *version)
+                      const char *version)
 {
 	struct aws_sm_cache *c = aws_sm_cache_of(aws);
 	struct cache_entry *e;
@@ -186,9 +186,11 @@ static void json_wipe_decref(json_t *doc)
 	json_t *v;
 
 	if (json_is_object(doc)) {
-		json_object_foreach(doc, k, v) {
+		json_object_foreach(doc, k, v)
+		{
 			if (json_is_string(v))
-				OPENSSL_cleanse((void *)json_string_value(v), json_string_length(v));
+				OPENSSL_cleanse((void *)json_string_value(v),
+				                json_string_length(v));
 		}
 	}
 	json_decref(doc);
@@ -199,13 +201,15 @@ static const char *hint_for(const char *code)
 {
 	if (strcmp(code, "InvalidSignatureException") == 0 ||
 	    strcmp(code, "SignatureDoesNotMatch") == 0 || strcmp(code, "IncompleteSignature") == 0)
-		return " (the request signature was refused: check AWS_SECRET_ACCESS_KEY and the system "
+		return " (the request signature was refused: check AWS_SECRET_ACCESS_KEY and the "
+		       "system "
 		       "clock)";
 	if (strcmp(code, "UnrecognizedClientException") == 0 ||
 	    strcmp(code, "InvalidClientTokenId") == 0)
 		return " (the access key or session token is not known to AWS)";
 	if (strcmp(code, "AccessDeniedException") == 0)
-		return " (the operator's IAM role needs secretsmanager:GetSecretValue on this secret)";
+		return " (the operator's IAM role needs secretsmanager:GetSecretValue on this "
+		       "secret)";
 	if (strcmp(code, "DecryptionFailure") == 0)
 		return " (the operator's IAM role needs kms:Decrypt on the secret's KMS key)";
 	return "";
@@ -216,7 +220,7 @@ static const char *hint_for(const char *code)
  * string must be wiped). On an AWS error, code gets the AWS error code.
  */
 static int get_secret_value(char **string, char **version, char code[96], struct aws *aws,
-			    const struct aws_creds *creds, const char *secret_id, struct err *err)
+                            const struct aws_creds *creds, const char *secret_id, struct err *err)
 {
 	char sigv4[96], *hdr_token = NULL, *body = NULL;
 	struct curl_slist *hdrs = NULL, *p;
@@ -275,7 +279,7 @@ static int get_secret_value(char **string, char **version, char code[96], struct
 		if (found == 0) {
 			snprintf(code, 96, "%s", e.code);
 			rc = err_set(err, rc, "AWS answered %ld %s%s%s%s", resp.status, e.code,
-				     e.message[0] ? ": " : "", e.message, hint_for(e.code));
+			             e.message[0] ? ": " : "", e.message, hint_for(e.code));
 		} else {
 			rc = err_set(err, rc, "AWS answered HTTP %ld", resp.status);
 		}
@@ -283,16 +287,18 @@ static int get_secret_value(char **string, char **version, char code[96], struct
 	}
 	doc = json_loadb(resp.body, resp.len, 0, NULL);
 	if (!json_is_object(doc)) {
-		rc = err_set(err, APPDB_ETRANSIENT, "the GetSecretValue answer is not a JSON object");
+		rc = err_set(err, APPDB_ETRANSIENT,
+		             "the GetSecretValue answer is not a JSON object");
 		goto out;
 	}
 	s = json_string_value(json_object_get(doc, "SecretString"));
 	v = json_string_value(json_object_get(doc, "VersionId"));
 	if (s == NULL) {
-		rc = err_set(err, APPDB_EINVAL,
-			     json_object_get(doc, "SecretBinary") != NULL
-				     ? "the secret holds SecretBinary; only a SecretString can be a password"
-				     : "the secret has no SecretString");
+		rc = err_set(
+		    err, APPDB_EINVAL,
+		    json_object_get(doc, "SecretBinary") != NULL
+		        ? "the secret holds SecretBinary; only a SecretString can be a password"
+		        : "the secret has no SecretString");
 		goto out;
 	}
 	*string = strdup(s);
@@ -325,8 +331,8 @@ static void sleep_ms(long ms)
 }
 
 /* Reads the secret with retries: throttling and 5xx back off, an expired token refreshes once. */
-static int fetch_with_retry(char **string, char **version, struct aws *aws,
-			    const char *secret_id, struct err *err)
+static int fetch_with_retry(char **string, char **version, struct aws *aws, const char *secret_id,
+                            struct err *err)
 {
 	struct aws_creds creds = {0};
 	unsigned long gen = 0;
@@ -351,7 +357,8 @@ static int fetch_with_retry(char **string, char **version, struct aws *aws,
 			err_clear(err);
 			continue;
 		}
-		if ((rc != APPDB_ETHROTTLED && rc != APPDB_ETRANSIENT) || attempt == SM_ATTEMPTS - 1)
+		if ((rc != APPDB_ETHROTTLED && rc != APPDB_ETRANSIENT) ||
+		    attempt == SM_ATTEMPTS - 1)
 			break;
 		wait = ((long)SM_BACKOFF_MS << attempt) + rand_r(&seed) % SM_BACKOFF_MS;
 		if (err != NULL && err->retry_after > 0)
@@ -391,12 +398,12 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 	out->value = out->version = NULL;
 	if (ref->kind != SECRET_AWS_SM || !secret_id_valid(id))
 		return err_set(err, APPDB_EINVAL,
-			       "passwordFrom.secretsManager.secretId: empty, too long or not text");
+		               "passwordFrom.secretsManager.secretId: empty, too long or not text");
 	if (aws_region(aws) == NULL || aws_sm_endpoint(aws) == NULL)
 		return err_set(err, APPDB_EINVAL,
-			       "secretsManager %s: no AWS region: set aws.region in the config or "
-			       "AWS_REGION",
-			       id);
+		               "secretsManager %s: no AWS region: set aws.region in the config or "
+		               "AWS_REGION",
+		               id);
 	rc = cache_get(&string, &version, aws, id);
 	if (rc < 0)
 		return rc;
@@ -415,7 +422,7 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 	}
 	if (out->value[0] == '\0') {
 		rc = err_set(err, APPDB_EINVAL, "secretsManager %s%s%s: the password is empty", id,
-			     ref->key ? " key " : "", ref->key ? ref->key : "");
+		             ref->key ? " key " : "", ref->key ? ref->key : "");
 		goto out;
 	}
 	out->version = version;

@@ -21,20 +21,20 @@
 enum sts_field { F_NONE = -1, F_AKID = 0, F_SECRET, F_TOKEN, F_EXPIRATION, F_COUNT };
 
 static const char *const sts_path[] = {"AssumeRoleWithWebIdentityResponse",
-				       "AssumeRoleWithWebIdentityResult", "Credentials"};
+                                       "AssumeRoleWithWebIdentityResult", "Credentials"};
 static const char *const sts_field_names[F_COUNT] = {"AccessKeyId", "SecretAccessKey",
-						     "SessionToken", "Expiration"};
+                                                     "SessionToken", "Expiration"};
 
 /* Parser state: how deep the matching path goes, and the collected fields. */
 struct sts_state {
 	XML_Parser parser;
 	int depth;
-	int matched;       /* leading elements of the current path that match sts_path */
+	int matched; /* leading elements of the current path that match sts_path */
 	enum sts_field cur;
 	char *val[F_COUNT];
 	size_t len[F_COUNT];
 	int seen[F_COUNT];
-	int bad;           /* 1 DOCTYPE or too deep, 2 duplicate field, 3 too long, 4 no memory */
+	int bad; /* 1 DOCTYPE or too deep, 2 duplicate field, 3 too long, 4 no memory */
 };
 
 /* Stops the parse with a reason. */
@@ -122,7 +122,7 @@ static void sts_text(void *ud, const XML_Char *s, int len)
 
 /* Expat DOCTYPE callback: refused. */
 static void sts_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-			const XML_Char *pubid, int has_internal)
+                        const XML_Char *pubid, int has_internal)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal;
 	sts_fail(ud, 1);
@@ -133,7 +133,8 @@ static void trim(char *s)
 {
 	size_t n = strlen(s), start = 0;
 
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
 		s[--n] = '\0';
 	while (s[start] == ' ' || s[start] == '\n' || s[start] == '\r' || s[start] == '\t')
 		start++;
@@ -166,13 +167,14 @@ int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct er
 			rc = APPDB_ENOMEM;
 		else if (st.bad != 0)
 			rc = err_set(err, APPDB_EINVAL, "STS answer refused: %s",
-				     st.bad == 1   ? "a DOCTYPE or too deep nesting"
-				     : st.bad == 2 ? "a credential field appears twice"
-						   : "a field is too long");
+			             st.bad == 1   ? "a DOCTYPE or too deep nesting"
+			             : st.bad == 2 ? "a credential field appears twice"
+			                           : "a field is too long");
 		else
-			rc = err_set(err, APPDB_EINVAL, "STS answer is not well-formed XML: %s at line %lu",
-				     XML_ErrorString(XML_GetErrorCode(p)),
-				     (unsigned long)XML_GetCurrentLineNumber(p));
+			rc = err_set(err, APPDB_EINVAL,
+			             "STS answer is not well-formed XML: %s at line %lu",
+			             XML_ErrorString(XML_GetErrorCode(p)),
+			             (unsigned long)XML_GetCurrentLineNumber(p));
 		goto out;
 	}
 	for (i = 0; i < F_COUNT; i++) {
@@ -180,12 +182,13 @@ int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct er
 			trim(st.val[i]);
 		if (st.val[i] == NULL || st.val[i][0] == '\0') {
 			rc = err_set(err, APPDB_EINVAL, "STS answer has no Credentials/%s",
-				     sts_field_names[i]);
+			             sts_field_names[i]);
 			goto out;
 		}
 	}
 	if (aws_parse_iso8601(&out->expires, st.val[F_EXPIRATION]) != 0) {
-		rc = err_set(err, APPDB_EINVAL, "STS answer has an unreadable Credentials/Expiration");
+		rc = err_set(err, APPDB_EINVAL,
+		             "STS answer has an unreadable Credentials/Expiration");
 		goto out;
 	}
 	out->access_key = st.val[F_AKID];
@@ -210,12 +213,14 @@ int aws_parse_iso8601(time_t *out, const char *s)
 
 	*out = 0;
 	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-				&tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+	if (s == NULL ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 19)
 		return APPDB_EINVAL;
 	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_min < 0 ||
-	    tm.tm_sec < 0 || tm.tm_hour < 0)
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+	    tm.tm_min < 0 || tm.tm_sec < 0 || tm.tm_hour < 0)
 		return APPDB_EINVAL;
 	p = s + n;
 	if (*p == '.') {

@@ -36,7 +36,7 @@ static int hmac(unsigned char out[32], const void *key, size_t key_len, const ch
 	unsigned int len = 32;
 
 	if (HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)data, strlen(data), out,
-		 &len) == NULL)
+	         &len) == NULL)
 		return APPDB_EINTERNAL;
 	return 0;
 }
@@ -50,8 +50,8 @@ static int host_valid(const char *host)
 }
 
 int rds_iam_presign(char **out, const char *host, int port, const char *user, const char *region,
-		    const char *access_key, const char *secret_key, const char *session_token,
-		    time_t now, struct err *err)
+                    const char *access_key, const char *secret_key, const char *session_token,
+                    time_t now, struct err *err)
 {
 	char date[9], stamp[17], scope[128];
 	char *e_user = NULL, *e_cred = NULL, *e_token = NULL, *cred = NULL;
@@ -84,16 +84,17 @@ int rds_iam_presign(char **out, const char *host, int port, const char *user, co
 		goto out;
 	}
 	e_cred = aws_uri_encode(cred);
-	if (e_cred == NULL || (session_token != NULL && (e_token = aws_uri_encode(session_token)) == NULL)) {
+	if (e_cred == NULL ||
+	    (session_token != NULL && (e_token = aws_uri_encode(session_token)) == NULL)) {
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
 	/* Parameters in byte order of their names, as the canonical query asks. */
 	if (asprintf(&query,
-		     "Action=connect&DBUser=%s&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
-		     "&X-Amz-Date=%s&X-Amz-Expires=%d%s%s&X-Amz-SignedHeaders=host",
-		     e_user, e_cred, stamp, RDS_TOKEN_EXPIRES, e_token ? "&X-Amz-Security-Token=" : "",
-		     e_token ? e_token : "") < 0) {
+	             "Action=connect&DBUser=%s&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
+	             "&X-Amz-Date=%s&X-Amz-Expires=%d%s%s&X-Amz-SignedHeaders=host",
+	             e_user, e_cred, stamp, RDS_TOKEN_EXPIRES,
+	             e_token ? "&X-Amz-Security-Token=" : "", e_token ? e_token : "") < 0) {
 		query = NULL;
 		rc = APPDB_ENOMEM;
 		goto out;

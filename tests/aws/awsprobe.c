@@ -43,8 +43,8 @@ static char *read_file(const char *path)
 static int usage(void)
 {
 	fprintf(stderr, "usage: awsprobe [--region R] [--endpoint URL] [--cache S] sm ID [--key K] "
-			"[--expect-file F] [--repeat N] [--sleep S]\n"
-			"       awsprobe [--region R] rds HOST PORT USER [REGION] --out FILE\n");
+	                "[--expect-file F] [--repeat N] [--sleep S]\n"
+	                "       awsprobe [--region R] rds HOST PORT USER [REGION] --out FILE\n");
 	return 2;
 }
 
@@ -82,12 +82,14 @@ static int cmd_sm(struct aws *aws, int argc, char **argv)
 			int match = expect != NULL ? strcmp(expect, s.value) == 0 : -1;
 
 			printf("ok version=%s match=%s\n", s.version ? s.version : "-",
-			       match < 0 ? "-" : match ? "yes" : "no");
+			       match < 0 ? "-"
+			       : match   ? "yes"
+			                 : "no");
 			if (match == 0)
 				bad = 1;
 		} else {
-			printf("error code=%s retry_after=%d msg=%s\n", err_name(rc), err.retry_after,
-			       err.msg);
+			printf("error code=%s retry_after=%d msg=%s\n", err_name(rc),
+			       err.retry_after, err.msg);
 			bad = 1;
 		}
 		fflush(stdout);

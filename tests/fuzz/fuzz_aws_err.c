@@ -19,7 +19,8 @@ static void check(const struct aws_error *e)
 	assert(n > 0 && n < sizeof(e->code));
 	assert(strlen(e->message) < sizeof(e->message));
 	for (i = 0; i < n; i++)
-		assert(e->code[i] >= 0x20 && e->code[i] < 0x7f && e->code[i] != '#' && e->code[i] != ':');
+		assert(e->code[i] >= 0x20 && e->code[i] < 0x7f && e->code[i] != '#' &&
+		       e->code[i] != ':');
 	(void)aws_err_classify(e->code, 400);
 	(void)aws_err_is_expired_token(e->code);
 }

@@ -15,19 +15,19 @@
 #include <string.h>
 
 static const char *const aws_vars[] = {"AWS_ACCESS_KEY_ID",
-				       "AWS_SECRET_ACCESS_KEY",
-				       "AWS_SESSION_TOKEN",
-				       "AWS_ROLE_ARN",
-				       "AWS_WEB_IDENTITY_TOKEN_FILE",
-				       "AWS_ROLE_SESSION_NAME",
-				       "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-				       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-				       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-				       "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-				       "AWS_REGION",
-				       "AWS_DEFAULT_REGION",
-				       "AWS_ENDPOINT_URL_STS",
-				       NULL};
+                                       "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN",
+                                       "AWS_ROLE_ARN",
+                                       "AWS_WEB_IDENTITY_TOKEN_FILE",
+                                       "AWS_ROLE_SESSION_NAME",
+                                       "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                                       "AWS_REGION",
+                                       "AWS_DEFAULT_REGION",
+                                       "AWS_ENDPOINT_URL_STS",
+                                       NULL};
 
 /* Every test starts from an environment without AWS variables. */
 static int clean_env(void **state)
@@ -63,17 +63,20 @@ static void test_endpoint_rules(void **state)
 	struct err err = {0};
 
 	(void)state;
-	assert_int_equal(aws_check_endpoint("https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com",
-					    "aws.endpoint", &err),
-			 0);
+	assert_int_equal(
+	    aws_check_endpoint("https://vpce-1.secretsmanager.us-east-1.vpce.amazonaws.com",
+	                       "aws.endpoint", &err),
+	    0);
 	assert_int_equal(aws_check_endpoint("http://127.0.0.1:4566/", "aws.endpoint", &err), 0);
 	assert_int_equal(aws_check_endpoint("http://[::1]:4566", "aws.endpoint", &err), 0);
-	assert_int_equal(aws_check_endpoint("http://secretsmanager.internal:80", "aws.endpoint", &err),
-			 APPDB_EINVAL);
+	assert_int_equal(
+	    aws_check_endpoint("http://secretsmanager.internal:80", "aws.endpoint", &err),
+	    APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "aws.endpoint"));
 	assert_non_null(strstr(err.msg, "loopback"));
 	err_clear(&err);
-	assert_int_equal(aws_check_endpoint("ftp://127.0.0.1/", "aws.endpoint", &err), APPDB_EINVAL);
+	assert_int_equal(aws_check_endpoint("ftp://127.0.0.1/", "aws.endpoint", &err),
+	                 APPDB_EINVAL);
 	err_clear(&err);
 	assert_int_equal(aws_check_endpoint("not a url", "aws.endpoint", &err), APPDB_EINVAL);
 }
@@ -83,8 +86,8 @@ static void test_new_checks(void **state)
 {
 	struct aws *aws = NULL;
 	struct err err = {0};
-	struct aws_settings s = {.region = "us-east-1", .endpoint = "http://example.com/",
-				 .secret_cache_seconds = 60};
+	struct aws_settings s = {
+	    .region = "us-east-1", .endpoint = "http://example.com/", .secret_cache_seconds = 60};
 
 	(void)state;
 	assert_int_equal(aws_new(&aws, &s, &err), APPDB_EINVAL);
@@ -100,7 +103,8 @@ static void test_new_checks(void **state)
 	setenv("AWS_REGION", "eu-west-1", 1);
 	assert_int_equal(aws_new(&aws, &s, &err), 0);
 	assert_string_equal(aws_region(aws), "eu-west-1");
-	assert_string_equal(aws_sm_endpoint(aws), "https://secretsmanager.eu-west-1.amazonaws.com/");
+	assert_string_equal(aws_sm_endpoint(aws),
+	                    "https://secretsmanager.eu-west-1.amazonaws.com/");
 	assert_int_equal(aws_cache_seconds(aws), 60);
 	aws_free(aws);
 }
@@ -145,7 +149,7 @@ static void test_no_creds(void **state)
 	assert_non_null(strstr(err.msg, "AWS_ROLE_ARN"));
 	err_clear(&err);
 	assert_int_equal(aws_rds_token(&tok, aws, "db", 5432, "admin", NULL, &err),
-			 APPDB_EUNAUTHORIZED);
+	                 APPDB_EUNAUTHORIZED);
 	assert_null(tok);
 	aws_free(aws);
 }
@@ -202,8 +206,8 @@ static void test_rds_token_env(void **state)
 	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "verysecretvalue", 1);
 	assert_int_equal(aws_new(&aws, &s, &err), 0);
-	assert_int_equal(aws_rds_token(&tok, aws, "db.example", 5432, "admin", "eu-central-1", &err),
-			 0);
+	assert_int_equal(
+	    aws_rds_token(&tok, aws, "db.example", 5432, "admin", "eu-central-1", &err), 0);
 	assert_non_null(strstr(tok, "db.example:5432/?Action=connect&DBUser=admin&"));
 	assert_non_null(strstr(tok, "AKIDEXAMPLE%2F"));
 	assert_non_null(strstr(tok, "%2Feu-central-1%2Frds-db%2F"));
@@ -248,16 +252,16 @@ static void test_uri_encode(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_loopback, clean_env),
-		cmocka_unit_test_setup(test_endpoint_rules, clean_env),
-		cmocka_unit_test_setup(test_new_checks, clean_env),
-		cmocka_unit_test_setup(test_env_creds, clean_env),
-		cmocka_unit_test_setup(test_no_creds, clean_env),
-		cmocka_unit_test_setup(test_container_url_rules, clean_env),
-		cmocka_unit_test_setup(test_irsa_missing_token_file, clean_env),
-		cmocka_unit_test_setup(test_rds_token_env, clean_env),
-		cmocka_unit_test_setup(test_sm_refuses, clean_env),
-		cmocka_unit_test_setup(test_uri_encode, clean_env),
+	    cmocka_unit_test_setup(test_loopback, clean_env),
+	    cmocka_unit_test_setup(test_endpoint_rules, clean_env),
+	    cmocka_unit_test_setup(test_new_checks, clean_env),
+	    cmocka_unit_test_setup(test_env_creds, clean_env),
+	    cmocka_unit_test_setup(test_no_creds, clean_env),
+	    cmocka_unit_test_setup(test_container_url_rules, clean_env),
+	    cmocka_unit_test_setup(test_irsa_missing_token_file, clean_env),
+	    cmocka_unit_test_setup(test_rds_token_env, clean_env),
+	    cmocka_unit_test_setup(test_sm_refuses, clean_env),
+	    cmocka_unit_test_setup(test_uri_encode, clean_env),
 	};
 
 	return cmocka_run_group_tests_name("aws", tests, NULL, NULL);

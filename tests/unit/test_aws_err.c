@@ -121,10 +121,10 @@ static void test_normalize(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_xml),
-		cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_xml),
+	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_normalize),
 	};
 
 	return cmocka_run_group_tests_name("aws_err", tests, NULL, NULL);

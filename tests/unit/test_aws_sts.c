@@ -78,13 +78,13 @@ static void test_refused(void **state)
 		const char *file;
 		const char *msg;
 	} cases[] = {
-		{"missing-token.xml", "SessionToken"},
-		{"duplicate.xml", "twice"},
-		{"wrong-path.xml", "AccessKeyId"},
-		{"nested-credentials.xml", "AccessKeyId"},
-		{"doctype.xml", "DOCTYPE"},
-		{"bad-expiration.xml", "Expiration"},
-		{"truncated.xml", "not well-formed"},
+	    {"missing-token.xml", "SessionToken"},
+	    {"duplicate.xml", "twice"},
+	    {"wrong-path.xml", "AccessKeyId"},
+	    {"nested-credentials.xml", "AccessKeyId"},
+	    {"doctype.xml", "DOCTYPE"},
+	    {"bad-expiration.xml", "Expiration"},
+	    {"truncated.xml", "not well-formed"},
 	};
 	struct aws_creds c;
 	struct err err;
@@ -95,7 +95,8 @@ static void test_refused(void **state)
 		err_clear(&err);
 		assert_int_equal(parse(cases[i].file, &c, &err), APPDB_EINVAL);
 		if (strstr(err.msg, cases[i].msg) == NULL)
-			fail_msg("%s: message \"%s\" lacks \"%s\"", cases[i].file, err.msg, cases[i].msg);
+			fail_msg("%s: message \"%s\" lacks \"%s\"", cases[i].file, err.msg,
+			         cases[i].msg);
 		assert_null(c.access_key);
 		assert_null(c.secret_key);
 		assert_null(c.session_token);
@@ -115,11 +116,11 @@ static void test_field_too_long(void **state)
 
 	(void)state;
 	len = sprintf(doc, "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
-			   "<Credentials><SessionToken>");
+	                   "<Credentials><SessionToken>");
 	memset(doc + len, 'a', n);
 	len += (int)n;
 	len += sprintf(doc + len, "</SessionToken></Credentials></AssumeRoleWithWebIdentityResult>"
-				  "</AssumeRoleWithWebIdentityResponse>");
+	                          "</AssumeRoleWithWebIdentityResponse>");
 	assert_int_equal(aws_sts_parse(&c, doc, (size_t)len, &err), APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "too long"));
 	free(doc);
@@ -149,9 +150,9 @@ static void test_iso8601(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ok),          cmocka_unit_test(test_compact_offset),
-		cmocka_unit_test(test_refused),     cmocka_unit_test(test_field_too_long),
-		cmocka_unit_test(test_iso8601),
+	    cmocka_unit_test(test_ok),      cmocka_unit_test(test_compact_offset),
+	    cmocka_unit_test(test_refused), cmocka_unit_test(test_field_too_long),
+	    cmocka_unit_test(test_iso8601),
 	};
 
 	return cmocka_run_group_tests_name("aws_sts", tests, NULL, NULL);
