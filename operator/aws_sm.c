@@ -23,6 +23,7 @@
 #define SM_RETRY_AFTER_MAX_MS 2000
 #define SM_CACHE_MAX 4096
 #define SM_ID_MAX 2048
+#define SM_EXPIRED_REFRESHES 2 /* another worker may have used up the fresh ones */
 
 struct cache_entry {
 	char *secret_id;
@@ -330,7 +331,7 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* Reads the secret with retries: throttling and 5xx back off, an expired token refreshes once. */
+/* Reads the secret with retries: throttling and 5xx back off, expired tokens refresh. */
 static int fetch_with_retry(char **string, char **version, struct aws *aws, const char *secret_id,
                             struct err *err)
 {
@@ -338,7 +339,7 @@ static int fetch_with_retry(char **string, char **version, struct aws *aws, cons
 	unsigned long gen = 0;
 	unsigned int seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)&seed;
 	char code[96];
-	int attempt, refreshed = 0, rc = 0;
+	int attempt, refreshes = 0, rc = 0;
 	long wait;
 
 	for (attempt = 0; attempt < SM_ATTEMPTS; attempt++) {
@@ -349,10 +350,11 @@ static int fetch_with_retry(char **string, char **version, struct aws *aws, cons
 		aws_creds_clear(&creds);
 		if (rc == 0)
 			break;
-		if (rc == APPDB_EUNAUTHORIZED && aws_err_is_expired_token(code) && !refreshed) {
+		if (rc == APPDB_EUNAUTHORIZED && aws_err_is_expired_token(code) &&
+		    refreshes < SM_EXPIRED_REFRESHES) {
 			log_info(NULL, "aws: %s: credentials expired, refreshing", code);
 			aws_creds_invalidate(aws, gen);
-			refreshed = 1;
+			refreshes++;
 			attempt--;
 			err_clear(err);
 			continue;

@@ -6,6 +6,8 @@
  *
  *   awsprobe [--region R] [--endpoint URL] [--cache S] sm ID [--key K]
  *            [--expect-file F] [--repeat N] [--sleep S]
+ *   awsprobe [--region R] [--endpoint URL] [--cache S] threads N ID [--repeat M]
+ *            (N threads share one client, each fetching ID M times)
  *   awsprobe [--region R] rds HOST PORT USER [REGION] --out FILE
  *
  * Each fetch prints "ok version=V match=yes|no|-" or
@@ -16,6 +18,7 @@
 #include "log.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +105,61 @@ static int cmd_sm(struct aws *aws, int argc, char **argv)
 	return bad;
 }
 
+struct worker {
+	pthread_t t;
+	struct aws *aws;
+	const char *id;
+	int repeat;
+	int ok;
+};
+
+/* One thread of the threads command: fetches and counts successes. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct secret_ref ref = {.kind = SECRET_AWS_SM};
+	int i;
+
+	ref.secret_id = (char *)w->id;
+	for (i = 0; i < w->repeat; i++) {
+		struct secret s = {0};
+		struct err err = {0};
+
+		if (aws_sm_fetch(w->aws, &s, &ref, &err) == 0)
+			w->ok++;
+		else
+			fprintf(stderr, "fetch failed: %s\n", err.msg);
+		secret_clear(&s);
+	}
+	return NULL;
+}
+
+/* The threads command: prints "ok N/M". */
+static int cmd_threads(struct aws *aws, int argc, char **argv)
+{
+	struct worker w[16];
+	int n, repeat = 10, i, ok = 0;
+
+	if (argc < 2)
+		return usage();
+	n = atoi(argv[0]);
+	if (n < 1 || n > 16)
+		return usage();
+	if (argc >= 4 && strcmp(argv[2], "--repeat") == 0)
+		repeat = atoi(argv[3]);
+	for (i = 0; i < n; i++) {
+		w[i] = (struct worker){.aws = aws, .id = argv[1], .repeat = repeat};
+		if (pthread_create(&w[i].t, NULL, worker_main, &w[i]) != 0)
+			return 1;
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(w[i].t, NULL);
+		ok += w[i].ok;
+	}
+	printf("ok %d/%d\n", ok, n * repeat);
+	return ok == n * repeat ? 0 : 1;
+}
+
 /* The rds command: writes the token to a new file readable by the owner only. */
 static int cmd_rds(struct aws *aws, int argc, char **argv)
 {
@@ -163,6 +221,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "sm") == 0)
 		rc = cmd_sm(aws, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "threads") == 0)
+		rc = cmd_threads(aws, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "rds") == 0)
 		rc = cmd_rds(aws, argc - i - 1, argv + i + 1);
 	else

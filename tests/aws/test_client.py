@@ -362,3 +362,17 @@ def test_rds_token_irsa(c):
     check(r["ok"], r["reason"])
     t2 = rds_token(c, env)
     check(c.fake.ctl("verify_rds_token", token=t2)["ok"], "second token")
+
+
+def test_threads_share_one_client_through_expiries(c):
+    # Four threads share one client; credentials expire every 10 uses, so
+    # refreshes race with readers. Every read must succeed.
+    env, _ = irsa_env(c)
+    c.fake.ctl("expire_after_uses", uses=10)
+    c.fake.ctl("put_secret", id="s", string="pw-threads")
+    rc, out, err = probe(["--region", "us-east-1", "--endpoint", c.fake.url, "--cache", "0",
+                          "threads", "4", "s", "--repeat", "15"], env, timeout=120)
+    check(rc == 0 and out.strip() == "ok 60/60", out + err[-2000:])
+    n = c.fake.counts()
+    check(n["sts_ok"] >= 2, "credentials were refreshed: %s" % n)
+    assert_no_leak([out, err], c.fake.ctl("credentials")["values"])
