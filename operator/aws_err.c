@@ -11,8 +11,30 @@
 #include <expat.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+void *(*aws_xml_malloc)(size_t) = malloc;
+void *(*aws_xml_realloc)(void *, size_t) = realloc;
+
+/* expat's allocation hooks: indirect, so tests can swap them. */
+static void *xml_malloc(size_t n)
+{
+	return aws_xml_malloc(n);
+}
+
+static void *xml_realloc(void *p, size_t n)
+{
+	return aws_xml_realloc(p, n);
+}
+
+void *aws_xml_parser_new(void)
+{
+	static const XML_Memory_Handling_Suite suite = {xml_malloc, xml_realloc, free};
+
+	return XML_ParserCreate_MM("UTF-8", &suite, NULL);
+}
 
 /* Copies at most dstlen-1 bytes of src as printable ASCII (others become '?'). */
 static void copy_printable(char *dst, size_t dstlen, const char *src, size_t srclen)
@@ -167,7 +189,7 @@ int aws_err_parse_xml(struct aws_error *out, const char *body, size_t len)
 	memset(out, 0, sizeof(*out));
 	if (body == NULL || len == 0 || len > AWS_BODY_MAX)
 		return -1;
-	p = XML_ParserCreate("UTF-8");
+	p = aws_xml_parser_new();
 	if (p == NULL)
 		return -1;
 	memset(&st, 0, sizeof(st));

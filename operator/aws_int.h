@@ -131,6 +131,17 @@ int aws_parse_iso8601(time_t *out, const char *s);
 /* Percent-encodes s as SigV4 asks (unreserved kept, uppercase hex). New string or NULL. */
 char *aws_uri_encode(const char *s);
 
+/*
+ * The allocator of the XML readers (expat's and their own buffers), so tests
+ * can fail allocation N, then N+1, ... (jansson's test_chaos). Defaults to
+ * malloc and realloc; memory is always released with free.
+ */
+extern void *(*aws_xml_malloc)(size_t);
+extern void *(*aws_xml_realloc)(void *, size_t);
+
+/* An expat parser using aws_xml_malloc/aws_xml_realloc; NULL when out of memory. */
+void *aws_xml_parser_new(void);
+
 /* Wipes and frees a string. NULL is fine. */
 void aws_free_secret(char *s);
 

@@ -72,9 +72,11 @@ static void sts_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 				}
 				st->seen[i] = 1;
 				st->cur = (enum sts_field)i;
-				st->val[i] = calloc(1, 1);
+				st->val[i] = aws_xml_malloc(1);
 				if (st->val[i] == NULL)
 					sts_fail(st, 4);
+				else
+					st->val[i][0] = '\0';
 				return;
 			}
 		}
@@ -107,7 +109,7 @@ static void sts_text(void *ud, const XML_Char *s, int len)
 		sts_fail(st, 3);
 		return;
 	}
-	grown = malloc(used + (size_t)len + 1);
+	grown = aws_xml_malloc(used + (size_t)len + 1);
 	if (grown == NULL) {
 		sts_fail(st, 4);
 		return;
@@ -154,7 +156,7 @@ int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct er
 	st.cur = F_NONE;
 	if (body == NULL || len == 0 || len > AWS_BODY_MAX)
 		return err_set(err, APPDB_EINVAL, "STS answer is empty or too large");
-	p = XML_ParserCreate("UTF-8");
+	p = aws_xml_parser_new();
 	if (p == NULL)
 		return APPDB_ENOMEM;
 	st.parser = p;
@@ -163,7 +165,7 @@ int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct er
 	XML_SetCharacterDataHandler(p, sts_text);
 	XML_SetStartDoctypeDeclHandler(p, sts_doctype);
 	if (XML_Parse(p, body, (int)len, XML_TRUE) != XML_STATUS_OK || st.bad != 0) {
-		if (st.bad == 4)
+		if (st.bad == 4 || XML_GetErrorCode(p) == XML_ERROR_NO_MEMORY)
 			rc = APPDB_ENOMEM;
 		else if (st.bad != 0)
 			rc = err_set(err, APPDB_EINVAL, "STS answer refused: %s",

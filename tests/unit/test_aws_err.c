@@ -10,6 +10,8 @@
 
 #include "aws_int.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,13 +120,67 @@ static void test_normalize(void **state)
 	assert_string_equal(b, "Bar");
 }
 
+static int chaos_left; /* allocations that still succeed; <0: all */
+
+/* malloc that fails once chaos_left allocations have been made. */
+static void *chaos_malloc(size_t n)
+{
+	if (chaos_left == 0)
+		return NULL;
+	if (chaos_left > 0)
+		chaos_left--;
+	return malloc(n);
+}
+
+/* realloc under the same budget. */
+static void *chaos_realloc(void *p, size_t n)
+{
+	if (chaos_left == 0)
+		return NULL;
+	if (chaos_left > 0)
+		chaos_left--;
+	return realloc(p, n);
+}
+
+/* Allocation N fails, then N+1, ...: the readers fail cleanly until they succeed. */
+static void test_chaos(void **state)
+{
+	char xml[4096], js[4096];
+	size_t xn, jn;
+	struct aws_error e;
+	int n, rc = -1;
+
+	(void)state;
+	xn = fixture("sts-invalid-token.xml", xml, sizeof(xml));
+	jn = fixture("sm-denied.json", js, sizeof(js));
+	aws_xml_malloc = chaos_malloc;
+	aws_xml_realloc = chaos_realloc;
+	for (n = 0; n < 10000 && rc != 0; n++) {
+		chaos_left = n;
+		rc = aws_err_parse_xml(&e, xml, xn);
+		if (rc != 0)
+			assert_string_equal(e.code, "");
+	}
+	aws_xml_malloc = malloc;
+	aws_xml_realloc = realloc;
+	assert_int_equal(rc, 0);
+	assert_string_equal(e.code, "InvalidIdentityToken");
+	json_set_alloc_funcs(chaos_malloc, free);
+	for (rc = -1, n = 0; n < 10000 && rc != 0; n++) {
+		chaos_left = n;
+		rc = aws_err_parse_json(&e, js, jn);
+	}
+	json_set_alloc_funcs(malloc, free);
+	assert_int_equal(rc, 0);
+	assert_string_equal(e.code, "AccessDeniedException");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json),
-	    cmocka_unit_test(test_xml),
-	    cmocka_unit_test(test_classify),
-	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_json),     cmocka_unit_test(test_xml),
+	    cmocka_unit_test(test_classify), cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_chaos),
 	};
 
 	return cmocka_run_group_tests_name("aws_err", tests, NULL, NULL);

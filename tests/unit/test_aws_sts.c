@@ -147,12 +147,65 @@ static void test_iso8601(void **state)
 	assert_int_equal(aws_parse_iso8601(&t, NULL), APPDB_EINVAL);
 }
 
+static int chaos_left; /* allocations that still succeed; <0: all */
+
+/* malloc that fails once chaos_left allocations have been made. */
+static void *chaos_malloc(size_t n)
+{
+	if (chaos_left == 0)
+		return NULL;
+	if (chaos_left > 0)
+		chaos_left--;
+	return malloc(n);
+}
+
+/* realloc under the same budget. */
+static void *chaos_realloc(void *p, size_t n)
+{
+	if (chaos_left == 0)
+		return NULL;
+	if (chaos_left > 0)
+		chaos_left--;
+	return realloc(p, n);
+}
+
+/* Fails allocation N, then N+1, ... until the parse succeeds: every failure is clean. */
+static void test_chaos(void **state)
+{
+	struct aws_creds c;
+	struct err err;
+	size_t len;
+	char *buf = fixture("ok.xml", &len);
+	int n, rc = -1;
+
+	(void)state;
+	aws_xml_malloc = chaos_malloc;
+	aws_xml_realloc = chaos_realloc;
+	for (n = 0; n < 10000 && rc != 0; n++) {
+		chaos_left = n;
+		err_clear(&err);
+		rc = aws_sts_parse(&c, buf, len, &err);
+		if (rc != 0) {
+			assert_int_equal(rc, APPDB_ENOMEM);
+			assert_null(c.access_key);
+			assert_null(c.session_token);
+		}
+	}
+	aws_xml_malloc = malloc;
+	aws_xml_realloc = realloc;
+	assert_int_equal(rc, 0);
+	assert_true(n > 3);
+	assert_string_equal(c.session_token, "FQoGZXIvYXdzEXAMPLETOKEN+/=");
+	aws_creds_clear(&c);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ok),      cmocka_unit_test(test_compact_offset),
 	    cmocka_unit_test(test_refused), cmocka_unit_test(test_field_too_long),
-	    cmocka_unit_test(test_iso8601),
+	    cmocka_unit_test(test_iso8601), cmocka_unit_test(test_chaos),
 	};
 
 	return cmocka_run_group_tests_name("aws_sts", tests, NULL, NULL);
