@@ -111,4 +111,5 @@ demo: deps all
 BENCH_N ?= 200
 bench: deps all
 	@python3 tests/bench/bench_engine.py $(BENCH_N)
+	@python3 tests/bench/bench_controller.py $(BENCH_N) 1000
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory $$b; done
