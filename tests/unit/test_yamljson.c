@@ -45,10 +45,44 @@ static void test_documents_and_types(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "f")), 31);
 	assert_true(json_is_real(json_object_get(o, "g")));
 	assert_true(json_is_array(d.docs[1]));
+
 	assert_true(yaml_pos(&d, json_object_get(o, "e"), &line, &col));
 	assert_int_equal(line, 6);
 	assert_int_equal(col, 4);
 	yaml_docs_clear(&d);
+}
+
+/* Plain scalars resolve as kubectl resolves them. */
+static void test_kubectl_scalars(void **state)
+{
+	struct yaml_docs d;
+	struct err err;
+	json_t *o;
+
+	(void)state;
+	/* As kubectl reads YAML (1.1): */
+	assert_int_equal(parse(&d,
+	                       "a: on\nb: no\nc: y\nd: 010\ne: 0b101\nf: 1_000\ng: 5.0\nh: 1e3\n"
+	                       "i: \"on\"\nj: 08\nk: 0o17\n",
+	                       &err),
+	                 0);
+	o = d.docs[0];
+	assert_true(json_is_true(json_object_get(o, "a")));
+	assert_true(json_is_false(json_object_get(o, "b")));
+	assert_true(json_is_true(json_object_get(o, "c")));
+	assert_int_equal(json_integer_value(json_object_get(o, "d")), 8);
+	assert_int_equal(json_integer_value(json_object_get(o, "e")), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "f")), 1000);
+	assert_int_equal(json_integer_value(json_object_get(o, "g")), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "h")), 1000);
+	assert_string_equal(json_string_value(json_object_get(o, "i")), "on");
+	assert_int_equal(json_integer_value(json_object_get(o, "j")),
+	                 8); /* as Go: not octal, a float */
+	assert_int_equal(json_integer_value(json_object_get(o, "k")), 15);
+	yaml_docs_clear(&d);
+	assert_int_equal(parse(&d, "x:\n  y: !!binary aGVsbG8=\n", &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "x.y: binary"));
+	assert_int_equal(parse(&d, "x: .inf\n", &err), APPDB_EINVAL);
 }
 
 static void test_refusals(void **state)
