@@ -286,6 +286,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_documents_and_types),
+	    cmocka_unit_test(test_kubectl_scalars),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_parse_failing_allocator),
 	    cmocka_unit_test(test_config_full),
