@@ -22,13 +22,13 @@ LEADER_KEYS = {"enabled", "namespace", "name", "leaseDurationSeconds", "renewDea
 # Every (apiGroup, resource) the operator may be granted, and the verbs.
 ALLOWED = {
     ("db.platform.dev", "appdatabases"): {"get", "list", "watch"},
-    ("db.platform.dev", "appdatabases/status"): {"get", "patch"},
+    ("db.platform.dev", "appdatabases/status"): {"patch"},
     ("", "events"): {"create", "patch"},
     ("", "secrets"): {"get"},
     ("coordination.k8s.io", "leases"): {"create", "get", "update"},
 }
 APPDB_RULES = {("db.platform.dev", "appdatabases", v, None) for v in ("get", "list", "watch")} | \
-    {("db.platform.dev", "appdatabases/status", v, None) for v in ("get", "patch")} | \
+    {("db.platform.dev", "appdatabases/status", "patch", None)} | \
     {("", "events", v, None) for v in ("create", "patch")}
 
 
