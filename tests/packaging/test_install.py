@@ -6,8 +6,12 @@ allowed, every grant used."""
 
 import json
 import os
+import signal
+import socket
 import ssl
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -139,6 +143,100 @@ def test_3_other_calls_forbidden():
         if status != 403:
             wrong.append("%s %s: %d" % (method, path, status))
     assert not wrong, "not forbidden: " + "; ".join(wrong)
+
+
+APPDB_KS_ONLY = """apiVersion: db.platform.dev/v1alpha1
+kind: AppDatabase
+metadata: {name: reports, namespace: team-a}
+spec:
+  instance: local
+  database: {name: reports, owner: reports_owner}
+  users:
+    - name: reports_ro
+      access: readonly
+      passwordFrom:
+        kubernetesSecret: {name: orders-ro-db, key: password}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_4_operator_run():
+    """The real operator, run with the ServiceAccount's token against the
+    simulator: every call it makes is allowed, its status is accepted by
+    the CRD's status schema, and every grant is used (get on a single
+    AppDatabase only happens on a status conflict, so it may go unused)."""
+    sim = need_sim()
+    assert State.token, "no token (the install failed)"
+    binary = lib.operator_binary()
+    if binary is None:
+        raise lib.Skip("no operator binary")
+    d = sim.dir
+    kubeconfig = os.path.join(d, "operator.kubeconfig")
+    with open(kubeconfig, "w") as f:
+        f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster: {server: \"%s\", "
+                "certificate-authority: \"%s\"}\nusers:\n- name: sa\n  user: {token: \"%s\"}\n"
+                "contexts:\n- name: sa\n  context: {cluster: sim, user: sa}\ncurrent-context: sa\n"
+                % (sim.url, os.path.join(d, "ca.crt"), State.token))
+    pwfile = os.path.join(d, "admin-password")
+    with open(pwfile, "w") as f:
+        f.write("not-a-real-password\n")
+    cache = os.path.join(d, "operator-cache")
+    os.makedirs(cache)
+    config = os.path.join(d, "operator.yaml")
+    # The database port is closed: every reconcile ends DatabaseUnreachable
+    # after reading the user's Secret, writing status and an Event.
+    with open(config, "w") as f:
+        f.write("environment: dev\ninstances:\n  local:\n    host: 127.0.0.1\n    port: %d\n"
+                "    sslMode: disable\n    admin:\n      user: appdb_admin\n      passwordFrom: {file: %s}\n"
+                "cacheDir: %s\nhttpPort: %d\n" % (free_port(), pwfile, cache, free_port()))
+    sim.kubectl("apply", "-f", "-", input=APPDB_KS_ONLY)
+    sim.ctl("bookmark-interval", "1")
+    sim.ctl("clear-requests")
+    env = dict(os.environ, POD_NAME="appdb-operator-0", POD_NAMESPACE=NS)
+    proc = subprocess.Popen([binary, "run", "--config", config, "--kubeconfig", kubeconfig],
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "operator.stderr"), "w"),
+                            env=env)
+    want = {("GET", "secrets"), ("PATCH", "status"), ("POST", "events"), ("PATCH", "events")}
+
+    def seen():
+        got = set()
+        for line in sim.ctl("requests").stdout.splitlines():
+            e = json.loads(line)
+            parts = e["path"].split("/")
+            res = parts[-1] if parts[-1] in ("status", "events") else parts[-2] if len(parts) > 2 else ""
+            got.add((e["method"], res))
+        return got
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not want <= seen():
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    assert rc == 0, "the operator exited %d on SIGTERM" % rc
+    # A watch is logged when its connection ends; the simulator notices at the next bookmark.
+    log = []
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        log = sim.ctl("requests").stdout.splitlines()
+        if any("watch=true" in line for line in log):
+            break
+        time.sleep(0.5)
+    entries = [json.loads(line) for line in log]
+    statuses = [e["status"] for e in entries if e["path"].endswith("/status")]
+    assert statuses and all(s == 200 for s in statuses), "status writes answered %s" % sorted(set(statuses))
+    objs = lib.yaml_text_to_objects(sim.kubectl("kustomize", MANIFESTS).stdout, "kustomized-run.yaml")
+    problems, report = check_rbac.check(log, objs, allow_unused=["get:appdatabases"])
+    assert problems == [], "\n  ".join([""] + problems + report)
+    out = sim.kubectl("get", "appdb", "reports", "-n", "team-a").stdout.splitlines()[1].split()
+    assert out[3:5] == ["False", "DatabaseUnreachable"], out
 
 
 def tests():
