@@ -388,6 +388,28 @@ def test_notes():
     assert "allowProvision is false" in text
 
 
+def test_readme_documents_every_value():
+    with open(os.path.join(lib.CHART, "values.yaml")) as f:
+        text = f.read()
+    doc = "apiVersion: v1\nkind: Values\nmetadata: {name: v}\nvalues:\n" + \
+        "".join("  " + line + "\n" for line in text.splitlines())
+    (obj,) = lib.yaml_text_to_objects(doc, "values-wrapper.yaml")
+    paths = []
+
+    def walk(v, prefix):
+        if isinstance(v, dict) and v and prefix not in ("resources",):
+            for k, sub in v.items():
+                walk(sub, prefix + "." + k if prefix else k)
+        else:
+            paths.append(prefix)
+    walk(obj["values"], "")
+    with open(os.path.join(lib.CHART, "README.md")) as f:
+        readme = f.read()
+    missing = [p for p in paths if "`%s`" % p not in readme]
+    assert not missing, "helm/appdb-operator/README.md does not document: %s" % ", ".join(missing)
+    assert len(paths) > 40, paths
+
+
 # ---- the approval policy ------------------------------------------------
 
 def _appdb(annotations=None, generation=1, spec_name="orders"):
