@@ -410,6 +410,23 @@ def test_readme_documents_every_value():
     assert len(paths) > 40, paths
 
 
+def test_package():
+    """helm package carries the CRD, the schema and the README."""
+    import tarfile
+    out = os.path.join(lib.tmpdir(), "package")
+    lib.run([lib.helm(), "package", lib.CHART, "--destination", out], env=lib.helm_env())
+    (tgz,) = os.listdir(out)
+    assert tgz == "appdb-operator-0.1.0.tgz", tgz
+    with tarfile.open(os.path.join(out, tgz)) as t:
+        names = set(t.getnames())
+        for want in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md", "crds/appdatabase.yaml",
+                     "templates/NOTES.txt", "templates/deployment.yaml", "templates/admission-policy.yaml"):
+            assert "appdb-operator/" + want in names, want
+        crd = t.extractfile("appdb-operator/crds/appdatabase.yaml").read()
+    with open(lib.CRD, "rb") as f:
+        assert crd == f.read(), "the packaged CRD differs from crds/appdatabase.yaml"
+
+
 # ---- the approval policy ------------------------------------------------
 
 def _appdb(annotations=None, generation=1, spec_name="orders"):

@@ -219,7 +219,12 @@ def test_4_operator_run():
             time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=30)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("the operator did not stop within 30 s of SIGTERM")
     assert rc == 0, "the operator exited %d on SIGTERM" % rc
     # A watch is logged when its connection ends; the simulator notices at the next bookmark.
     log = []
@@ -237,6 +242,39 @@ def test_4_operator_run():
     assert problems == [], "\n  ".join([""] + problems + report)
     out = sim.kubectl("get", "appdb", "reports", "-n", "team-a").stdout.splitlines()[1].split()
     assert out[3:5] == ["False", "DatabaseUnreachable"], out
+
+
+def test_5_roles_per_namespace():
+    """The prod values (Roles in two watched namespaces, Secrets in one) on
+    the simulator's authorizer, with a second release's ServiceAccount."""
+    sim = need_sim()
+    ns = "appdb-prod"
+    p = lib.run([lib.helm(), "template", "prod", lib.CHART, "--namespace", ns,
+                 "-f", os.path.join(lib.HERE, "values-prod.yaml"),
+                 "--set", "metrics.serviceMonitor.enabled=false"], env=lib.helm_env())
+    for n in (ns, "team-orders", "team-billing", "team-other"):
+        sim.kubectl("create", "namespace", n)
+    sim.kubectl("apply", "-f", "-", input=p.stdout)
+    saved = State.token
+    State.token = sim.ctl("mint-token", ns, "prod-appdb-operator").stdout.strip()
+    try:
+        expect = [
+            ("GET", GROUP + "/namespaces/team-orders/appdatabases", 200),
+            ("GET", GROUP + "/namespaces/team-billing/appdatabases?watch=true&timeoutSeconds=1", 200),
+            ("GET", GROUP + "/namespaces/team-other/appdatabases", 403),
+            ("GET", GROUP + "/appdatabases", 403),
+            ("GET", "/api/v1/namespaces/team-orders/secrets/absent", 404),
+            ("GET", "/api/v1/namespaces/team-billing/secrets/absent", 403),
+            ("POST", "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % ns, 403),
+        ]
+        wrong = []
+        for method, path, want in expect:
+            status, _ = call(method, path)
+            if status != want:
+                wrong.append("%s %s: %d, expected %d" % (method, path, status, want))
+        assert not wrong, "; ".join(wrong)
+    finally:
+        State.token = saved
 
 
 def tests():
