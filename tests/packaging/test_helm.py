@@ -263,6 +263,7 @@ def test_prod_values():
     cfg, _ = operator_config(objs)
     assert cfg["environment"] == "prod"
     assert cfg["instances"]["orders-rds"]["sslMode"] == "verify-full"
+    assert cfg["instances"]["orders-rds"]["sslRootCert"] == "/etc/appdb-operator/rds-ca.pem"
     dep = one(objs, "Deployment")
     c = dep["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in c["env"]}
@@ -313,6 +314,8 @@ def test_irsa_values():
     cfg, _ = operator_config(objs)
     assert cfg["instances"]["billing-rds"]["admin"]["iamAuth"] == {"region": "us-east-1"}
     assert not [g for g in grants(objs) if g[2] == "secrets"], "no Secret access with readSecrets false"
+    # verify-full without sslRootCert and without caBundle: the image's system bundle.
+    assert cfg["instances"]["billing-rds"]["sslRootCert"] == "/etc/ssl/certs/ca-certificates.crt"
     c = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"} in c["env"]
 
@@ -425,6 +428,19 @@ def test_package():
         crd = t.extractfile("appdb-operator/crds/appdatabase.yaml").read()
     with open(lib.CRD, "rb") as f:
         assert crd == f.read(), "the packaged CRD differs from crds/appdatabase.yaml"
+
+
+def test_ssl_root_cert_defaults():
+    base = ["config.instances.a.host=a", "config.instances.a.admin.user=u",
+            "config.instances.a.admin.iamAuth.region=r"]
+    cfg, _ = operator_config(render(sets=base))
+    assert cfg["instances"]["a"]["sslRootCert"] == "/etc/ssl/certs/ca-certificates.crt"
+    cfg, _ = operator_config(render(sets=base + ["caBundle=x"]))
+    assert cfg["instances"]["a"]["sslRootCert"] == "/etc/appdb-operator/rds-ca.pem"
+    cfg, _ = operator_config(render(sets=base + ["config.instances.a.sslRootCert=/etc/own.pem"]))
+    assert cfg["instances"]["a"]["sslRootCert"] == "/etc/own.pem"
+    cfg, _ = operator_config(render(sets=base + ["config.instances.a.sslMode=require"]))
+    assert "sslRootCert" not in cfg["instances"]["a"]
 
 
 # ---- the approval policy ------------------------------------------------
