@@ -39,6 +39,8 @@ SRCS     := $(wildcard operator/*.c)
 OBJS     := $(patsubst operator/%.c,$(BUILD)/operator/%.o,$(SRCS))
 LIBOBJS  := $(filter-out $(BUILD)/operator/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# Unit tests link a failing allocator over the project's objects.
+UNIT_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=strdup
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 BIN      := $(BINDIR)/appdb-operator
 
@@ -48,6 +50,7 @@ export APPDB_ROOT = $(CURDIR)
 export APPDB_BUILD = $(abspath $(BUILD))
 
 TEST_SUITES :=
+BENCHES :=
 
 .PHONY: all deps test unit asan demo bench lint fuzz clean format
 all: $(BIN)
@@ -63,9 +66,10 @@ $(BUILD)/operator/%.o: operator/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(LIBOBJS)
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/failalloc.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $(UNIT_WRAP) -o $@ $< tests/unit/failalloc.c \
+		$(LIBOBJS) $(LDLIBS) -lcmocka
 
 # Unit tests: each binary is a cmocka group; data files are read relative
 # to the repository root.
@@ -97,3 +101,12 @@ clean:
 	rm -rf build bin
 
 -include $(OBJS:.o=.d)
+
+demo: deps all
+	@hack/demo.sh
+
+# Speed and memory figures; nothing here fails on a timing.
+BENCH_N ?= 200
+bench: deps all
+	@python3 tests/bench/bench_engine.py $(BENCH_N)
+	@for b in $(BENCHES); do $(MAKE) --no-print-directory $$b; done

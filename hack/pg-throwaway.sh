@@ -41,6 +41,22 @@ start)
 		|| { cat "$dir/initdb.log" >&2; exit 1; }
 	port=$(free_port)
 	as_pg mkdir -p "$dir/log" "$dir/sock"
+	# TLS as on RDS: a CA of its own and a server certificate for 127.0.0.1,
+	# so clients can verify (sslmode=verify-full, sslrootcert=DIR/ca.crt).
+	(
+		cd "$dir"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=appdb test CA" \
+			-keyout ca.key -out ca.crt >/dev/null 2>&1
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+			-keyout server.key -out server.csr >/dev/null 2>&1
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+			-days 2 -extfile san.ext -out server.crt >/dev/null 2>&1
+		rm -f server.csr san.ext ca.srl ca.key
+		chmod 0600 server.key
+		chmod 0644 ca.crt server.crt
+		[ "$(id -u)" -ne 0 ] || chown postgres: server.key server.crt
+	)
 	cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -53,12 +69,15 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 200
 password_encryption = 'scram-sha-256'
+ssl = on
+ssl_cert_file = '$dir/server.crt'
+ssl_key_file = '$dir/server.key'
 CONF
 	# Loopback TCP needs a password (as on RDS); the local socket is the
-	# superuser's back door for the test harness only.
+	# superuser's back door for the test harness only. TCP is TLS only.
 	cat >"$dir/data/pg_hba.conf" <<HBA
 local all postgres trust
-host  all all 127.0.0.1/32 scram-sha-256
+hostssl all all 127.0.0.1/32 scram-sha-256
 HBA
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log/postgres.log" -w -t 60 start >/dev/null
 	admin_pw=$(openssl rand -hex 16)
@@ -74,6 +93,7 @@ PGSOCK=$dir/sock
 PGLOG=$dir/log/postgres.log
 PGADMIN_USER=appdb_admin
 PGADMIN_PASSWORD=$admin_pw
+PGCA=$dir/ca.crt
 ENV
 	[ "$(id -u)" -ne 0 ] || chmod 0644 "$dir/env"
 	echo "PGPORT=$port"

@@ -1,17 +1,331 @@
 /*
- * cli.c - parses the command line and runs a command.
+ * cli.c - the command line (DESIGN section 9): run, reconcile, plan,
+ * validate, version. Exit codes: 0 done or nothing to do; 1 a resource
+ * failed, was blocked or is invalid; 2 usage or configuration error; 3 plan
+ * has changes. A human summary goes to stderr, JSON records to stdout.
  */
 #include "cli.h"
 
+#include "audit.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "manifest.h"
+#include "validate.h"
+
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_CHANGES = 3 };
+
+struct cli_opts {
+	const char *config;
+	const char *kubeconfig;
+	char **paths;
+	size_t n_paths;
+	int config_given;
+};
+
+static const char USAGE[] =
+	"usage:\n"
+	"  appdb-operator run       [--config F] [--kubeconfig F]   the controller\n"
+	"  appdb-operator reconcile [--config F] -f PATH...         one pass over manifests on disk\n"
+	"  appdb-operator plan      [--config F] -f PATH...         what reconcile would do; changes nothing\n"
+	"  appdb-operator validate  [--config F] -f PATH...         check manifests only\n"
+	"  appdb-operator version\n"
+	"options: --log-format text|json, --log-level debug|info|warn|error\n";
+
+/* Parses the options shared by the commands; returns 0 or EXIT_USAGE. */
+static int parse_opts(struct cli_opts *o, int argc, char **argv, enum log_level def_level)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"kubeconfig", required_argument, NULL, 'k'},
+		{"filename", required_argument, NULL, 'f'},
+		{"log-format", required_argument, NULL, 'L'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	enum log_format format = LOG_TEXT;
+	enum log_level level = def_level;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->config = CONFIG_DEFAULT_PATH;
+	o->paths = calloc((size_t)argc + 1, sizeof(char *));
+	if (o->paths == NULL)
+		return EXIT_USAGE;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:k:f:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			o->config_given = 1;
+			break;
+		case 'k':
+			o->kubeconfig = optarg;
+			break;
+		case 'f':
+			o->paths[o->n_paths++] = optarg;
+			break;
+		case 'L':
+			if (strcmp(optarg, "json") == 0)
+				format = LOG_JSON;
+			else if (strcmp(optarg, "text") != 0)
+				goto usage;
+			break;
+		case 'l':
+			if (strcmp(optarg, "debug") == 0)
+				level = LOG_DEBUG;
+			else if (strcmp(optarg, "info") == 0)
+				level = LOG_INFO;
+			else if (strcmp(optarg, "warn") == 0)
+				level = LOG_WARN;
+			else if (strcmp(optarg, "error") == 0)
+				level = LOG_ERROR;
+			else
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "appdb-operator: unexpected argument %s\n", argv[optind]);
+		goto usage;
+	}
+	log_configure(level, format);
+	return 0;
+usage:
+	fputs(USAGE, stderr);
+	return EXIT_USAGE;
+}
+
+/* Prints a run's summary to stderr. */
+static void print_summary(const struct appdb *db, const struct run_result *r, int plan)
+{
+	size_t i;
+
+	fprintf(stderr, "%s/%s: %s (%s)%s%s\n", db->ns ? db->ns : "-", db->name ? db->name : "-",
+		plan && r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
+		r->reason ? r->reason : "", r->message ? ": " : "", r->message ? r->message : "");
+	for (i = 0; i < r->n_actions; i++)
+		fprintf(stderr, "  %s %s\n", plan || r->result == RESULT_BLOCKED ? "would" : "did",
+			r->actions[i]);
+}
+
+/* Prints the JSON record of a plan. */
+static void print_plan_json(const struct appdb *db, const struct run_result *r)
+{
+	json_t *actions = json_array();
+	json_t *rec;
+	char resource[320];
+	char *line;
+	size_t i;
+
+	for (i = 0; i < r->n_actions; i++)
+		json_array_append_new(actions, json_string(r->actions[i]));
+	snprintf(resource, sizeof(resource), "%s/%s", db->ns ? db->ns : "",
+		 db->name ? db->name : "");
+	rec = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:o, s:s?}", "event", "plan", "resource",
+			resource, "database", db->db_name, "result",
+			r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
+			"reason", r->reason, "actions", actions, "message", r->message);
+	line = rec != NULL ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (line != NULL)
+		printf("%s\n", line);
+	free(line);
+	json_decref(rec);
+}
+
+/* 1 when an earlier item names the same namespace/name. */
+static int duplicate_of_earlier(const struct manifest_set *set, size_t i)
+{
+	const struct appdb *a = set->items[i].db;
+	size_t j;
+
+	if (a == NULL || a->name == NULL)
+		return 0;
+	for (j = 0; j < i; j++) {
+		const struct appdb *b = set->items[j].db;
+
+		if (b != NULL && b->name != NULL && strcmp(a->name, b->name) == 0 &&
+		    strcmp(a->ns, b->ns) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int load_manifests(struct manifest_set *set, const struct cli_opts *o)
+{
+	struct err err = {0};
+
+	if (o->n_paths == 0) {
+		fprintf(stderr, "appdb-operator: -f PATH is required\n%s", USAGE);
+		return EXIT_USAGE;
+	}
+	if (manifest_load(set, o->paths, o->n_paths, &err) != 0) {
+		fprintf(stderr, "appdb-operator: %s\n", err.msg[0] ? err.msg : "out of memory");
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* reconcile and plan: one pass over the manifests. */
+static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
+{
+	struct cli_opts o;
+	struct config *cfg = NULL;
+	struct manifest_set set = {0};
+	struct secret_resolver resolver = {0};
+	struct audit *audit = NULL;
+	struct engine *eng = NULL;
+	struct err err = {0};
+	int code = EXIT_DONE, changes = 0, failed = 0;
+	size_t i;
+
+	if ((code = parse_opts(&o, argc, argv, LOG_WARN)) != 0)
+		goto out;
+	if (config_load(&cfg, o.config, &err) != 0) {
+		fprintf(stderr, "appdb-operator: configuration: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if ((code = load_manifests(&set, &o)) != 0)
+		goto out;
+	secret_resolver_set(&resolver, SECRET_FILE, secret_fetch_file, NULL);
+	secret_resolver_set(&resolver, SECRET_KUBE, manifest_secret_fetch, &set);
+	if (engine_new(&eng, cfg, &resolver, &err) != 0 ||
+	    (mode == ENGINE_APPLY && audit_open(&audit, cfg->cache_dir, 1, &err) != 0)) {
+		fprintf(stderr, "appdb-operator: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	engine_set_audit(eng, audit);
+
+	for (i = 0; i < set.n; i++) {
+		struct manifest_item *it = &set.items[i];
+		struct run_result r;
+		int rc;
+
+		if (it->problems != NULL)
+			rc = engine_report_invalid(&r, eng, it->db, it->problems);
+		else if (duplicate_of_earlier(&set, i))
+			rc = engine_report_invalid(&r, eng, it->db,
+						   "metadata.name: the same resource appears twice "
+						   "in the manifests");
+		else
+			rc = engine_reconcile(&r, eng, it->db, mode);
+		if (rc != 0) {
+			fprintf(stderr, "appdb-operator: out of memory\n");
+			code = EXIT_FAILED;
+			goto out;
+		}
+		print_summary(it->db, &r, mode == ENGINE_PLAN);
+		if (mode == ENGINE_PLAN)
+			print_plan_json(it->db, &r);
+		if (r.result == RESULT_CHANGED)
+			changes = 1;
+		else if (r.result != RESULT_UNCHANGED)
+			failed = 1;
+		run_result_clear(&r);
+	}
+	if (set.n == 0)
+		fprintf(stderr, "appdb-operator: no AppDatabase found\n");
+	code = failed ? EXIT_FAILED : (mode == ENGINE_PLAN && changes) ? EXIT_CHANGES : EXIT_DONE;
+out:
+	engine_free(eng);
+	audit_close(audit);
+	manifest_clear(&set);
+	config_free(cfg);
+	free(o.paths);
+	return code;
+}
+
+/* validate: decoding and the rules only, no database. */
+static int cmd_validate(int argc, char **argv)
+{
+	struct cli_opts o;
+	struct config *cfg = NULL;
+	struct manifest_set set = {0};
+	struct err err = {0};
+	int code, bad = 0;
+	size_t i;
+
+	if ((code = parse_opts(&o, argc, argv, LOG_WARN)) != 0)
+		goto out;
+	if ((o.config_given || access(o.config, R_OK) == 0) &&
+	    config_load(&cfg, o.config, &err) != 0) {
+		fprintf(stderr, "appdb-operator: configuration: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if ((code = load_manifests(&set, &o)) != 0)
+		goto out;
+	for (i = 0; i < set.n; i++) {
+		const struct manifest_item *it = &set.items[i];
+		const struct appdb *db = it->db;
+		struct field_errs errs = {0};
+		const struct instance_config *in = NULL;
+		char *msg = NULL;
+
+		if (it->problems == NULL) {
+			if (cfg != NULL)
+				in = config_instance(cfg, db->instance);
+			if (validate_appdb(db, in != NULL ? in->admin_user : NULL, &errs) != 0)
+				msg = field_errs_join(&errs);
+			if (duplicate_of_earlier(&set, i))
+				msg = strdup("metadata.name: the same resource appears twice");
+		}
+		if (it->problems != NULL || msg != NULL) {
+			bad = 1;
+			fprintf(stderr, "%s: %s/%s: invalid: %s\n", it->where ? it->where : "",
+				db && db->ns ? db->ns : "-", db && db->name ? db->name : "-",
+				it->problems != NULL ? it->problems : msg);
+		} else {
+			fprintf(stderr, "%s: %s/%s: valid\n", it->where ? it->where : "", db->ns,
+				db->name);
+		}
+		free(msg);
+		field_errs_clear(&errs);
+	}
+	if (set.n == 0) {
+		fprintf(stderr, "appdb-operator: no AppDatabase found\n");
+		bad = 1;
+	}
+	code = bad ? EXIT_FAILED : EXIT_DONE;
+out:
+	manifest_clear(&set);
+	config_free(cfg);
+	free(o.paths);
+	return code;
+}
 
 int cli_main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "version") == 0) {
-		printf("appdb-operator %s (build %s)\n", APPDB_VERSION, APPDB_BUILD_ID);
-		return 0;
+	if (argc < 2) {
+		fputs(USAGE, stderr);
+		return EXIT_USAGE;
 	}
-	fprintf(stderr, "usage: appdb-operator run|reconcile|plan|version\n");
-	return 2;
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("appdb-operator %s (build %s)\n", APPDB_VERSION, APPDB_BUILD_ID);
+		return EXIT_DONE;
+	}
+	if (strcmp(argv[1], "reconcile") == 0)
+		return cmd_reconcile(argc - 1, argv + 1, ENGINE_APPLY);
+	if (strcmp(argv[1], "plan") == 0)
+		return cmd_reconcile(argc - 1, argv + 1, ENGINE_PLAN);
+	if (strcmp(argv[1], "validate") == 0)
+		return cmd_validate(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(USAGE, stdout);
+		return EXIT_DONE;
+	}
+	fprintf(stderr, "appdb-operator: unknown command %s\n%s", argv[1], USAGE);
+	return EXIT_USAGE;
 }

@@ -77,6 +77,26 @@ int engine_new(struct engine **out, const struct config *cfg,
 	       const struct secret_resolver *resolver, struct err *err);
 void engine_free(struct engine *eng);
 
+struct audit;
+/* Sends this engine's audit records to a (borrowed; shared by engines). */
+void engine_set_audit(struct engine *eng, struct audit *a);
+
+/*
+ * Makes an RDS IAM token for an iamAuth instance: *out is an owned string
+ * used as the password. Registered by whoever links the AWS module.
+ */
+typedef int (*engine_token_fn)(void *ctx, char **out, const struct instance_config *in,
+			       struct err *err);
+void engine_set_token_fn(struct engine *eng, engine_token_fn fn, void *ctx);
+
+/*
+ * Reports a resource that could not even be decoded: result Invalid, reason
+ * InvalidSpec, message problems (borrowed). db may be partly filled (NULL
+ * fields) but not NULL. Writes the audit record like engine_reconcile.
+ */
+int engine_report_invalid(struct run_result *out, struct engine *eng, const struct appdb *db,
+			  const char *problems);
+
 /*
  * Reconciles db (borrowed) in the given mode. Always fills out (which the
  * caller clears with run_result_clear) and writes the audit records; returns

@@ -61,6 +61,7 @@ struct field_errs {
 	size_t n;
 	char *items[FIELD_ERRS_MAX];
 	size_t dropped; /* problems beyond FIELD_ERRS_MAX, counted not kept */
+	int nomem;      /* an allocation failed while decoding */
 };
 
 void field_errs_add(struct field_errs *errs, const char *field, const char *fmt, ...)

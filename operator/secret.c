@@ -20,6 +20,7 @@ void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secre
 			 void *ctx)
 {
 	r->providers[kind].fetch = fetch;
+	r->providers[kind].invalidate = NULL;
 	r->providers[kind].ctx = ctx;
 }
 
@@ -42,6 +43,13 @@ int secret_resolve(struct secret *out, const struct secret_resolver *r,
 	if (ref->kind == SECRET_KUBE && ref->ns == NULL)
 		local.ns = (char *)default_ns;
 	return p->fetch(p->ctx, out, &local, err);
+}
+
+void secret_invalidate(const struct secret_resolver *r, const struct secret_ref *ref)
+{
+	if (ref->kind > SECRET_NONE && ref->kind < SECRET_KIND_COUNT &&
+	    r->providers[ref->kind].invalidate != NULL)
+		r->providers[ref->kind].invalidate(r->providers[ref->kind].ctx);
 }
 
 int secret_error_is_missing(int code)

@@ -51,8 +51,12 @@ struct secret {
 typedef int (*secret_fetch_fn)(void *ctx, struct secret *out, const struct secret_ref *ref,
 			       struct err *err);
 
+/* Forgets any cached value, so the next fetch reads the source again. */
+typedef void (*secret_invalidate_fn)(void *ctx);
+
 struct secret_provider {
 	secret_fetch_fn fetch;
+	secret_invalidate_fn invalidate; /* may be NULL */
 	void *ctx; /* borrowed */
 };
 
@@ -71,6 +75,9 @@ void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secre
  */
 int secret_resolve(struct secret *out, const struct secret_resolver *r,
 		   const struct secret_ref *ref, const char *default_ns, struct err *err);
+
+/* Calls the provider's invalidate for ref's kind, when it has one. */
+void secret_invalidate(const struct secret_resolver *r, const struct secret_ref *ref);
 
 /* True for the codes that mean the reason SecretMissing. */
 int secret_error_is_missing(int code);

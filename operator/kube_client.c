@@ -1,0 +1,867 @@
+/*
+ * kube_client.c - typed Kubernetes API calls over one curl handle.
+ *
+ * Each request builds its URL from escaped path segments, presents the
+ * current credentials (bearer token header or client certificate blob,
+ * wiped afterwards), and maps the answer to a project error code with the
+ * server's Status message. A watch streams line-delimited JSON events to a
+ * callback as they arrive.
+ */
+#include "kube_client.h"
+#include "model.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BODY_MAX (64L << 20)
+#define WATCH_LINE_MAX (16L << 20)
+#define USER_AGENT "appdb-operator/" APPDB_VERSION
+
+struct kube_client {
+	struct kube_config *cfg;
+	CURL *curl;
+	long timeout;
+	atomic_int cancelled;
+};
+
+/* A growing response buffer, with a cap. */
+struct buf {
+	char *data;
+	size_t len, cap;
+	size_t max;
+};
+
+struct watch_state {
+	struct kube_client *kc;
+	struct buf line; /* the partial line, or the whole body on a non-200 answer */
+	kube_watch_fn fn;
+	void *ctx;
+	int rc; /* first error found while streaming */
+	struct err *err;
+	long status;
+};
+
+struct req_state {
+	struct buf body;
+	int retry_after;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+/* Initialises libcurl once per process. */
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Appends n bytes; 0, or -1 when over the cap or out of memory. */
+static int buf_append(struct buf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap != 0 ? b->cap : 4096;
+		char *nd;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (b->max != 0 && b->len + n > b->max)
+			return -1;
+		nd = realloc(b->data, cap);
+		if (nd == NULL)
+			return -1;
+		b->data = nd;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* Wipes and frees the buffer (an answer may carry a Secret). */
+static void buf_free(struct buf *b)
+{
+	if (b->data != NULL)
+		OPENSSL_cleanse(b->data, b->cap);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+int kube_client_new(struct kube_client **out, struct kube_config *cfg, struct err *err)
+{
+	struct kube_client *kc = NULL;
+
+	*out = NULL;
+	pthread_once(&curl_once, curl_init_once);
+	kc = calloc(1, sizeof(*kc));
+	if (kc == NULL)
+		return APPDB_ENOMEM;
+	kc->curl = curl_easy_init();
+	if (kc->curl == NULL) {
+		free(kc);
+		return err_set(err, APPDB_ENOMEM, "could not make a curl handle");
+	}
+	kc->cfg = cfg;
+	kc->timeout = 30;
+	atomic_init(&kc->cancelled, 0);
+	*out = kc;
+	return 0;
+}
+
+void kube_client_free(struct kube_client *kc)
+{
+	if (kc == NULL)
+		return;
+	curl_easy_cleanup(kc->curl);
+	free(kc);
+}
+
+void kube_client_set_timeout(struct kube_client *kc, long seconds)
+{
+	kc->timeout = seconds > 0 ? seconds : 30;
+}
+
+void kube_client_cancel(struct kube_client *kc)
+{
+	atomic_store(&kc->cancelled, 1);
+}
+
+int kube_client_cancelled(struct kube_client *kc)
+{
+	return atomic_load(&kc->cancelled);
+}
+
+int kube_code_for_http(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 400:
+	case 422:
+		return APPDB_EINVAL;
+	case 401:
+		return APPDB_EUNAUTHORIZED;
+	case 403:
+		return APPDB_EFORBIDDEN;
+	case 404:
+		return APPDB_ENOTFOUND;
+	case 409:
+		return APPDB_ECONFLICT;
+	case 410:
+		return APPDB_EGONE;
+	case 429:
+		return APPDB_ETHROTTLED;
+	default:
+		break;
+	}
+	if (status >= 500 || status == 408 || status == 0)
+		return APPDB_ETRANSIENT;
+	return APPDB_EINVAL;
+}
+
+/* Sets err from an error answer: the Status message, or the start of the body. */
+static int error_from_body(struct err *err, long status, const char *method, const char *what,
+                           const char *body, size_t len, int retry_after)
+{
+	int code = kube_code_for_http(status);
+	json_t *st = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *msg = json_string_value(json_object_get(st, "message"));
+	json_t *details = json_object_get(st, "details");
+	json_int_t ra = json_integer_value(json_object_get(details, "retryAfterSeconds"));
+
+	if (err != NULL) {
+		if (retry_after <= 0 && ra > 0 && ra < 3600)
+			retry_after = (int)ra;
+		err->retry_after = retry_after;
+	}
+	if (msg != NULL && msg[0] != '\0')
+		err_set(err, code, "%s %s: %s (HTTP %ld)", method, what, msg, status);
+	else
+		err_set(err, code, "%s %s: HTTP %ld %s", method, what, status, err_name(code));
+	json_decref(st);
+	return code;
+}
+
+/* Collects a response body. */
+static size_t write_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct req_state *st = ud;
+
+	if (buf_append(&st->body, p, size * n) != 0)
+		return 0;
+	return size * n;
+}
+
+/* Picks Retry-After out of the response headers. */
+static size_t header_cb(char *p, size_t size, size_t n, void *ud)
+{
+	int *retry_after = ud;
+	size_t len = size * n;
+
+	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		char tmp[32];
+		size_t k = len - 12 < sizeof(tmp) - 1 ? len - 12 : sizeof(tmp) - 1;
+		long v;
+
+		memcpy(tmp, p + 12, k);
+		tmp[k] = '\0';
+		v = strtol(tmp, NULL, 10);
+		*retry_after = v > 0 && v < 3600 ? (int)v : 1;
+	}
+	return len;
+}
+
+/* Aborts a transfer once the client is cancelled. */
+static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct kube_client *kc = ud;
+
+	return atomic_load(&kc->cancelled) ? 1 : 0;
+}
+
+/* Wipes the strings of a header list, then frees it. */
+static void free_headers(struct curl_slist *h)
+{
+	struct curl_slist *p;
+
+	for (p = h; p != NULL; p = p->next)
+		OPENSSL_cleanse(p->data, strlen(p->data));
+	curl_slist_free_all(h);
+}
+
+/*
+ * Prepares the handle for url: TLS, credentials, headers. *out_headers gets
+ * the header list to free after the transfer; creds must outlive it.
+ */
+static int prepare(struct kube_client *kc, const char *method, const char *url,
+                   const char *content_type, struct kube_creds *creds,
+                   struct curl_slist **out_headers, struct err *err)
+{
+	struct kube_config *cfg = kc->cfg;
+	struct curl_slist *h = NULL, *t;
+	char *auth = NULL;
+	int rc;
+
+	*out_headers = NULL;
+	rc = kube_config_credentials(creds, cfg, err);
+	if (rc != 0)
+		return rc;
+	curl_easy_reset(kc->curl);
+	curl_easy_setopt(kc->curl, CURLOPT_URL, url);
+	curl_easy_setopt(kc->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(kc->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(kc->curl, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(kc->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(kc->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(kc->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(kc->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(kc->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(kc->curl, CURLOPT_XFERINFODATA, kc);
+	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (cfg->insecure) {
+		curl_easy_setopt(kc->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(kc->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (cfg->ca_data != NULL) {
+		struct curl_blob blob = {cfg->ca_data, cfg->ca_data_len, CURL_BLOB_COPY};
+
+		curl_easy_setopt(kc->curl, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (cfg->ca_file != NULL) {
+		curl_easy_setopt(kc->curl, CURLOPT_CAINFO, cfg->ca_file);
+	}
+	if (creds->cert_pem != NULL && creds->key_pem != NULL) {
+		struct curl_blob c = {creds->cert_pem, creds->cert_pem_len, CURL_BLOB_COPY};
+		struct curl_blob k = {creds->key_pem, creds->key_pem_len, CURL_BLOB_COPY};
+
+		curl_easy_setopt(kc->curl, CURLOPT_SSLCERT_BLOB, &c);
+		curl_easy_setopt(kc->curl, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(kc->curl, CURLOPT_SSLKEY_BLOB, &k);
+		curl_easy_setopt(kc->curl, CURLOPT_SSLKEYTYPE, "PEM");
+	} else if (cfg->cert_file != NULL && cfg->key_file != NULL) {
+		curl_easy_setopt(kc->curl, CURLOPT_SSLCERT, cfg->cert_file);
+		curl_easy_setopt(kc->curl, CURLOPT_SSLKEY, cfg->key_file);
+	}
+	rc = APPDB_ENOMEM;
+	t = curl_slist_append(h, "Accept: application/json");
+	if (t == NULL)
+		goto out;
+	h = t;
+	if (content_type != NULL) {
+		char ct[128];
+
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		if ((t = curl_slist_append(h, ct)) == NULL)
+			goto out;
+		h = t;
+	}
+	if (creds->token != NULL) {
+		if (asprintf(&auth, "Authorization: Bearer %s", creds->token) < 0) {
+			auth = NULL;
+			goto out;
+		}
+		t = curl_slist_append(h, auth);
+		OPENSSL_cleanse(auth, strlen(auth));
+		free(auth);
+		if (t == NULL)
+			goto out;
+		h = t;
+	}
+	curl_easy_setopt(kc->curl, CURLOPT_HTTPHEADER, h);
+	*out_headers = h;
+	h = NULL;
+	rc = 0;
+out:
+	free_headers(h);
+	return rc;
+}
+
+/* server + path, owned. */
+static char *make_url(struct kube_client *kc, const char *path)
+{
+	char *url = NULL;
+
+	if (asprintf(&url, "%s%s", kc->cfg->server, path) < 0)
+		return NULL;
+	return url;
+}
+
+/* The path without its query, for messages. */
+static void path_only(char *out, size_t len, const char *path)
+{
+	snprintf(out, len, "%.*s", (int)strcspn(path, "?"), path);
+}
+
+/* Maps a failed curl transfer. */
+static int curl_failure(struct kube_client *kc, CURLcode cc, const char *method, const char *what,
+                        struct err *err)
+{
+	if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&kc->cancelled))
+		return err_set(err, APPDB_ETRANSIENT, "%s %s: cancelled", method, what);
+	if (cc == CURLE_SSL_CACERT || cc == CURLE_PEER_FAILED_VERIFICATION ||
+	    cc == CURLE_SSL_CERTPROBLEM)
+		return err_set(err, APPDB_ETRANSIENT, "%s %s: TLS: %s", method, what,
+		               curl_easy_strerror(cc));
+	return err_set(err, APPDB_ETRANSIENT, "%s %s: %s", method, what, curl_easy_strerror(cc));
+}
+
+int kube_request(json_t **out, struct kube_client *kc, const char *method, const char *path,
+                 const char *content_type, json_t *body, struct err *err)
+{
+	struct req_state st = {.body = {.max = BODY_MAX}};
+	struct curl_slist *headers = NULL;
+	struct kube_creds creds = {0};
+	char *url = NULL, *payload = NULL, what[512];
+	long status = 0;
+	int rc = APPDB_ENOMEM, attempt;
+	CURLcode cc;
+
+	if (out != NULL)
+		*out = NULL;
+	path_only(what, sizeof(what), path);
+	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL)
+		goto out;
+	if ((url = make_url(kc, path)) == NULL)
+		goto out;
+	for (attempt = 0; attempt < 2; attempt++) {
+		free_headers(headers);
+		headers = NULL;
+		kube_creds_clear(&creds);
+		buf_free(&st.body);
+		st.body.max = BODY_MAX;
+		st.retry_after = 0;
+		rc = prepare(kc, method, url,
+		             payload != NULL
+		                 ? (content_type != NULL ? content_type : "application/json")
+		                 : NULL,
+		             &creds, &headers, err);
+		if (rc != 0)
+			goto out;
+		curl_easy_setopt(kc->curl, CURLOPT_TIMEOUT, kc->timeout);
+		curl_easy_setopt(kc->curl, CURLOPT_WRITEFUNCTION, write_body);
+		curl_easy_setopt(kc->curl, CURLOPT_WRITEDATA, &st);
+		curl_easy_setopt(kc->curl, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(kc->curl, CURLOPT_HEADERDATA, &st.retry_after);
+		if (payload != NULL) {
+			curl_easy_setopt(kc->curl, CURLOPT_POSTFIELDS, payload);
+			curl_easy_setopt(kc->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+		}
+		cc = curl_easy_perform(kc->curl);
+		if (cc != CURLE_OK) {
+			if (cc == CURLE_WRITE_ERROR)
+				rc = err_set(err, APPDB_ELIMIT,
+				             "%s %s: answer larger than %ld bytes", method, what,
+				             BODY_MAX);
+			else
+				rc = curl_failure(kc, cc, method, what, err);
+			goto out;
+		}
+		curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &status);
+		/* A 401 may mean a rotated token or an expired exec credential: retry once. */
+		if (status == 401 && attempt == 0) {
+			kube_config_invalidate(kc->cfg);
+			continue;
+		}
+		break;
+	}
+	if (status < 200 || status >= 300) {
+		rc = error_from_body(err, status, method, what, st.body.data, st.body.len,
+		                     st.retry_after);
+		goto out;
+	}
+	rc = 0;
+	if (out != NULL && st.body.len > 0) {
+		json_error_t je;
+
+		*out = json_loadb(st.body.data, st.body.len, 0, &je);
+		if (*out == NULL)
+			rc = err_set(err, APPDB_ETRANSIENT, "%s %s: answer is not JSON: %s", method,
+			             what, je.text);
+	}
+out:
+	free_headers(headers);
+	kube_creds_clear(&creds);
+	buf_free(&st.body);
+	free(url);
+	free(payload);
+	return rc;
+}
+
+/* ---- paths ---- */
+
+/* Escapes one path segment (owned). */
+static char *esc(struct kube_client *kc, const char *s)
+{
+	char *e = curl_easy_escape(kc->curl, s != NULL ? s : "", 0);
+	char *r = e != NULL ? strdup(e) : NULL;
+
+	curl_free(e);
+	return r;
+}
+
+/*
+ * Builds "<prefix>[/namespaces/<ns>]/<plural>[/<name>][<suffix>]" with
+ * escaped segments. Owned; NULL on ENOMEM.
+ */
+static char *res_path(struct kube_client *kc, const char *prefix, const char *ns,
+                      const char *plural, const char *name, const char *suffix)
+{
+	char *ens = ns != NULL ? esc(kc, ns) : NULL, *ename = name != NULL ? esc(kc, name) : NULL;
+	char *p = NULL;
+
+	if ((ns != NULL && ens == NULL) || (name != NULL && ename == NULL))
+		goto out;
+	if (asprintf(&p, "%s%s%s/%s%s%s%s", prefix, ens != NULL ? "/namespaces/" : "",
+	             ens != NULL ? ens : "", plural, ename != NULL ? "/" : "",
+	             ename != NULL ? ename : "", suffix != NULL ? suffix : "") < 0)
+		p = NULL;
+out:
+	free(ens);
+	free(ename);
+	return p;
+}
+
+#define APPDB_PREFIX "/apis/" APPDB_GROUP "/" APPDB_VERSION_NAME
+#define CORE_PREFIX "/api/v1"
+#define LEASE_PREFIX "/apis/coordination.k8s.io/v1"
+
+/* A request on a built path; frees the path. */
+static int do_path(json_t **out, struct kube_client *kc, const char *method, char *path,
+                   const char *content_type, json_t *body, struct err *err)
+{
+	int rc;
+
+	if (path == NULL)
+		return APPDB_ENOMEM;
+	rc = kube_request(out, kc, method, path, content_type, body, err);
+	free(path);
+	return rc;
+}
+
+/* ---- AppDatabases ---- */
+
+void kube_list_clear(struct kube_list *l)
+{
+	json_decref(l->items);
+	free(l->resource_version);
+	l->items = NULL;
+	l->resource_version = NULL;
+}
+
+int kube_list_appdbs(struct kube_list *out, struct kube_client *kc, const char *ns, long limit,
+                     struct err *err)
+{
+	char *base = NULL, *cont = NULL;
+	json_t *page = NULL;
+	int rc = APPDB_ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	if (limit <= 0)
+		limit = 500;
+	out->items = json_array();
+	base = res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, NULL, NULL);
+	if (out->items == NULL || base == NULL)
+		goto out;
+	for (;;) {
+		char *path = NULL, *econt = cont != NULL ? esc(kc, cont) : NULL;
+		json_t *meta, *items;
+		const char *next, *rv;
+
+		if (cont != NULL && econt == NULL)
+			goto out;
+		if (asprintf(&path, "%s?limit=%ld%s%s", base, limit,
+		             econt != NULL ? "&continue=" : "", econt != NULL ? econt : "") < 0)
+			path = NULL;
+		free(econt);
+		rc = do_path(&page, kc, "GET", path, NULL, NULL, err);
+		if (rc != 0)
+			goto out;
+		items = json_object_get(page, "items");
+		meta = json_object_get(page, "metadata");
+		if (!json_is_array(items) && !json_is_null(items) && items != NULL) {
+			rc = err_set(err, APPDB_ETRANSIENT, "list %s: items is not an array",
+			             APPDB_PLURAL);
+			goto out;
+		}
+		rc = APPDB_ENOMEM;
+		if (items != NULL && json_is_array(items) &&
+		    json_array_extend(out->items, items) != 0)
+			goto out;
+		rv = json_string_value(json_object_get(meta, "resourceVersion"));
+		free(out->resource_version);
+		out->resource_version = rv != NULL ? strdup(rv) : strdup("");
+		if (out->resource_version == NULL)
+			goto out;
+		next = json_string_value(json_object_get(meta, "continue"));
+		free(cont);
+		cont = NULL;
+		if (next != NULL && next[0] != '\0' && (cont = strdup(next)) == NULL)
+			goto out;
+		json_decref(page);
+		page = NULL;
+		if (cont == NULL)
+			break;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		kube_list_clear(out);
+	json_decref(page);
+	free(base);
+	free(cont);
+	return rc;
+}
+
+int kube_get_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                   struct err *err)
+{
+	return do_path(out, kc, "GET", res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name, NULL),
+	               NULL, NULL, err);
+}
+
+int kube_patch_appdb_status(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                            json_t *patch, struct err *err)
+{
+	return do_path(out, kc, "PATCH",
+	               res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name,
+	                        "/status?fieldManager=appdb-operator"),
+	               "application/merge-patch+json", patch, err);
+}
+
+/* ---- watch ---- */
+
+int kube_watch_parse_line(struct kube_watch_event *out, const char *line, size_t len,
+                          struct err *err)
+{
+	static const char *const names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
+	json_t *ev = NULL, *obj;
+	json_error_t je;
+	const char *type;
+	size_t i;
+	int rc = APPDB_EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+		len--;
+	if (len == 0)
+		return APPDB_ENOTFOUND;
+	ev = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	if (ev == NULL) {
+		err_set(err, rc, "watch event is not JSON: %s", je.text);
+		goto out;
+	}
+	type = json_string_value(json_object_get(ev, "type"));
+	obj = json_object_get(ev, "object");
+	if (type == NULL || !json_is_object(obj)) {
+		err_set(err, rc, "watch event without type or object");
+		goto out;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(type, names[i]) == 0)
+			break;
+	if (i == sizeof(names) / sizeof(names[0])) {
+		err_set(err, rc, "watch event of unknown type \"%.40s\"", type);
+		goto out;
+	}
+	out->type = (enum kube_event_type)i;
+	if (out->type == KUBE_EVENT_ERROR) {
+		json_int_t code = json_integer_value(json_object_get(obj, "code"));
+
+		out->code = code > 0 && code < 1000 ? (int)code : 500;
+	} else {
+		json_t *meta = json_object_get(obj, "metadata");
+
+		if (!json_is_object(meta) ||
+		    !json_is_string(json_object_get(meta, "resourceVersion"))) {
+			err_set(err, rc, "watch event without metadata.resourceVersion");
+			goto out;
+		}
+	}
+	out->object = json_incref(obj);
+	rc = 0;
+out:
+	json_decref(ev);
+	return rc;
+}
+
+/* Parses and dispatches one complete line. Returns 0 to go on. */
+static int dispatch_line(struct watch_state *ws, const char *line, size_t len)
+{
+	struct kube_watch_event ev;
+	struct err perr = {0};
+	int rc;
+
+	rc = kube_watch_parse_line(&ev, line, len, &perr);
+	if (rc == APPDB_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return err_set(ws->err, APPDB_ETRANSIENT, "watch %s: %s", APPDB_PLURAL, perr.msg);
+	if (ev.type == KUBE_EVENT_ERROR) {
+		const char *msg = json_string_value(json_object_get(ev.object, "message"));
+
+		rc = kube_code_for_http(ev.code);
+		if (rc == 0)
+			rc = APPDB_ETRANSIENT;
+		err_set(ws->err, rc, "watch %s: %s (code %d)", APPDB_PLURAL,
+		        msg != NULL ? msg : "error event", ev.code);
+	} else {
+		rc = ws->fn(ws->ctx, ev.type, ev.object);
+	}
+	json_decref(ev.object);
+	return rc;
+}
+
+/* Receives the stream; hands each complete line over as it arrives. */
+static size_t watch_write(char *p, size_t size, size_t n, void *ud)
+{
+	struct watch_state *ws = ud;
+	size_t len = size * n, start = 0, i;
+
+	if (ws->status == 0)
+		curl_easy_getinfo(ws->kc->curl, CURLINFO_RESPONSE_CODE, &ws->status);
+	if (ws->status != 200) {
+		/* An error answer: keep (some of) the body for the message. */
+		if (ws->line.len < 65536)
+			buf_append(&ws->line, p, len);
+		return len;
+	}
+	for (i = 0; i < len; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (ws->line.len > 0) {
+			if (buf_append(&ws->line, p + start, i - start) != 0)
+				goto too_long;
+			ws->rc = dispatch_line(ws, ws->line.data, ws->line.len);
+			ws->line.len = 0;
+		} else {
+			ws->rc = dispatch_line(ws, p + start, i - start);
+		}
+		start = i + 1;
+		if (ws->rc != 0)
+			return 0;
+	}
+	if (start < len && buf_append(&ws->line, p + start, len - start) != 0)
+		goto too_long;
+	return len;
+too_long:
+	ws->rc = err_set(ws->err, APPDB_ETRANSIENT, "watch %s: event longer than %ld bytes",
+	                 APPDB_PLURAL, WATCH_LINE_MAX);
+	return 0;
+}
+
+int kube_watch_appdbs(struct kube_client *kc, const struct kube_watch_opts *opts, kube_watch_fn fn,
+                      void *ctx, struct err *err)
+{
+	struct watch_state ws = {.kc = kc, .fn = fn, .ctx = ctx, .err = err};
+	struct curl_slist *headers = NULL;
+	struct kube_creds creds = {0};
+	char *base = NULL, *path = NULL, *url = NULL, *erv = NULL, what[256];
+	int timeout = opts->timeout_seconds > 0 ? opts->timeout_seconds : 300, retry_after = 0;
+	int rc = APPDB_ENOMEM;
+	CURLcode cc;
+
+	ws.line.max = WATCH_LINE_MAX;
+	base = res_path(kc, APPDB_PREFIX, opts->ns, APPDB_PLURAL, NULL, NULL);
+	if (opts->resource_version != NULL && (erv = esc(kc, opts->resource_version)) == NULL)
+		goto out;
+	if (base == NULL ||
+	    asprintf(&path, "%s?watch=true&allowWatchBookmarks=true&timeoutSeconds=%d%s%s", base,
+	             timeout, erv != NULL ? "&resourceVersion=" : "", erv != NULL ? erv : "") < 0) {
+		path = NULL;
+		goto out;
+	}
+	if ((url = make_url(kc, path)) == NULL)
+		goto out;
+	path_only(what, sizeof(what), path);
+	rc = prepare(kc, "GET", url, NULL, &creds, &headers, err);
+	if (rc != 0)
+		goto out;
+	curl_easy_setopt(kc->curl, CURLOPT_TIMEOUT, (long)timeout + 30);
+	curl_easy_setopt(kc->curl, CURLOPT_WRITEFUNCTION, watch_write);
+	curl_easy_setopt(kc->curl, CURLOPT_WRITEDATA, &ws);
+	curl_easy_setopt(kc->curl, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(kc->curl, CURLOPT_HEADERDATA, &retry_after);
+	cc = curl_easy_perform(kc->curl);
+	if (ws.rc != 0) {
+		rc = ws.rc;
+		goto out;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&kc->cancelled)) {
+		rc = 0;
+		goto out;
+	}
+	if (ws.status == 0)
+		curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &ws.status);
+	if (ws.status != 0 && ws.status != 200) {
+		if (ws.status == 401)
+			kube_config_invalidate(kc->cfg);
+		rc = error_from_body(err, ws.status, "GET", what, ws.line.data, ws.line.len,
+		                     retry_after);
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		rc = curl_failure(kc, cc, "GET", what, err);
+		goto out;
+	}
+	/* A last line without its newline. */
+	if (ws.line.len > 0) {
+		rc = dispatch_line(&ws, ws.line.data, ws.line.len);
+		goto out;
+	}
+	rc = 0;
+out:
+	free_headers(headers);
+	kube_creds_clear(&creds);
+	buf_free(&ws.line);
+	free(base);
+	free(erv);
+	free(path);
+	free(url);
+	return rc;
+}
+
+/* ---- Secrets ---- */
+
+void kube_json_wipe(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v) kube_json_wipe(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v) kube_json_wipe(v);
+	}
+}
+
+int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                    struct err *err)
+{
+	return do_path(out, kc, "GET", res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL), NULL,
+	               NULL, err);
+}
+
+int kube_secret_value(char **out, json_t *secret, const char *key, struct err *err)
+{
+	json_t *data = json_object_get(secret, "data");
+	const char *v = json_string_value(json_object_get(data, key));
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(secret, "metadata"), "name"));
+	unsigned char *buf = NULL;
+	size_t n, olen;
+	int dl;
+
+	*out = NULL;
+	if (v == NULL)
+		return err_set(err, APPDB_ENOTFOUND, "secret %s has no key \"%s\"",
+		               name != NULL ? name : "", key);
+	n = strlen(v);
+	buf = malloc(n / 4 * 3 + 4);
+	if (buf == NULL)
+		return APPDB_ENOMEM;
+	dl = n % 4 == 0 ? EVP_DecodeBlock(buf, (const unsigned char *)v, (int)n) : -1;
+	if (dl < 0) {
+		OPENSSL_cleanse(buf, n / 4 * 3 + 4);
+		free(buf);
+		return err_set(err, APPDB_EINVAL, "secret %s key \"%s\": not valid base64",
+		               name != NULL ? name : "", key);
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	olen = (size_t)dl;
+	if (n >= 1 && v[n - 1] == '=')
+		olen--;
+	if (n >= 2 && v[n - 2] == '=')
+		olen--;
+	buf[olen] = '\0';
+	if (memchr(buf, '\0', olen) != NULL) {
+		OPENSSL_cleanse(buf, n / 4 * 3 + 4);
+		free(buf);
+		return err_set(err, APPDB_EINVAL, "secret %s key \"%s\": holds a NUL byte",
+		               name != NULL ? name : "", key);
+	}
+	*out = (char *)buf;
+	return 0;
+}
+
+/* ---- Events and Leases ---- */
+
+int kube_create_event(json_t **out, struct kube_client *kc, const char *ns, json_t *event,
+                      struct err *err)
+{
+	return do_path(out, kc, "POST", res_path(kc, CORE_PREFIX, ns, "events", NULL, NULL),
+	               "application/json", event, err);
+}
+
+int kube_patch_event(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                     json_t *patch, struct err *err)
+{
+	return do_path(out, kc, "PATCH", res_path(kc, CORE_PREFIX, ns, "events", name, NULL),
+	               "application/merge-patch+json", patch, err);
+}
+
+int kube_get_lease(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                   struct err *err)
+{
+	return do_path(out, kc, "GET", res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL), NULL,
+	               NULL, err);
+}
+
+int kube_create_lease(json_t **out, struct kube_client *kc, const char *ns, json_t *lease,
+                      struct err *err)
+{
+	return do_path(out, kc, "POST", res_path(kc, LEASE_PREFIX, ns, "leases", NULL, NULL),
+	               "application/json", lease, err);
+}
+
+int kube_update_lease(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                      json_t *lease, struct err *err)
+{
+	return do_path(out, kc, "PUT", res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL),
+	               "application/json", lease, err);
+}

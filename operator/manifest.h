@@ -1,0 +1,42 @@
+/*
+ * manifest.h - AppDatabases and Secrets read from YAML files on disk, for
+ * the reconcile, plan and validate commands.
+ *
+ * `-f` takes files or directories (their *.yaml, *.yml and *.json files,
+ * sorted, not recursive). Documents of kind AppDatabase become resources; v1
+ * Secrets serve kubernetesSecret references of resources in the same
+ * namespace; v1 Namespaces are ignored; any other kind is reported as an
+ * invalid document.
+ */
+#ifndef APPDB_MANIFEST_H
+#define APPDB_MANIFEST_H
+
+#include "model.h"
+#include "secret.h"
+
+struct manifest_item {
+	struct appdb *db;   /* owned; partly filled when invalid */
+	char *problems;     /* owned; NULL when the document decoded cleanly */
+	char *where;        /* "file:line" */
+};
+
+struct manifest_set {
+	struct manifest_item *items;
+	size_t n;
+	json_t *secrets;    /* object: "ns/name" -> Secret object */
+};
+
+/*
+ * Loads every path. Returns 0 (problems of single documents are kept in the
+ * items), or APPDB_EIO / APPDB_EINVAL / APPDB_ELIMIT with err set when a file
+ * cannot be read or parsed at all, or APPDB_ENOMEM.
+ */
+int manifest_load(struct manifest_set *out, char *const *paths, size_t n_paths, struct err *err);
+
+void manifest_clear(struct manifest_set *set);
+
+/* A secret_fetch_fn over the set's Secret documents (ctx: struct manifest_set *). */
+int manifest_secret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref,
+			  struct err *err);
+
+#endif

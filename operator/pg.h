@@ -1,0 +1,71 @@
+/*
+ * pg.h - PostgreSQL access: connecting (TLS, application_name), the
+ * advisory lock, the observation queries and statement execution.
+ *
+ * All SQL of the project lives here and in sql.c. Identifiers are quoted with
+ * PQescapeIdentifier, values travel as $n parameters where PostgreSQL takes
+ * them, and SQLSTATEs map to the project's error codes: connection classes and
+ * lock timeouts are APPDB_ETRANSIENT, 42501 is APPDB_EFORBIDDEN, a refused
+ * password APPDB_EUNAUTHORIZED, the rest APPDB_EDB. Error messages carry the
+ * server's primary message only, never statement text.
+ */
+#ifndef APPDB_PG_H
+#define APPDB_PG_H
+
+#include "plan.h"
+#include "sql.h"
+
+#include <libpq-fe.h>
+
+/* Borrowed strings. password may be NULL (then none is sent). */
+struct pg_params {
+	const char *host;
+	int port;
+	const char *dbname;
+	const char *user;
+	const char *password;
+	const char *sslmode;
+	const char *sslrootcert;
+	const char *application_name;
+	int connect_timeout; /* seconds */
+};
+
+/* Connects; *out is a new connection (PQfinish it) on success. */
+int pg_connect(PGconn **out, const struct pg_params *p, struct err *err);
+
+/* Runs one statement without parameters; maps failure to a code. */
+int pg_exec(PGconn *conn, const char *sql, struct err *err);
+
+/* Sets application_name and lock_timeout for a reused session. */
+int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeout_seconds,
+		     struct err *err);
+
+/* Takes / releases the session advisory lock for a database name. */
+int pg_lock(PGconn *conn, const char *db_name, struct err *err);
+int pg_unlock(PGconn *conn, const char *db_name, struct err *err);
+
+/* Observes roles, memberships, the database and its ACL from the admin database. */
+int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
+
+/* Observes schemas, object privileges and default privileges inside the database. */
+int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
+		      struct err *err);
+
+/* The SCRAM-SHA-256 verifier of password for user, made client-side. Owned. */
+int pg_verifier(char **out, PGconn *conn, const char *user, const char *password,
+		struct err *err);
+
+/*
+ * Tries to log in as p->user with p->password. *ok is 1 when the server took
+ * the password (even if it then refused the database), 0 when it refused the
+ * password; returns APPDB_ETRANSIENT when it could not tell.
+ */
+int pg_probe_login(int *ok, const struct pg_params *p, struct err *err);
+
+/* A quoter for sql.c backed by conn. */
+struct sql_quote pg_quoter(PGconn *conn);
+
+/* 1 when conn is usable. */
+int pg_alive(PGconn *conn);
+
+#endif

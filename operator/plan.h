@@ -1,0 +1,137 @@
+/*
+ * plan.h - the planner: observed catalog state and the desired state in,
+ * an ordered list of actions out. Pure: no I/O, no libpq, no clock.
+ *
+ * Observed privileges arrive as a set of "facts" (strings the observation
+ * query produces, see pg.c):
+ *   member:<role>:<member>                 usable membership (SET or INHERIT)
+ *   db:<PRIV>:<grantee|PUBLIC>             database ACL entry
+ *   schema:<schema>                        schema exists
+ *   schemapriv:<schema>:<PRIV>:<grantee>   schema ACL entry
+ *   objects:<schema>:<r|S>                 managed tables (r) / sequences (S) exist
+ *   all:<schema>:<r|S>:<PRIV>:<grantee>    every managed object has PRIV
+ *   any:<schema>:<r|S>:<PRIV>:<grantee>    some managed object has PRIV
+ *   defacl:<creator>:<schema>:<r|S>:<PRIV>:<grantee>  default privilege
+ * "Managed objects" are those owned by the owner role or an owner-access user.
+ */
+#ifndef APPDB_PLAN_H
+#define APPDB_PLAN_H
+
+#include "model.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct obs_role {
+	char *name;
+	int login;
+	int conn_limit;
+	char *comment; /* NULL when none */
+};
+
+struct observed {
+	int server_version; /* server_version_num */
+	char *admin;        /* the admin role (current_user) */
+	int admin_createrole;
+	int admin_createdb;
+	int restrict_password;    /* rds.restrict_password_commands is on */
+	int admin_rds_password;   /* admin is a member of rds_password */
+	struct obs_role *roles;   /* those of the spec's roles that exist */
+	size_t n_roles;
+	int db_exists;
+	char *db_owner;
+	char *db_comment;
+	int target_observed; /* facts from inside the database were read */
+	json_t *facts;       /* an object used as a set; owned */
+};
+
+struct desired_user {
+	const char *name;
+	enum access access;
+	int conn_limit;
+	int set_password;            /* the password must be (re)set */
+	const char *password_version; /* recorded in the marker; NULL: none */
+};
+
+/* Borrowed strings throughout. */
+struct desired {
+	const char *resource; /* "ns/name" */
+	const char *uid;
+	const char *db_name;
+	const char *owner;
+	const char *const *schemas;
+	size_t n_schemas;
+	const struct desired_user *users;
+	size_t n_users;
+};
+
+enum action_kind {
+	ACT_CREATE_ROLE,      /* role; login, conn_limit, comment; password when login */
+	ACT_ALTER_ROLE,       /* role; login (-1 keep), conn_limit (ACT_KEEP keep) */
+	ACT_SET_PASSWORD,     /* role */
+	ACT_COMMENT_ROLE,     /* role, comment */
+	ACT_CREATE_DATABASE,  /* db, other = owner */
+	ACT_COMMENT_DATABASE, /* db, comment */
+	ACT_GRANT_CONNECT,    /* db, other = grantee */
+	ACT_REVOKE_CONNECT_PUBLIC, /* db */
+	ACT_GRANT_ROLE,       /* role granted to other */
+	ACT_REVOKE_ROLE,      /* role revoked from other */
+	ACT_CREATE_SCHEMA,    /* schema, other = owner (target db) */
+	ACT_GRANT_SCHEMA_USAGE, /* schema, other = grantee (target db) */
+	ACT_GRANT_ON_ALL,     /* schema, objtype, privs, other = grantee (target db) */
+	ACT_REVOKE_ON_ALL,    /* schema, objtype, privs, other = grantee (target db) */
+	ACT_DEFAULT_GRANT,    /* role = creator, schema, objtype, privs, other = grantee */
+	ACT_DEFAULT_REVOKE,   /* role = creator, schema, objtype, privs, other = grantee */
+	ACT_DROP_ADMIN_MEMBERSHIP, /* role: a membership an interrupted run left */
+};
+
+#define ACT_KEEP (-1000)
+
+struct action {
+	enum action_kind kind;
+	int target_db;  /* runs inside the application database */
+	char *role;
+	char *other;
+	char *db;
+	char *schema;
+	char *privs;    /* "SELECT, INSERT" */
+	char objtype;   /* 'r' tables, 'S' sequences */
+	int login;
+	int conn_limit;
+	char *comment;
+	char *user;     /* the spec user this concerns; NULL: the database */
+	char *text;     /* "create role orders_app" */
+};
+
+struct plan {
+	struct action *items;
+	size_t n;
+	/* Roles the admin must be a member of while the plan runs. */
+	char **admin_roles;
+	size_t n_admin_roles;
+};
+
+/* Builds the plan; returns 0 or APPDB_ENOMEM. out is cleared first. */
+int plan_build(struct plan *out, const struct desired *d, const struct observed *o);
+void plan_clear(struct plan *p);
+
+/* 1 when the fact is in o->facts. */
+int observed_has(const struct observed *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Adds a fact (tests and the observer); returns 0 or APPDB_ENOMEM. */
+int observed_add(struct observed *o, const char *fact);
+const struct obs_role *observed_role(const struct observed *o, const char *name);
+void observed_clear(struct observed *o);
+
+/* The marker a role or database carries for d; user may be NULL. Owned. */
+char *plan_marker(const struct desired *d, const struct desired_user *user);
+/*
+ * Compares an observed comment with the desired marker: returns 0 when it is
+ * not a marker of ours, 1 when it is ours for d->resource and equal, 2 when
+ * ours for d->resource but out of date (uid or passwordVersion differ), 3
+ * when it names another resource.
+ */
+int plan_marker_match(const char *comment, const struct desired *d,
+		      const struct desired_user *user);
+
+#endif

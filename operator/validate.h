@@ -1,0 +1,27 @@
+/*
+ * validate.h - the rules of DESIGN section 3 on a decoded AppDatabase.
+ *
+ * The CRD states the same rules for the API server (crds/appdatabase.yaml);
+ * tests/corpus proves the two agree. Pure functions, no I/O.
+ */
+#ifndef APPDB_VALIDATE_H
+#define APPDB_VALIDATE_H
+
+#include "model.h"
+
+#define IDENT_MAX 63
+
+/* 1 when s matches ^[a-z_][a-z0-9_]{0,62}$. */
+int validate_identifier(const char *s);
+
+/* 1 when s may not name a role: postgres, template0/1, rdsadmin, public, pg_*, rds_*, admin_role. */
+int validate_reserved_role(const char *s, const char *admin_role);
+
+/*
+ * Checks db (borrowed) and adds every problem to errs, naming the field.
+ * admin_role is the instance's admin user, or NULL when unknown. Returns 0
+ * when db is valid, else APPDB_EINVAL.
+ */
+int validate_appdb(const struct appdb *db, const char *admin_role, struct field_errs *errs);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * test_plan.c - the pure planner, table-driven: observed state in, actions
+ * out, including the empty plan.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "failalloc.h"
+#include "plan.h"
+
+static const char *const SCHEMAS[] = {"public", "sales"};
+
+static struct desired_user USERS[] = {
+	{"app", ACCESS_READWRITE, 10, 0, NULL},
+	{"ro", ACCESS_READONLY, -1, 0, NULL},
+	{"mig", ACCESS_OWNER, -1, 0, NULL},
+};
+
+static struct desired desired(void)
+{
+	struct desired d = {"team-a/shop", "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3};
+
+	return d;
+}
+
+static void fact(struct observed *o, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	assert_int_equal(observed_add(o, buf), 0);
+}
+
+static void add_role(struct observed *o, const char *name, int login, int limit,
+		     const char *comment)
+{
+	struct obs_role *r;
+
+	o->roles = realloc(o->roles, (o->n_roles + 1) * sizeof(*o->roles));
+	r = &o->roles[o->n_roles++];
+	r->name = strdup(name);
+	r->login = login;
+	r->conn_limit = limit;
+	r->comment = comment ? strdup(comment) : NULL;
+}
+
+static void base_observed(struct observed *o, int server_version)
+{
+	memset(o, 0, sizeof(*o));
+	o->server_version = server_version;
+	o->admin = strdup("admin");
+	o->admin_createrole = 1;
+	o->admin_createdb = 1;
+}
+
+/* The observed state of a fully provisioned resource. */
+static void full_observed(struct observed *o, const struct desired *d)
+{
+	static const char *const tp[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
+	static const char *const sp[] = {"SELECT", "USAGE", "UPDATE"};
+	const char *creators[] = {"shop_owner", "mig"};
+	char *m;
+	size_t i, s, k, c;
+
+	base_observed(o, 150000);
+	m = plan_marker(d, NULL);
+	add_role(o, "shop_owner", 0, -1, m);
+	free(m);
+	for (i = 0; i < d->n_users; i++) {
+		m = plan_marker(d, &d->users[i]);
+		add_role(o, d->users[i].name, 1, d->users[i].conn_limit, m);
+		free(m);
+	}
+	o->db_exists = 1;
+	o->db_owner = strdup("shop_owner");
+	o->db_comment = plan_marker(d, NULL);
+	o->target_observed = 1;
+	fact(o, "db:CONNECT:admin");
+	fact(o, "db:CONNECT:app");
+	fact(o, "db:CONNECT:ro");
+	fact(o, "db:CONNECT:mig");
+	fact(o, "member:shop_owner:mig");
+	for (s = 0; s < d->n_schemas; s++) {
+		fact(o, "schema:%s", d->schemas[s]);
+		for (i = 0; i < 2; i++) {
+			const char *u = i == 0 ? "app" : "ro";
+			size_t nt = i == 0 ? 4 : 1, ns = i == 0 ? 3 : 1;
+
+			fact(o, "schemapriv:%s:USAGE:%s", d->schemas[s], u);
+			for (c = 0; c < 2; c++) {
+				for (k = 0; k < nt; k++)
+					fact(o, "defacl:%s:%s:r:%s:%s", creators[c], d->schemas[s],
+					     tp[k], u);
+				for (k = 0; k < ns; k++)
+					fact(o, "defacl:%s:%s:S:%s:%s", creators[c], d->schemas[s],
+					     sp[k], u);
+			}
+		}
+	}
+}
+
+/* Asserts the plan's texts are exactly want (NULL-terminated). */
+static void expect_texts(const struct plan *p, const char *const *want)
+{
+	size_t i;
+
+	for (i = 0; want[i] != NULL; i++) {
+		if (i >= p->n)
+			fail_msg("plan has %zu actions, expected more: missing \"%s\"", p->n, want[i]);
+		if (strcmp(p->items[i].text, want[i]) != 0)
+			fail_msg("action %zu: got \"%s\", want \"%s\"", i, p->items[i].text, want[i]);
+	}
+	if (p->n != i)
+		fail_msg("plan has %zu actions, expected %zu; extra: \"%s\"", p->n, i,
+			 p->items[i].text);
+}
+
+static void test_fresh_instance(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+
+	(void)state;
+	base_observed(&o, 150000);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(p.n > 20);
+	assert_string_equal(p.items[0].text, "create role shop_owner (nologin)");
+	assert_int_equal(p.items[0].kind, ACT_CREATE_ROLE);
+	assert_int_equal(p.items[0].login, 0);
+	assert_string_equal(p.items[1].text, "create role app (login, connection limit)");
+	assert_int_equal(p.items[1].conn_limit, 10);
+	assert_string_equal(p.items[4].text, "create database shop owner shop_owner");
+	assert_string_equal(p.items[5].text, "mark database shop as managed");
+	assert_string_equal(p.items[6].text, "grant connect on database shop to admin");
+	assert_string_equal(p.items[7].text, "revoke connect on database shop from public");
+	/* public comes with the template; sales is created. */
+	for (size_t i = 0; i < p.n; i++) {
+		assert_false(strstr(p.items[i].text, "create schema public") != NULL);
+		if (p.items[i].kind == ACT_CREATE_SCHEMA)
+			assert_string_equal(p.items[i].schema, "sales");
+		/* No object grants: a new database has no objects. */
+		assert_int_not_equal(p.items[i].kind, ACT_GRANT_ON_ALL);
+	}
+	assert_int_equal(p.n_admin_roles, 2);
+	assert_string_equal(p.admin_roles[0], "shop_owner");
+	assert_string_equal(p.admin_roles[1], "mig");
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_converged_is_empty(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+
+	(void)state;
+	full_observed(&o, &d);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	if (p.n != 0)
+		fail_msg("expected an empty plan, first action: %s", p.items[0].text);
+	assert_int_equal(p.n_admin_roles, 0);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_cases(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *facts_add[4];
+		const char *facts_remove[4];
+		const char *want[6];
+		int admin_roles;
+	} cases[] = {
+		{"leftover membership after a crash",
+		 {"member:shop_owner:admin", "member:mig:admin"},
+		 {NULL},
+		 {"revoke shop_owner from admin (left by an interrupted run)",
+		  "revoke mig from admin (left by an interrupted run)"},
+		 0},
+		{"public can connect",
+		 {"db:CONNECT:PUBLIC"},
+		 {NULL},
+		 {"revoke connect on database shop from public"},
+		 2},
+		{"user lost connect", {NULL}, {"db:CONNECT:ro"},
+		 {"grant connect on database shop to ro"}, 2},
+		{"owner membership missing", {NULL}, {"member:shop_owner:mig"},
+		 {"grant shop_owner to mig"}, 0},
+		{"readonly user made a member of the owner",
+		 {"member:shop_owner:ro"},
+		 {NULL},
+		 {"revoke shop_owner from ro"},
+		 0},
+		{"new table without grants",
+		 {"objects:public:r", "all:public:r:SELECT:ro", "all:public:r:SELECT:app",
+		  "any:public:r:SELECT:app"},
+		 {NULL},
+		 {"grant INSERT, UPDATE, DELETE on all tables in schema public to app"},
+		 2},
+		{"readonly user holds write privileges",
+		 {"objects:sales:r", "all:sales:r:SELECT:ro", "any:sales:r:INSERT:ro",
+		  "all:sales:r:SELECT:app"},
+		 {NULL},
+		 {"grant INSERT, UPDATE, DELETE on all tables in schema sales to app",
+		  "revoke INSERT on all tables in schema sales from ro"},
+		 2},
+		{"schema missing and default privileges gone",
+		 {NULL},
+		 {"schema:sales", "defacl:mig:sales:S:SELECT:ro"},
+		 {"create schema sales owner shop_owner",
+		  "alter default privileges for role mig in schema sales grant SELECT on sequences to ro"},
+		 2},
+		{"readonly default privileges too wide",
+		 {"defacl:shop_owner:public:r:UPDATE:ro"},
+		 {NULL},
+		 {"alter default privileges for role shop_owner in schema public revoke UPDATE on tables from ro"},
+		 2},
+	};
+	size_t c, i;
+
+	(void)state;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct desired d = desired();
+		struct observed o;
+		struct plan p;
+
+		full_observed(&o, &d);
+		for (i = 0; i < 4 && cases[c].facts_add[i] != NULL; i++)
+			fact(&o, "%s", cases[c].facts_add[i]);
+		for (i = 0; i < 4 && cases[c].facts_remove[i] != NULL; i++)
+			assert_int_equal(json_object_del(o.facts, cases[c].facts_remove[i]), 0);
+		assert_int_equal(plan_build(&p, &d, &o), 0);
+		print_message("case: %s\n", cases[c].name);
+		expect_texts(&p, cases[c].want);
+		assert_int_equal(p.n_admin_roles, cases[c].admin_roles);
+		plan_clear(&p);
+		observed_clear(&o);
+	}
+}
+
+static void test_roles_and_markers(void **state)
+{
+	struct desired d = desired();
+	struct desired_user users[3];
+	struct observed o;
+	struct plan p;
+	static const char *const want[] = {
+		"alter role shop_owner nologin",
+		"mark role shop_owner as managed",
+		"alter role app login connection limit",
+		"set password for app",
+		"mark role app as managed",
+		"mark role ro as managed",
+		"mark role mig as managed",
+		"mark database shop as managed",
+		NULL,
+	};
+	size_t i;
+
+	(void)state;
+	full_observed(&o, &d);
+	/* The owner can log in; app lost login and its limit; the uid changed. */
+	o.roles[0].login = 1;
+	o.roles[1].login = 0;
+	o.roles[1].conn_limit = -1;
+	memcpy(users, USERS, sizeof(users));
+	users[0].set_password = 1;
+	users[0].password_version = "v2";
+	d.users = users;
+	d.uid = "uid-2";
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	expect_texts(&p, want);
+	for (i = 0; i < p.n; i++)
+		if (p.items[i].kind == ACT_COMMENT_ROLE && strcmp(p.items[i].role, "app") == 0)
+			assert_non_null(strstr(p.items[i].comment, "\"passwordVersion\":\"v2\""));
+	assert_int_equal(p.items[2].login, 1);
+	assert_int_equal(p.items[2].conn_limit, 10);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_marker_match(void **state)
+{
+	struct desired d = desired();
+	struct desired_user u = {"app", ACCESS_READWRITE, -1, 0, "7"};
+
+	(void)state;
+	assert_int_equal(plan_marker_match(NULL, &d, NULL), 0);
+	assert_int_equal(plan_marker_match("hand made", &d, NULL), 0);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"someone\",\"resource\":\"team-a/shop\"}",
+					   &d, NULL), 0);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-b/x\",\"uid\":\"u\"}",
+					   &d, NULL), 3);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"old\"}",
+					   &d, NULL), 2);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\"}",
+					   &d, NULL), 1);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\"}",
+					   &d, &u), 2);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\",\"passwordVersion\":\"7\"}",
+					   &d, &u), 1);
+}
+
+static void test_failing_allocator(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	long n;
+
+	(void)state;
+	base_observed(&o, 160000);
+	for (n = 1; n < 100000; n++) {
+		struct plan p;
+		int rc;
+
+		failalloc_arm(n);
+		rc = plan_build(&p, &d, &o);
+		failalloc_arm(0);
+		if (rc == 0)
+			plan_clear(&p);
+		else
+			assert_int_equal(rc, APPDB_ENOMEM);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+	}
+	assert_true(n > 50);
+	observed_clear(&o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh_instance),
+		cmocka_unit_test(test_converged_is_empty),
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_roles_and_markers),
+		cmocka_unit_test(test_marker_match),
+		cmocka_unit_test(test_failing_allocator),
+	};
+
+	failalloc_init();
+	return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}

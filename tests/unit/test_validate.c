@@ -1,0 +1,264 @@
+/*
+ * test_validate.c - every rule of DESIGN section 3, each way to break it,
+ * through the same decode + validate path the engine uses.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "failalloc.h"
+#include "model.h"
+#include "validate.h"
+#include "yamljson.h"
+
+static const char BASE[] =
+	"apiVersion: db.platform.dev/v1alpha1\n"
+	"kind: AppDatabase\n"
+	"metadata: {name: orders, namespace: team-a}\n"
+	"spec:\n"
+	"  instance: local\n"
+	"  database: {name: orders, owner: orders_owner}\n"
+	"  users:\n"
+	"    - name: orders_app\n"
+	"      access: readwrite\n"
+	"      passwordFrom: {kubernetesSecret: {name: s, key: password}}\n"
+	"    - name: orders_ro\n"
+	"      access: readonly\n"
+	"      connectionLimit: 5\n"
+	"      passwordFrom: {secretsManager: {secretId: prod/orders/ro}}\n";
+
+/* Decodes and validates text; returns the joined problems (owned) or NULL when valid. */
+static char *check(const char *text, const char *admin)
+{
+	struct yaml_docs docs;
+	struct field_errs errs = {0};
+	struct appdb *db = NULL;
+	struct err err = {0};
+	char *msg = NULL;
+	int rc;
+
+	rc = yamljson_parse(&docs, text, strlen(text), "t.yaml", &err);
+	if (rc != 0)
+		return strdup(err.msg);
+	assert_int_equal(docs.n, 1);
+	rc = appdb_from_json(&db, docs.docs[0], &errs);
+	if (rc == 0)
+		rc = validate_appdb(db, admin, &errs);
+	if (rc != 0)
+		msg = field_errs_join(&errs);
+	field_errs_clear(&errs);
+	appdb_free(db);
+	yaml_docs_clear(&docs);
+	return msg;
+}
+
+/* Replaces the first occurrence of from in BASE by to. */
+static char *mutate(const char *from, const char *to)
+{
+	const char *p = strstr(BASE, from);
+	char *out;
+
+	assert_non_null(p);
+	out = malloc(strlen(BASE) + strlen(to) + 1);
+	memcpy(out, BASE, (size_t)(p - BASE));
+	strcpy(out + (p - BASE), to);
+	strcat(out, p + strlen(from));
+	return out;
+}
+
+static void expect_field(const char *from, const char *to, const char *field)
+{
+	char *text = mutate(from, to);
+	char *msg = check(text, "appdb_admin");
+
+	if (msg == NULL || strstr(msg, field) == NULL)
+		fail_msg("mutation [%s] -> [%s]: expected a problem naming %s, got %s", from, to,
+			 field, msg ? msg : "(valid)");
+	free(msg);
+	free(text);
+}
+
+static void test_base_is_valid(void **state)
+{
+	char *msg = check(BASE, "appdb_admin");
+
+	(void)state;
+	if (msg != NULL)
+		fail_msg("%s", msg);
+}
+
+static void test_identifiers(void **state)
+{
+	(void)state;
+	assert_true(validate_identifier("a"));
+	assert_true(validate_identifier("_x9"));
+	assert_true(validate_identifier("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"));
+	assert_false(validate_identifier(
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl")); /* 64 */
+	assert_false(validate_identifier(""));
+	assert_false(validate_identifier("9a"));
+	assert_false(validate_identifier("Orders"));
+	assert_false(validate_identifier("a-b"));
+	assert_false(validate_identifier("a b"));
+	assert_false(validate_identifier("a\"b"));
+	assert_false(validate_identifier("\xd0\xb0pp")); /* Cyrillic a */
+	assert_true(validate_reserved_role("postgres", NULL));
+	assert_true(validate_reserved_role("public", NULL));
+	assert_true(validate_reserved_role("pg_monitor", NULL));
+	assert_true(validate_reserved_role("rds_superuser", NULL));
+	assert_true(validate_reserved_role("rdsadmin", NULL));
+	assert_true(validate_reserved_role("template1", NULL));
+	assert_true(validate_reserved_role("boss", "boss"));
+	assert_false(validate_reserved_role("orders", "boss"));
+}
+
+static void test_each_rule(void **state)
+{
+	(void)state;
+	expect_field("name: orders, owner", "name: Orders, owner", "spec.database.name");
+	expect_field("name: orders, owner", "name: \"orders; drop table x\", owner",
+		     "spec.database.name");
+	expect_field("name: orders, owner", "name: postgres, owner", "spec.database.name");
+	expect_field("name: orders, owner", "name: template0, owner", "spec.database.name");
+	expect_field("name: orders, owner", "name: pg_x, owner", "spec.database.name");
+	expect_field("name: orders, owner", "name: rds_x, owner", "spec.database.name");
+	expect_field("owner: orders_owner", "owner: public", "spec.database.owner");
+	expect_field("owner: orders_owner", "owner: appdb_admin", "spec.database.owner");
+	expect_field("owner: orders_owner", "owner: \"o'wner\"", "spec.database.owner");
+	expect_field("owner: orders_owner", "owner: 12", "spec.database.owner");
+	expect_field("database: {name: orders, owner: orders_owner}", "database: {name: orders}",
+		     "spec.database.owner");
+	expect_field("  database: {name: orders, owner: orders_owner}\n", "",
+		     "spec.database");
+	expect_field("  instance: local\n", "", "spec.instance");
+	expect_field("name: orders_app", "name: orders_ro", "spec.users[1].name");
+	expect_field("name: orders_app", "name: orders_owner", "spec.users[0].name");
+	expect_field("name: orders_app", "name: pg_read_all_data", "spec.users[0].name");
+	expect_field("name: orders_app", "name: \"orders\\u0430pp\"", "spec.users[0].name");
+	expect_field("name: orders_app",
+		     "name: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl",
+		     "spec.users[0].name");
+	expect_field("access: readwrite", "access: admin", "spec.users[0].access");
+	expect_field("access: readwrite", "access: [readwrite]", "spec.users[0].access");
+	expect_field("connectionLimit: 5", "connectionLimit: -2", "spec.users[1].connectionLimit");
+	expect_field("connectionLimit: 5", "connectionLimit: \"5\"", "spec.users[1].connectionLimit");
+	expect_field("connectionLimit: 5", "connectionLimit: 1.5", "spec.users[1].connectionLimit");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {kubernetesSecret: {name: s, key: password}, secretsManager: {secretId: x}}",
+		     "spec.users[0].passwordFrom");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {}", "spec.users[0].passwordFrom");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {kubernetesSecret: {name: s}}",
+		     "spec.users[0].passwordFrom.kubernetesSecret.key");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {kubernetesSecret: {name: S_bad, key: password}}",
+		     "spec.users[0].passwordFrom.kubernetesSecret.name");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {kubernetesSecret: {name: s, key: \"a/b\"}}",
+		     "spec.users[0].passwordFrom.kubernetesSecret.key");
+	expect_field("{secretId: prod/orders/ro}", "{secretId: \"\"}",
+		     "spec.users[1].passwordFrom.secretsManager.secretId");
+	expect_field("{secretId: prod/orders/ro}", "{key: password}",
+		     "spec.users[1].passwordFrom.secretsManager.secretId");
+	expect_field("      access: readwrite\n", "      access: readwrite\n      extra: 1\n",
+		     "spec.users[0].extra");
+	expect_field("  instance: local\n", "  instance: local\n  schemas: [public, Bad]\n",
+		     "spec.schemas[1]");
+	expect_field("  instance: local\n", "  instance: local\n  schemas: [public, public]\n",
+		     "spec.schemas[1]");
+	expect_field("  instance: local\n", "  instance: local\n  schemas: [pg_catalog]\n",
+		     "spec.schemas[0]");
+	expect_field("  instance: local\n", "  instance: local\n  schemas: public\n", "spec.schemas");
+	expect_field("  users:\n", "  users: {}\n  x:\n", "spec.users");
+	expect_field("kind: AppDatabase", "kind: ConfigMap", "kind");
+	expect_field("apiVersion: db.platform.dev/v1alpha1", "apiVersion: db.platform.dev/v1",
+		     "apiVersion");
+	expect_field("metadata: {name: orders, namespace: team-a}", "metadata: {namespace: team-a}",
+		     "metadata.name");
+	expect_field("metadata: {name: orders, namespace: team-a}",
+		     "metadata: {name: Orders_X, namespace: team-a}", "metadata.name");
+	expect_field("metadata: {name: orders, namespace: team-a}",
+		     "metadata: {name: orders..db, namespace: team-a}", "metadata.name");
+	expect_field("metadata: {name: orders, namespace: team-a}",
+		     "metadata: {name: orders-.db, namespace: team-a}", "metadata.name");
+	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
+		     "passwordFrom: {kubernetesSecret: {name: s..x, key: password}}",
+		     "spec.users[0].passwordFrom.kubernetesSecret.name");
+	expect_field("metadata: {name: orders, namespace: team-a}",
+		     "metadata: {name: orders, namespace: team-a, generation: 0}",
+		     "metadata.generation");
+}
+
+static void test_too_many_users(void **state)
+{
+	char *text = malloc(200000);
+	char *msg;
+	int i;
+
+	(void)state;
+	strcpy(text, "apiVersion: db.platform.dev/v1alpha1\nkind: AppDatabase\n"
+		     "metadata: {name: big}\nspec:\n  instance: local\n"
+		     "  database: {name: big, owner: big_owner}\n  users:\n");
+	for (i = 0; i < 101; i++)
+		sprintf(text + strlen(text),
+			"  - {name: u%d, access: readonly, passwordFrom: {kubernetesSecret: {name: s, key: k}}}\n",
+			i);
+	msg = check(text, NULL);
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, "spec.users: must have at most 100"));
+	free(msg);
+	free(text);
+}
+
+/* Decoding fails cleanly at every allocation. */
+static void test_decode_failing_allocator(void **state)
+{
+	struct yaml_docs docs;
+	struct err err = {0};
+	long n;
+
+	(void)state;
+	assert_int_equal(yamljson_parse(&docs, BASE, strlen(BASE), "t.yaml", &err), 0);
+	for (n = 1; n < 100000; n++) {
+		struct field_errs errs = {0};
+		struct appdb *db = NULL;
+		int rc;
+
+		failalloc_arm(n);
+		rc = appdb_from_json(&db, docs.docs[0], &errs);
+		if (rc == 0)
+			rc = validate_appdb(db, NULL, &errs);
+		failalloc_arm(0);
+		field_errs_clear(&errs);
+		appdb_free(db);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		if (rc != APPDB_ENOMEM)
+			fail_msg("allocation %ld failed but decoding returned %d", n, rc);
+	}
+	assert_true(n > 10);
+	yaml_docs_clear(&docs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base_is_valid),
+		cmocka_unit_test(test_identifiers),
+		cmocka_unit_test(test_each_rule),
+		cmocka_unit_test(test_too_many_users),
+		cmocka_unit_test(test_decode_failing_allocator),
+	};
+
+	failalloc_init();
+	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
+}
