@@ -601,7 +601,9 @@ class Api:
                 nowt = time.monotonic()
                 if nowt >= deadline:
                     break
-                wait = deadline - nowt
+                wait = min(deadline - nowt, 1.0)
+                if w.closed():
+                    break
                 if bookmarks:
                     wait = min(wait, max(0.0, next_bm - nowt))
                 try:
