@@ -19,8 +19,8 @@ import simres
 import simschema
 from simstore import Watcher
 from simutil import (ApiError, FieldError, bad_request, conflict, already_exists, not_found, invalid, gone,
-                     forbidden, now_ts, now_micro, parse_label_selector, label_match, parse_field_selector,
-                     field_match, field_value, merge_patch, json_patch, strategic_merge, dig)
+                     forbidden, now_ts, parse_label_selector, label_match, parse_field_selector,
+                     field_match, field_value, merge_patch, json_patch, strategic_merge)
 
 ADMIN_USER = "kubernetes-admin"
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -409,7 +409,7 @@ class Api:
         include = req.q("includeObject", "Metadata")
         rows = []
         for o in objs:
-            row = {"cells": cells(o)}
+            row = {"cells": cells(from_events_v1(copy.deepcopy(o)) if r.group == "events.k8s.io" else o)}
             if include == "Object":
                 row["object"] = o
             elif include != "None":
@@ -794,9 +794,8 @@ class Api:
             if io.get("namespace") and ns and io["namespace"] != ns:
                 errs.append(FieldError("Invalid value", "involvedObject.namespace", io["namespace"],
                                        "does not match event.namespace"))
-            if not body.get("reason") and not body.get("eventTime"):
-                pass
-            body.setdefault("count", 1) if body.get("firstTimestamp") else None
+            if body.get("firstTimestamp"):
+                body.setdefault("count", 1)
         elif k == "apiextensions.k8s.io/customresourcedefinitions":
             self.admit_crd(body, old, errs)
         elif k in ("/configmaps",):
@@ -858,8 +857,6 @@ class Api:
                 for path, msg in simschema.structural_errors(sch, "spec.versions[%d].schema.openAPIV3Schema" % i):
                     errs.append(FieldError("Required value" if "Required" in msg else "Invalid value", path,
                                            detail=msg.replace("Required value: ", "")))
-        if old is None and not errs:
-            others, _ = self.store.list("apiextensions.k8s.io/customresourcedefinitions")
         spec.setdefault("conversion", {"strategy": "None"})
         names.setdefault("singular", (names.get("kind") or "").lower())
         names.setdefault("listKind", (names.get("kind") or "") + "List")
@@ -895,8 +892,6 @@ class Api:
         want_rv = md.get("resourceVersion")
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise conflict(r.group, r.plural, name)
-        if not want_rv and not patched and r.skey in ("/namespaces",) and False:
-            pass
         new = copy.deepcopy(body)
         new["apiVersion"] = old["apiVersion"]
         new["kind"] = r.kind
@@ -1010,7 +1005,7 @@ class Api:
         if obj is None or dry:
             return Response(200, self.out(r, obj or old))
         if obj.get("metadata", {}).get("deletionTimestamp") and self.store.get(r.skey, ns or "", name):
-            return Response(200 if not r.skey == "/namespaces" else 200, self.out(r, obj))
+            return Response(200, self.out(r, obj))
         if r.return_object:
             return Response(200, self.out(r, obj))
         return Response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -1023,9 +1018,6 @@ class Api:
             return old
         finalizers = old["metadata"].get("finalizers") or []
         ns_final = r.skey == "/namespaces"
-        policy = opts.get("propagationPolicy")
-        if policy == "Orphan" and "orphan" not in finalizers:
-            finalizers = finalizers + ["orphan"] if False else finalizers
         if finalizers or ns_final:
             if old["metadata"].get("deletionTimestamp"):
                 if ns_final:
@@ -1221,5 +1213,3 @@ def from_events_v1(o):
     out["apiVersion"], out["kind"] = "v1", "Event"
     return out
 
-
-del dig, now_micro
