@@ -43,6 +43,7 @@ class Request:
         self.body = body
         self.user = None
         self.groups = []
+        self.cert_user = None  # (CN, [O...]) of a verified client certificate
 
     def q(self, name, default=None):
         return self.query.get(name, default)
@@ -128,6 +129,13 @@ class Api:
     # ---- authentication -------------------------------------------------------
     def authenticate(self, req):
         auth = req.headers.get("Authorization", "")
+        if req.cert_user:
+            # x509 comes first in the real authenticator chain: CN is the
+            # user, O the groups
+            req.user = req.cert_user[0]
+            req.groups = list(req.cert_user[1]) + ["system:authenticated"]
+            self._impersonate(req)
+            return
         if not auth:
             req.user, req.groups = "system:anonymous", ["system:unauthenticated"]
             return
@@ -143,6 +151,9 @@ class Api:
             ns, name = sa.split("/", 1)
             req.user = "system:serviceaccount:%s:%s" % (ns, name)
             req.groups = ["system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"]
+        self._impersonate(req)
+
+    def _impersonate(self, req):
         imp = req.headers.get("Impersonate-User")
         if imp:
             if not simrbac.authorize(self.store, req.user, req.groups,

@@ -269,6 +269,20 @@ class RbacTest(SimTestCase):
         st, body, _ = self.sim.http("POST", "/api/v1/namespaces/rb/serviceaccounts/nobody/token", {})
         self.assertEqual(st, 404)
 
+    def test_client_certificate_user_and_groups(self):
+        kc = self.sim.ctl("mint-cert", "jane@example.com", "approvers", "team-a").strip()
+        self.assertTrue(os.path.exists(kc))
+        out = self.sim.kubectl("auth", "whoami", "-o", "json", "--kubeconfig", kc).stdout
+        info = json.loads(out)["status"]["userInfo"]
+        self.assertEqual(info["username"], "jane@example.com")
+        self.assertIn("approvers", info["groups"])
+        p = self.sim.kubectl("get", "ns", "--kubeconfig", kc, check=False)
+        self.assertIn('User "jane@example.com" cannot list resource "namespaces"', p.stderr)
+        self.sim.kubectl("create", "clusterrolebinding", "approvers-view", "--clusterrole=cluster-admin",
+                         "--group=approvers")
+        self.assertEqual(self.sim.kubectl("get", "ns", "rb", "-o", "name", "--kubeconfig", kc).stdout.strip(),
+                         "namespace/rb")
+
     def test_watch_authorized(self):
         st, _, _ = self.req("GET", WPATH % "rb" + "?watch=true&timeoutSeconds=1")
         self.assertEqual(st, 200)
