@@ -19,8 +19,8 @@ import simres
 import simschema
 from simstore import Watcher
 from simutil import (ApiError, FieldError, bad_request, conflict, already_exists, not_found, invalid, gone,
-                     forbidden, now_ts, now_micro, parse_label_selector, label_match, parse_field_selector,
-                     field_match, field_value, merge_patch, json_patch, strategic_merge, dig)
+                     forbidden, now_ts, parse_label_selector, label_match, parse_field_selector,
+                     field_match, field_value, merge_patch, json_patch, strategic_merge)
 
 ADMIN_USER = "kubernetes-admin"
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -43,6 +43,7 @@ class Request:
         self.body = body
         self.user = None
         self.groups = []
+        self.cert_user = None  # (CN, [O...]) of a verified client certificate
 
     def q(self, name, default=None):
         return self.query.get(name, default)
@@ -128,6 +129,13 @@ class Api:
     # ---- authentication -------------------------------------------------------
     def authenticate(self, req):
         auth = req.headers.get("Authorization", "")
+        if req.cert_user:
+            # x509 comes first in the real authenticator chain: CN is the
+            # user, O the groups
+            req.user = req.cert_user[0]
+            req.groups = list(req.cert_user[1]) + ["system:authenticated"]
+            self._impersonate(req)
+            return
         if not auth:
             req.user, req.groups = "system:anonymous", ["system:unauthenticated"]
             return
@@ -143,6 +151,9 @@ class Api:
             ns, name = sa.split("/", 1)
             req.user = "system:serviceaccount:%s:%s" % (ns, name)
             req.groups = ["system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"]
+        self._impersonate(req)
+
+    def _impersonate(self, req):
         imp = req.headers.get("Impersonate-User")
         if imp:
             if not simrbac.authorize(self.store, req.user, req.groups,
@@ -409,7 +420,7 @@ class Api:
         include = req.q("includeObject", "Metadata")
         rows = []
         for o in objs:
-            row = {"cells": cells(o)}
+            row = {"cells": cells(from_events_v1(copy.deepcopy(o)) if r.group == "events.k8s.io" else o)}
             if include == "Object":
                 row["object"] = o
             elif include != "None":
@@ -601,7 +612,9 @@ class Api:
                 nowt = time.monotonic()
                 if nowt >= deadline:
                     break
-                wait = deadline - nowt
+                wait = min(deadline - nowt, 1.0)
+                if w.closed():
+                    break
                 if bookmarks:
                     wait = min(wait, max(0.0, next_bm - nowt))
                 try:
@@ -792,9 +805,8 @@ class Api:
             if io.get("namespace") and ns and io["namespace"] != ns:
                 errs.append(FieldError("Invalid value", "involvedObject.namespace", io["namespace"],
                                        "does not match event.namespace"))
-            if not body.get("reason") and not body.get("eventTime"):
-                pass
-            body.setdefault("count", 1) if body.get("firstTimestamp") else None
+            if body.get("firstTimestamp"):
+                body.setdefault("count", 1)
         elif k == "apiextensions.k8s.io/customresourcedefinitions":
             self.admit_crd(body, old, errs)
         elif k in ("/configmaps",):
@@ -856,8 +868,6 @@ class Api:
                 for path, msg in simschema.structural_errors(sch, "spec.versions[%d].schema.openAPIV3Schema" % i):
                     errs.append(FieldError("Required value" if "Required" in msg else "Invalid value", path,
                                            detail=msg.replace("Required value: ", "")))
-        if old is None and not errs:
-            others, _ = self.store.list("apiextensions.k8s.io/customresourcedefinitions")
         spec.setdefault("conversion", {"strategy": "None"})
         names.setdefault("singular", (names.get("kind") or "").lower())
         names.setdefault("listKind", (names.get("kind") or "") + "List")
@@ -893,8 +903,6 @@ class Api:
         want_rv = md.get("resourceVersion")
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise conflict(r.group, r.plural, name)
-        if not want_rv and not patched and r.skey in ("/namespaces",) and False:
-            pass
         new = copy.deepcopy(body)
         new["apiVersion"] = old["apiVersion"]
         new["kind"] = r.kind
@@ -1008,7 +1016,7 @@ class Api:
         if obj is None or dry:
             return Response(200, self.out(r, obj or old))
         if obj.get("metadata", {}).get("deletionTimestamp") and self.store.get(r.skey, ns or "", name):
-            return Response(200 if not r.skey == "/namespaces" else 200, self.out(r, obj))
+            return Response(200, self.out(r, obj))
         if r.return_object:
             return Response(200, self.out(r, obj))
         return Response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -1021,9 +1029,6 @@ class Api:
             return old
         finalizers = old["metadata"].get("finalizers") or []
         ns_final = r.skey == "/namespaces"
-        policy = opts.get("propagationPolicy")
-        if policy == "Orphan" and "orphan" not in finalizers:
-            finalizers = finalizers + ["orphan"] if False else finalizers
         if finalizers or ns_final:
             if old["metadata"].get("deletionTimestamp"):
                 if ns_final:
@@ -1219,5 +1224,3 @@ def from_events_v1(o):
     out["apiVersion"], out["kind"] = "v1", "Event"
     return out
 
-
-del dig, now_micro

@@ -345,8 +345,5 @@ def table_columns(r):
             return out
         return cols, cells
     if r.skey in BUILTIN_TABLES:
-        cols, fn = BUILTIN_TABLES[r.skey]
-        if r.skey == "apiextensions.k8s.io/customresourcedefinitions":
-            return cols, fn
-        return cols, fn
+        return BUILTIN_TABLES[r.skey]
     return ([_col("Name", fmt="name", desc=NAME_DESC), _col("Age")], lambda o: [_meta(o).get("name"), _age(o)])
