@@ -2,7 +2,7 @@
 """Compares the operator's API calls with the RBAC rules the chart grants.
 
     check_rbac.py --log requests.jsonl --rendered RENDERED [--user USER]
-                  [--allow-unused VERB:RESOURCE ...]
+                  [--log-user USER] [--allow-unused VERB:RESOURCE ...]
 
 --log       the API simulator's request log: JSON lines with method, path,
             query (a string or an object), user and status.
@@ -11,6 +11,9 @@
 --user      the operator's user name; default: the ServiceAccount the
             rendered RoleBindings name, as system:serviceaccount:NS:NAME.
 --allow-unused  a grant that may go unused in this log, e.g. patch:events.
+--log-user  judge the calls this user made (for example an admin identity the
+            operator ran with in a test) against the ServiceAccount's grants;
+            no other client may have used that identity in the log.
 
 Two checks, both must hold:
  1. every request the operator made is allowed by the rendered rules (and
@@ -127,7 +130,7 @@ def rule_allows(rule, req):
     return True
 
 
-def check(log_lines, objs, user=None, allow_unused=()):
+def check(log_lines, objs, user=None, allow_unused=(), log_user=None):
     """Returns (problems, report): lists of strings."""
     roles, bindings = load_rbac(objs)
     if user is None:
@@ -151,7 +154,7 @@ def check(log_lines, objs, user=None, allow_unused=()):
         except ValueError:
             problems.append("log line %d is not JSON" % lineno)
             continue
-        if rec.get("user") != user:
+        if rec.get("user") != (log_user or user):
             continue
         req = parse_request(rec.get("method", ""), rec.get("path", ""), rec.get("query", ""))
         if req is None:
@@ -180,7 +183,7 @@ def check(log_lines, objs, user=None, allow_unused=()):
                     problems.append("granted but never used: %s %s%s by %s %s%s" % (
                         v, r, " (%s)" % g if g else "",
                         key[0], key[2], " in %s" % scope if scope else ""))
-    report.append("%d calls by %s checked against %d rules" % (n_calls, user, len(grants)))
+    report.append("%d calls by %s checked against %d rules" % (n_calls, log_user or user, len(grants)))
     for p in sorted(nonresource):
         report.append("non-resource request (not judged): %s" % p)
     return problems, report
@@ -197,6 +200,7 @@ def main(argv=None):
     ap.add_argument("--rendered", required=True)
     ap.add_argument("--user")
     ap.add_argument("--allow-unused", action="append", default=[])
+    ap.add_argument("--log-user")
     args = ap.parse_args(argv)
     try:
         with open(args.log) as f:
@@ -205,7 +209,7 @@ def main(argv=None):
     except (OSError, AssertionError) as e:
         print("check_rbac: %s" % e, file=sys.stderr)
         return 2
-    problems, report = check(lines, objs, args.user, args.allow_unused)
+    problems, report = check(lines, objs, args.user, args.allow_unused, args.log_user)
     for line in report:
         print(line)
     for p in problems:

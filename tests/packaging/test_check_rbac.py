@@ -92,6 +92,15 @@ def test_roles_per_namespace():
                         "granted but never used: watch appdatabases (db.platform.dev) by Role appdb-appdb-operator in team-a"], problems
 
 
+def test_log_user():
+    log = [entry.replace(SA, "admin") if '"admin"' not in entry else entry.replace('"admin"', '"someone"')
+           for entry in fixture()]
+    problems, report = check_rbac.check(log, ha_chart(), log_user="admin")
+    assert problems == [] and report[0].startswith("10 calls by admin"), (problems, report)
+    problems, _ = check_rbac.check(log, ha_chart())
+    assert len(problems) == 10 and all(p.startswith("granted but never used") for p in problems), problems
+
+
 def test_command_line():
     rendered = os.path.join(lib.tmpdir(), "rbac-rendered")
     lib.run([lib.helm(), "template", "appdb", lib.CHART, "--namespace", "appdb-system", "--set", "replicaCount=2",
