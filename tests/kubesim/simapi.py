@@ -196,6 +196,12 @@ class Api:
                                       "2025-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
                                       "platform": "linux/amd64"})
             return Response(200, None, raw=b"ok", ctype="text/plain; charset=utf-8")
+        if p in ("/api", "/apis") and "as=APIGroupDiscoveryList" in req.headers.get("Accept", "") and \
+                "v=v2;" in req.headers.get("Accept", "").replace(" ", "") + ";":
+            self.authorize_path(req, p)
+            with self.lock:
+                doc = simres.aggregated(self.resources, p == "/api")
+            return Response(200, doc, ctype="application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
         if p == "/api":
             self.authorize_path(req, p)
             return Response(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [

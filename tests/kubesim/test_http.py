@@ -375,6 +375,19 @@ class HttpTest(SimTestCase):
         self.assertEqual(res["widgets"]["kind"], "Widget")
         self.assertIn("widgets/status", res)
         self.assertEqual(res["widgets"]["shortNames"], ["wdg"])
+        acc = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+               "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+        st, body, h = self.sim.http("GET", "/apis", headers={"Accept": acc})
+        self.assertEqual(body["kind"], "APIGroupDiscoveryList")
+        self.assertIn("as=APIGroupDiscoveryList", h["Content-Type"])
+        g = [i for i in body["items"] if i["metadata"]["name"] == "example.dev"][0]
+        r = [x for x in g["versions"][0]["resources"] if x["resource"] == "widgets"][0]
+        self.assertEqual((r["scope"], r["responseKind"]["kind"], r["subresources"][0]["subresource"]),
+                         ("Namespaced", "Widget", "status"))
+        st, body, _ = self.sim.http("GET", "/api", headers={"Accept": acc})
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], [""])
+        st, body, _ = self.sim.http("GET", "/apis")
+        self.assertEqual(body["kind"], "APIGroupList")
         st, root, _ = self.sim.http("GET", "/openapi/v3")
         url = root["paths"]["apis/example.dev/v1"]["serverRelativeURL"]
         st, doc, _ = self.sim.http("GET", url)
