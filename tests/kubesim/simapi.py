@@ -888,9 +888,9 @@ class Api:
                                          ((old or {}).get("status") or {}).get("storedVersions", [])))}
 
     def update(self, req, r, ns, name, sub, body, dry, patched=False):
+        self.check_kind(r, body)
         if r.group == "events.k8s.io":
             body = from_events_v1(copy.deepcopy(body))
-        self.check_kind(r, body)
         md = body.get("metadata") or {}
         if md.get("name") and md["name"] != name:
             raise bad_request("the name of the object (%s) does not match the name on the URL (%s)"

@@ -283,6 +283,22 @@ class HttpTest(SimTestCase):
         st, body, _ = self.sim.http("PATCH", "/api/v1/namespaces/h/events/ev1", {"count": 2},
                                     ctype="application/strategic-merge-patch+json")
         self.assertEqual((st, body["count"]), (200, 2))
+        ep = "/apis/events.k8s.io/v1/namespaces/h/events/ev1"
+        st, body, _ = self.sim.http("PATCH", ep, {"note": "changed"}, ctype="application/merge-patch+json")
+        self.assertEqual((st, body.get("note")), (200, "changed"))
+        body["deprecatedCount"] = 3
+        st, body, _ = self.sim.http("PUT", ep, body)
+        self.assertEqual((st, body.get("deprecatedCount")), (200, 3))
+        st, body, _ = self.sim.http("GET", "/api/v1/namespaces/h/events/ev1")
+        self.assertEqual((body["message"], body["count"]), ("changed", 3))
+        ev = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "new1"},
+              "regarding": {"kind": "Widget", "name": "obj9", "namespace": "h"}, "note": "n",
+              "reason": "R", "type": "Normal", "action": "Reconcile", "reportingController": "appdb",
+              "reportingInstance": "appdb-0", "eventTime": "2026-01-01T00:00:00.000000Z"}
+        st, body, _ = self.sim.http("POST", "/apis/events.k8s.io/v1/namespaces/h/events", ev)
+        self.assertEqual((st, body["regarding"]["name"]), (201, "obj9"))
+        st, body, _ = self.sim.http("GET", "/api/v1/namespaces/h/events?fieldSelector=involvedObject.name%3Dobj9")
+        self.assertEqual([e["message"] for e in body["items"]], ["n"])
 
     def test_list_resource_version_too_old_is_410(self):
         self.create("old1")
