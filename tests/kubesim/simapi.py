@@ -632,6 +632,10 @@ class Api:
                 if ev is False:
                     if bookmarks and time.monotonic() >= next_bm:
                         with self.lock:
+                            # events are queued under this lock: an empty
+                            # queue means everything up to store.rv was sent
+                            if not w.q.empty():
+                                continue
                             brv = self.store.rv if not self.store.paused else last_rv
                         bookmark(brv)
                         next_bm = time.monotonic() + self.bookmark_seconds
@@ -662,7 +666,7 @@ class Api:
         return max(last_rv, rv)
 
     # ---- writes -------------------------------------------------------------------
-    def check_namespace(self, r, ns, creating=True):
+    def check_namespace(self, r, ns, creating=True, name=""):
         if not r.namespaced:
             return
         nso = self.store.get("/namespaces", "", ns)
@@ -670,7 +674,7 @@ class Api:
             raise not_found("", "namespaces", ns)
         if creating and (nso.get("metadata") or {}).get("deletionTimestamp"):
             raise ApiError(403, "Forbidden", "%s \"%s\" is forbidden: unable to create new content in namespace "
-                           "%s because it is being terminated" % (simres_qual(r), "", ns),
+                           "%s because it is being terminated" % (simres_qual(r), name, ns),
                            {"group": r.group, "kind": r.plural,
                             "causes": [{"reason": "NamespaceTerminating",
                                         "message": "namespace %s is being terminated" % ns,
@@ -683,7 +687,7 @@ class Api:
                 raise bad_request("the namespace of the provided object does not match the namespace sent on "
                                   "the request")
         self.check_kind(r, body)
-        self.check_namespace(r, ns)
+        self.check_namespace(r, ns, name=(body.get("metadata") or {}).get("name") or "")
         strict = req.q("fieldValidation", "Warn")
         return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user})
 
@@ -784,7 +788,7 @@ class Api:
             data = body.get("data") or {}
             for key, val in data.items():
                 try:
-                    base64.b64decode(val, validate=True)
+                    base64.b64decode(val.replace("\n", "").replace("\r", ""), validate=True)
                 except (ValueError, TypeError):
                     raise bad_request("Secret in version \"v1\" cannot be handled as a Secret: illegal base64 "
                                       "data at input byte 0")
