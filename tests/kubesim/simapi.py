@@ -319,6 +319,10 @@ class Api:
         table = "as=Table" in req.headers.get("Accept", "")
         if m == "GET":
             if watch:
+                self.selectors(req, r)  # a bad selector is a 400 before the stream starts
+                rvq = req.q("resourceVersion")
+                if rvq not in (None, "") and not rvq.isdigit():
+                    raise bad_request('invalid resource version: "%s"' % rvq)
                 return WatchResponse(self, r, ns, req, table)
             if name:
                 obj = self.get(r, ns, name)
@@ -881,9 +885,10 @@ class Api:
         spec.setdefault("conversion", {"strategy": "None"})
         names.setdefault("singular", (names.get("kind") or "").lower())
         names.setdefault("listKind", (names.get("kind") or "") + "List")
+        old_conds = ((old or {}).get("status") or {}).get("conditions")
         body["status"] = {
             "acceptedNames": names,
-            "conditions": [
+            "conditions": old_conds or [
                 {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
                  "message": "no conflicts found", "lastTransitionTime": now_ts()},
                 {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",

@@ -374,6 +374,12 @@ class HttpTest(SimTestCase):
         self.assertIn("too old resource version", evs[0]["object"]["message"])
         c.close()
 
+    def test_watch_bad_parameters_are_400(self):
+        st, body, _ = self.sim.http("GET", WPATH % "h" + "?watch=true&fieldSelector=spec.x%3D1")
+        self.assertEqual((st, body["reason"]), (400, "BadRequest"))
+        st, body, _ = self.sim.http("GET", WPATH % "h" + "?watch=true&resourceVersion=abc")
+        self.assertEqual(st, 400)
+
     def test_watch_namespace_scoped_only(self):
         self.ensure_ns("other")
         st, body, _ = self.sim.http("GET", WPATH % "h")
