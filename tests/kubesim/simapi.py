@@ -17,6 +17,7 @@ import simproto
 import simrbac
 import simres
 import simschema
+import simvap
 from simstore import Watcher
 from simutil import (ApiError, FieldError, bad_request, conflict, already_exists, not_found, invalid, gone,
                      forbidden, now_ts, parse_label_selector, label_match, parse_field_selector,
@@ -693,7 +694,7 @@ class Api:
         self.check_kind(r, body)
         self.check_namespace(r, ns, name=(body.get("metadata") or {}).get("name") or "")
         strict = req.q("fieldValidation", "Warn")
-        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user})
+        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user, "groups": req.groups})
 
     def check_kind(self, r, body):
         av, kind = body.get("apiVersion"), body.get("kind")
@@ -722,6 +723,9 @@ class Api:
         body, warnings = self.admit(r, body, None, errs, opts)
         if self.store.get(r.skey, ns or "", name) is not None:
             raise already_exists(r.group, r.plural, name)
+        if opts.get("user"):
+            warnings += simvap.admit(self.store, r, "CREATE", self.out(r, body), None, opts["user"],
+                                     opts.get("groups") or [], ns, name, None, opts.get("dry"))
         md = body["metadata"]
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = now_ts()
@@ -912,7 +916,8 @@ class Api:
             if r.create_on_update and not sub and not patched:
                 self.check_namespace(r, ns)
                 body.setdefault("metadata", {})["name"] = name
-                obj, w = self._create(r, ns, body, {"dry": dry, "strict": req.q("fieldValidation", "Warn")})
+                obj, w = self._create(r, ns, body, {"dry": dry, "strict": req.q("fieldValidation", "Warn"),
+                                                    "user": req.user, "groups": req.groups})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         want_rv = md.get("resourceVersion")
@@ -959,6 +964,8 @@ class Api:
                 return {k: v for k, v in o.items() if k not in ("metadata", "status" if r.status else "")}
             if specish(new) != specish(old):
                 nmd["generation"] = old["metadata"].get("generation", 1) + 1
+        warnings += simvap.admit(self.store, r, "UPDATE", self.out(r, new), self.out(r, old), req.user, req.groups,
+                                 ns, name, sub, dry)
         if new == old:
             return old, 200, warnings
         if dry:
@@ -986,7 +993,8 @@ class Api:
                     raise not_found(r.group, r.plural, name)
                 self.check_namespace(r, ns)
                 data.setdefault("metadata", {})["name"] = name
-                obj, w = self._create(r, ns, data, {"dry": dry, "strict": req.q("fieldValidation", "Strict")})
+                obj, w = self._create(r, ns, data, {"dry": dry, "strict": req.q("fieldValidation", "Strict"),
+                                                    "user": req.user, "groups": req.groups})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         cur = self.out(r, old)
@@ -1027,6 +1035,7 @@ class Api:
             raise conflict(r.group, r.plural, name, "Precondition failed: ResourceVersion in precondition: %s, "
                            "ResourceVersion in object meta: %s" % (pre["resourceVersion"],
                                                                    old["metadata"].get("resourceVersion")))
+        simvap.admit(self.store, r, "DELETE", None, self.out(r, old), req.user, req.groups, ns, name, None, dry)
         obj = self._delete(r, ns, name, old, opts, dry)
         if obj is None or dry:
             return Response(200, self.out(r, obj or old))
