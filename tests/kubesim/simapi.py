@@ -88,6 +88,7 @@ class Api:
         self.delays = []  # dicts: method, regex, seconds
         self.openapi_cache = None
         self.ns_cleanup_delay = 0.5
+        self.snapshots = {}  # (skey, ns, rv) -> objects of a paginated list
         if "admin_token" not in store.extra:
             store.set_extra("admin_token", pysecrets.token_urlsafe(32))
         if "sa_tokens" not in store.extra:
@@ -529,6 +530,9 @@ class Api:
                                "that were created, modified, or deleted between the time the first chunk was "
                                "returned and now may show up in the list.")
                 rv = rv_tok
+                snap = self.snapshots.get((r.skey, ns, rv))
+                if snap is not None:
+                    objs = snap  # the state at the first page's resourceVersion
             items = []
             next_tok = None
             remaining = 0
@@ -544,6 +548,11 @@ class Api:
                     continue
                 items.append(o)
             if remaining:
+                if not cont:
+                    # remember this state so that the next pages are consistent
+                    self.snapshots[(r.skey, ns, rv)] = objs
+                    while len(self.snapshots) > 16:
+                        self.snapshots.pop(next(iter(self.snapshots)))
                 last = items[-1]["metadata"]
                 next_tok = base64.urlsafe_b64encode(json.dumps(
                     {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}).encode()).decode().rstrip("=")

@@ -267,6 +267,14 @@ class HttpTest(SimTestCase):
         st, body, _ = self.sim.http("GET", "/apis/example.dev/v1/widgets?fieldSelector=metadata.namespace%3Dpg")
         self.assertEqual(len(body["items"]), 7)
         self.assertEqual(body["kind"], "WidgetList")
+        # later pages show the state of the first page's resourceVersion
+        st, body, _ = self.sim.http("GET", WPATH % "pg" + "?limit=3")
+        cont = body["metadata"]["continue"]
+        self.sim.http("DELETE", WPATH % "pg" + "/p4")
+        self.sim.http("PATCH", WPATH % "pg" + "/p5", {"spec": {"size": 9}}, ctype="application/merge-patch+json")
+        st, body, _ = self.sim.http("GET", WPATH % "pg" + "?limit=3&continue=" + cont)
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["p3", "p4", "p5"])
+        self.assertEqual(body["items"][2]["spec"]["size"], 3)
 
     def test_event_field_selectors_core_and_events_v1(self):
         for i, kind in enumerate(["Widget", "Widget", "Secret"]):
