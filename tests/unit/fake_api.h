@@ -88,7 +88,7 @@ static void fake_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* Starts the server and loads a kubeconfig for it into *out. 0 on success. */
-static int fake_start(fake_route_fn route, struct kube_config **out)
+static inline int fake_start(fake_route_fn route, struct kube_config **out)
 {
 	const union MHD_DaemonInfo *info;
 	char path[128];
@@ -121,7 +121,7 @@ static int fake_start(fake_route_fn route, struct kube_config **out)
 	return kube_config_load(out, path, NULL, &e);
 }
 
-static void fake_stop(void)
+static inline void fake_stop(void)
 {
 	char cmd[128];
 
@@ -131,7 +131,7 @@ static void fake_stop(void)
 		fprintf(stderr, "could not remove %s\n", fake.dir);
 }
 
-static void fake_reset(void)
+static inline void fake_reset(void)
 {
 	pthread_mutex_lock(&fake.lock);
 	fake.n = 0;
