@@ -277,6 +277,51 @@ def test_5_roles_per_namespace():
         State.token = saved
 
 
+def test_6_approval_policy_enforced():
+    """The approval policies (manifests/ for appdb-approvers, the prod values
+    for platform-db-approvers) enforced by the simulator's admission, with
+    impersonated users."""
+    sim = need_sim()
+    sim.kubectl("get", "validatingadmissionpolicy", "prod-appdb-operator-approvals")
+    approver = ["--as=jane", "--as-group=platform-db-approvers", "--as-group=appdb-approvers",
+                "--as-group=system:masters"]
+    other = ["--as=bob", "--as-group=system:masters"]
+    doc = """apiVersion: db.platform.dev/v1alpha1
+kind: AppDatabase
+metadata:
+  name: %s
+  namespace: team-billing
+  %s
+spec:
+  instance: local
+  database: {name: billing, owner: billing_owner}
+"""
+    gen = "db.platform.dev/approved-generation"
+    by = "db.platform.dev/approved-by"
+    ann = ["annotate", "appdb", "billing", "-n", "team-billing", "--overwrite"]
+    steps = [
+        ("anyone creates without approval", ["apply", "-f", "-"] + other, doc % ("billing", "labels: {team: billing}"), True),
+        ("others may not approve", ann + [gen + "=1", by + "=bob"] + other, None, False),
+        ("an approver names someone else", ann + [gen + "=1", by + "=bob"] + approver, None, False),
+        ("an approver approves as herself", ann + [gen + "=1", by + "=jane"] + approver, None, True),
+        ("others change the spec", ["patch", "appdb", "billing", "-n", "team-billing", "--type=merge", "-p",
+                                    '{"spec": {"schemas": ["app"]}}'] + other, None, True),
+        ("others change other annotations", ann + ["db.platform.dev/build-id=ci-9"] + other, None, True),
+        ("others may not remove the approval", ann + [gen + "-"] + other, None, False),
+        ("others may not create approved", ["apply", "-f", "-"] + other,
+         doc % ("billing2", 'annotations: {%s: "1", %s: bob}' % (gen, by)), False),
+        ("an approver withdraws the approval", ann + [gen + "-", by + "-"] + approver, None, True),
+    ]
+    wrong = []
+    for what, args, stdin, allowed in steps:
+        p = sim.kubectl(*args, input=stdin, check=False)
+        if (p.returncode == 0) != allowed:
+            wrong.append("%s: %s (%s)" % (what, "allowed" if p.returncode == 0 else "denied", p.stderr.strip()[-300:]))
+        elif not allowed and "denied request" not in p.stderr:
+            wrong.append("%s: refused for another reason: %s" % (what, p.stderr.strip()[-300:]))
+    assert not wrong, "\n  ".join([""] + wrong)
+
+
 def tests():
     return [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
 
