@@ -189,10 +189,8 @@ class SimTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sim = Sim(extra=cls.sim_args)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.close()
+        # runs even when a subclass's setUpClass fails after this
+        cls.addClassCleanup(cls.sim.close)
 
     def apply(self, text, *extra):
         return self.sim.kubectl("apply", "-f", "-", *extra, input=text)
