@@ -1070,6 +1070,8 @@ class Api:
             new = copy.deepcopy(old)
             new["metadata"]["deletionTimestamp"] = now_ts()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
+            if new["metadata"].get("generation"):
+                new["metadata"]["generation"] += 1  # like markAsDeleting
             if ns_final:
                 new["status"] = {"phase": "Terminating"}
             rv = self.store.next_rv()
