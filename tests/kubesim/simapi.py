@@ -309,6 +309,8 @@ class Api:
             scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
             raise forbidden(group, plural, name, '%s is forbidden: User "%s" cannot %s resource "%s" in API group '
                             '"%s" %s' % (subject, req.user, verb, what, group, scope))
+        if sub == "scale" and r.scale:
+            return self.scale_request(req, r, ns, name)
         if sub and not (sub == "status" and r.status) and not (sub == "token" and r.skey == "/serviceaccounts"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         if r.create_only:
@@ -1070,6 +1072,8 @@ class Api:
             new = copy.deepcopy(old)
             new["metadata"]["deletionTimestamp"] = now_ts()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
+            if new["metadata"].get("generation"):
+                new["metadata"]["generation"] += 1  # like markAsDeleting
             if ns_final:
                 new["status"] = {"phase": "Terminating"}
             rv = self.store.next_rv()
@@ -1196,6 +1200,65 @@ class Api:
         body["apiVersion"], body["kind"] = r.api_version, r.kind
         body.setdefault("metadata", {})["creationTimestamp"] = None
         return Response(201, body)
+
+    def scale_request(self, req, r, ns, name):
+        """The /scale subresource (autoscaling/v1 Scale)."""
+        spec_path, status_path, sel_path = r.scale
+
+        def path_parts(p):
+            return [x for x in p.strip(".").split(".") if x]
+
+        def get_at(o, p):
+            for part in path_parts(p):
+                o = o.get(part) if isinstance(o, dict) else None
+            return o
+
+        def scale_of(obj):
+            md = obj["metadata"]
+            sel = None
+            if sel_path:
+                sel = get_at(obj, sel_path)
+            elif r.crd is None:
+                ml = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+                sel = ",".join("%s=%s" % kv for kv in sorted(ml.items()))
+            st = {"replicas": get_at(obj, status_path) or 0}
+            if sel:
+                st["selector"] = sel
+            return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                    "creationTimestamp") if k in md},
+                    "spec": {"replicas": get_at(obj, spec_path) or 0}, "status": st}
+        with self.lock:
+            obj = self.get(r, ns, name)
+            cur = scale_of(obj)
+            if req.method == "GET":
+                return Response(200, cur)
+            if req.method not in ("PUT", "PATCH"):
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                               "resource", {})
+            body = self.decode(req, r, req.method == "PATCH")
+            if req.method == "PATCH":
+                kind, data = body
+                new = merge_patch(cur, data) if kind in ("merge", "strategic") else \
+                    json_patch(cur, data) if kind == "json" else merge_patch(cur, data)
+            else:
+                new = body
+            want_rv = (new.get("metadata") or {}).get("resourceVersion")
+            if want_rv and want_rv != obj["metadata"].get("resourceVersion"):
+                raise conflict(r.group, r.plural, name)
+            replicas = (new.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise invalid("Scale.autoscaling", "autoscaling", "Scale", name, [FieldError(
+                    "Invalid value", "spec.replicas", replicas, "must be greater than or equal to 0")])
+            parent = self.out(r, obj)
+            tgt = parent
+            parts = path_parts(spec_path)
+            for part in parts[:-1]:
+                tgt = tgt.setdefault(part, {})
+            tgt[parts[-1]] = replicas
+            parent["metadata"].pop("resourceVersion", None)
+            updated, _, _ = self.update(req, r, ns, name, None, parent, req.q("dryRun") == "All", patched=True)
+            return Response(200, scale_of(updated))
 
     def token_request(self, req, r, ns, name):
         self.get(r, ns, name)

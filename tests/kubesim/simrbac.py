@@ -50,6 +50,24 @@ def _rule_allows(rule, attrs):
     return True
 
 
+def _selector_match(sel, labels):
+    labels = labels or {}
+    for k, v in (sel.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in sel.get("matchExpressions") or []:
+        op, key, vals = e.get("operator"), e.get("key"), e.get("values") or []
+        if op == "In" and labels.get(key) not in vals:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in vals:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
 def _role_rules(store, ref, ns):
     kind = ref.get("kind")
     if kind == "ClusterRole":
@@ -58,7 +76,18 @@ def _role_rules(store, ref, ns):
         role = store.get(RBAC + "roles", ns, ref.get("name"))
     else:
         role = None
-    return (role or {}).get("rules") or []
+    rules = list((role or {}).get("rules") or [])
+    agg = (role or {}).get("aggregationRule")
+    if kind == "ClusterRole" and agg:
+        # what the aggregation controller would have written into .rules
+        sels = agg.get("clusterRoleSelectors") or []
+        for other in store.list(RBAC + "clusterroles")[0]:
+            if other is role or other.get("aggregationRule"):
+                continue
+            labels = (other.get("metadata") or {}).get("labels")
+            if any(_selector_match(sel, labels) for sel in sels):
+                rules.extend(other.get("rules") or [])
+    return rules
 
 
 def authorize(store, user, groups, attrs):

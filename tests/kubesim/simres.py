@@ -31,6 +31,7 @@ class Res:
         self.return_object = return_object
         self.create_on_update = create_on_update
         self.storage_version = storage_version or version
+        self.scale = None  # (specReplicasPath, statusReplicasPath, labelSelectorPath) with /scale
         self.schema = None
         self.columns = None
         self.selectable = []
@@ -49,6 +50,14 @@ def _b(group, version, plural, singular, kind, namespaced, **kw):
 
 def builtins():
     """The built-in kinds kubesim serves."""
+    out = _builtins()
+    for r in out:
+        if r.skey in ("apps/deployments", "apps/statefulsets", "apps/replicasets"):
+            r.scale = (".spec.replicas", ".status.replicas", None)
+    return out
+
+
+def _builtins():
     return [
         _b("", "v1", "namespaces", "namespace", "Namespace", False, short=["ns"], status=True),
         _b("", "v1", "secrets", "secret", "Secret", True, return_object=False),
@@ -125,6 +134,10 @@ def crd_resources(crd):
                 spec.get("scope", "Namespaced") == "Namespaced", short=names.get("shortNames") or [],
                 cats=names.get("categories") or [], status="status" in subs, gen=True, crd=crd,
                 storage_version=storage)
+        sc = subs.get("scale")
+        if isinstance(sc, dict):
+            r.scale = (sc.get("specReplicasPath", ".spec.replicas"), sc.get("statusReplicasPath", ".status.replicas"),
+                       sc.get("labelSelectorPath"))
         r.schema = (v.get("schema") or {}).get("openAPIV3Schema") or spec.get("validation", {}).get(
             "openAPIV3Schema")
         r.columns = v.get("additionalPrinterColumns")
@@ -173,6 +186,9 @@ def api_resource_list(resources, group, version):
         if r.status:
             res.append({"name": r.plural + "/status", "singularName": "", "namespaced": r.namespaced,
                         "kind": r.kind, "verbs": ["get", "patch", "update"]})
+        if r.scale:
+            res.append({"name": r.plural + "/scale", "singularName": "", "namespaced": r.namespaced,
+                        "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
         if r.skey == "/serviceaccounts":
             res.append({"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
                         "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
@@ -204,6 +220,9 @@ def aggregated(resources, core):
                 if r.status:
                     subs.append({"subresource": "status", "responseKind": dict(d["responseKind"]),
                                  "verbs": ["get", "patch", "update"]})
+                if r.scale:
+                    subs.append({"subresource": "scale", "responseKind": {
+                        "group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]})
                 if r.skey == "/serviceaccounts":
                     subs.append({"subresource": "token", "responseKind": {
                         "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},

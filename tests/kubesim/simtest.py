@@ -28,7 +28,11 @@ class Sim:
         self.cache = tempfile.mkdtemp(prefix="kubesim-cache-")
         self.extra = list(extra)
         self.proc = None
-        self.start()
+        try:
+            self.start()
+        except Exception:
+            self.close()
+            raise
 
     def start(self, port=None):
         args = [KUBESIM, "--state-dir", self.dir] + self.extra
@@ -38,7 +42,10 @@ class Sim:
                                      text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("kubesim ready https://127.0.0.1:"):
-            raise RuntimeError("kubesim did not start: %r" % line)
+            self.stop()
+            with open(os.path.join(self.dir, "stderr")) as f:
+                err = f.read()[-2000:]
+            raise RuntimeError("kubesim did not start: %r %s" % (line, err))
         self.url = line.split()[-1]
         self.port = int(self.url.rsplit(":", 1)[1])
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
@@ -182,10 +189,8 @@ class SimTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sim = Sim(extra=cls.sim_args)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.close()
+        # runs even when a subclass's setUpClass fails after this
+        cls.addClassCleanup(cls.sim.close)
 
     def apply(self, text, *extra):
         return self.sim.kubectl("apply", "-f", "-", *extra, input=text)

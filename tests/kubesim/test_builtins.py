@@ -42,6 +42,13 @@ class ChartTest(SimTestCase):
         self.assertIn("deployment.apps/appdb-operator configured", out)
         dep = json.loads(self.sim.kubectl("get", "deploy", "appdb-operator", "-n", "chart", "-o", "json").stdout)
         self.assertEqual((dep["spec"]["replicas"], dep["metadata"]["generation"]), (3, 2))
+        out = self.sim.kubectl("scale", "deploy", "appdb-operator", "-n", "chart", "--replicas=1").stdout
+        self.assertIn("scaled", out)
+        dep = json.loads(self.sim.kubectl("get", "deploy", "appdb-operator", "-n", "chart", "-o", "json").stdout)
+        self.assertEqual((dep["spec"]["replicas"], dep["metadata"]["generation"]), (1, 3))
+        st, scale, _ = self.sim.http("GET", "/apis/apps/v1/namespaces/chart/deployments/appdb-operator/scale")
+        self.assertEqual((st, scale["kind"], scale["spec"]["replicas"], scale["status"]["selector"]),
+                         (200, "Scale", 1, "app=appdb-operator"))
         out = self.sim.kubectl("delete", "-f", chart).stdout
         self.assertEqual(out.count(" deleted"), 13, out)
         out = self.sim.kubectl("get", "all", "-n", "chart", "-o", "name").stdout

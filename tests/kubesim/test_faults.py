@@ -284,6 +284,34 @@ class RbacTest(SimTestCase):
         self.assertEqual(self.sim.kubectl("get", "ns", "rb", "-o", "name", "--kubeconfig", kc).stdout.strip(),
                          "namespace/rb")
 
+    def test_aggregated_cluster_role(self):
+        self.sim.kubectl("apply", "-f", "-", input="""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: agg-parent}
+aggregationRule:
+  clusterRoleSelectors: [{matchLabels: {example.dev/aggregate-to-parent: "true"}}]
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: agg-child
+  labels: {example.dev/aggregate-to-parent: "true"}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: agg, namespace: rb2}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agg-parent}
+subjects: [{kind: ServiceAccount, name: op, namespace: rb}]
+""")
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/rb2/configmaps")[0], 200)
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/rb/configmaps")[0], 403)
+
     def test_watch_authorized(self):
         st, _, _ = self.req("GET", WPATH % "rb" + "?watch=true&timeoutSeconds=1")
         self.assertEqual(st, 200)

@@ -174,6 +174,7 @@ class HttpTest(SimTestCase):
         st, b, _ = self.sim.http("DELETE", WPATH % "h" + "/fin")
         self.assertEqual(st, 200)
         self.assertIn("deletionTimestamp", b["metadata"])
+        self.assertEqual(b["metadata"]["generation"], 2)
         st, b, _ = self.sim.http("GET", WPATH % "h" + "/fin")
         self.assertEqual(st, 200)
         st, c, _ = self.sim.http("PATCH", WPATH % "h" + "/fin", {"metadata": {"finalizers": ["a", "b"]}},
