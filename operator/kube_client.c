@@ -262,7 +262,10 @@ static int prepare(struct kube_client *kc, const char *method, const char *url,
 	curl_easy_setopt(kc->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(kc->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(kc->curl, CURLOPT_XFERINFODATA, kc);
+	/* A peer that vanished without a reset is noticed in about two minutes. */
 	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPINTVL, 10L);
 	if (cfg->insecure) {
 		curl_easy_setopt(kc->curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(kc->curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -774,9 +777,15 @@ void kube_json_wipe(json_t *j)
 	if (json_is_string(j)) {
 		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach(j, k, v) kube_json_wipe(v);
+		json_object_foreach(j, k, v)
+		{
+			kube_json_wipe(v);
+		}
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v) kube_json_wipe(v);
+		json_array_foreach(j, i, v)
+		{
+			kube_json_wipe(v);
+		}
 	}
 }
 

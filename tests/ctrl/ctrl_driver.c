@@ -77,8 +77,8 @@ static int cmd_list(struct kube_client *kc, int argc, char **argv)
 	if (rc != 0)
 		return 1;
 	printf("count %zu rv %s\n", json_array_size(l.items), l.resource_version);
-	json_array_foreach(l.items, i, it) printf("item %s/%s\n", meta_str(it, "namespace"),
-						   meta_str(it, "name"));
+	json_array_foreach(l.items, i, it)
+	    printf("item %s/%s\n", meta_str(it, "namespace"), meta_str(it, "name"));
 	kube_list_clear(&l);
 	return 0;
 }
@@ -96,7 +96,7 @@ static int cmd_get(struct kube_client *kc, int argc, char **argv)
 	if (rc == 0)
 		printf("rv %s generation %lld\n", meta_str(o, "resourceVersion"),
 		       (long long)json_integer_value(
-			       json_object_get(json_object_get(o, "metadata"), "generation")));
+		           json_object_get(json_object_get(o, "metadata"), "generation")));
 	json_decref(o);
 	return rc == 0 ? 0 : 1;
 }
@@ -276,7 +276,8 @@ static int relist(struct kube_client *kc, struct informer *inf)
 	{
 		char key[600];
 
-		snprintf(key, sizeof(key), "%s/%s", meta_str(it, "namespace"), meta_str(it, "name"));
+		snprintf(key, sizeof(key), "%s/%s", meta_str(it, "namespace"),
+		         meta_str(it, "name"));
 		store_set(inf, key, meta_str(it, "resourceVersion"));
 	}
 	snprintf(inf->rv, sizeof(inf->rv), "%s", l.resource_version);
@@ -342,7 +343,7 @@ static int cmd_events(struct kube_client *kc, int argc, char **argv)
 
 		snprintf(run, sizeof(run), "run-%d", i);
 		events_build(&ev, rec, &ref, EVENT_NORMAL, argv[3], argv[4], run,
-			     (double)time(NULL) + i);
+		             (double)time(NULL) + i);
 		rc = events_emit(rec, kc, ev, &e);
 		outcome("emit", rc, &e);
 		json_decref(ev);
@@ -400,7 +401,7 @@ static int cmd_poll(struct kube_client *kc, int argc, char **argv)
 		json_t *o = NULL;
 		struct err e = {0};
 		int rc = kube_request(&o, kc, "GET", "/apis/db.platform.dev/v1alpha1/appdatabases",
-				      NULL, NULL, &e);
+		                      NULL, NULL, &e);
 
 		outcome("poll", rc, &e);
 		json_decref(o);
@@ -431,7 +432,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the header of tests/ctrl/ctrl_driver.c\n");
 		return 2;
 	}
-	rc = in_cluster ? kube_config_in_cluster(&cfg, &e) : kube_config_load(&cfg, kubeconfig, NULL, &e);
+	rc = in_cluster ? kube_config_in_cluster(&cfg, &e)
+	                : kube_config_load(&cfg, kubeconfig, NULL, &e);
 	if (rc != 0) {
 		outcome("config", rc, &e);
 		return 1;

@@ -67,7 +67,13 @@ class CtrlTest(simtest.SimTestCase):
     def drive(self, *args, env=None, timeout=60):
         p = subprocess.run([DRIVER, "--kubeconfig", self.sim.kubeconfig] + list(args), capture_output=True,
                            text=True, timeout=timeout, env=env)
+        self.no_sanitizer_report(p.stderr)
         return p.stdout
+
+    def no_sanitizer_report(self, stderr):
+        """Under `make asan` the driver is a sanitizer build: any report fails the test."""
+        self.assertNotIn("Sanitizer", stderr or "", stderr)
+        self.assertNotIn("runtime error:", stderr or "", stderr)
 
     def start_driver(self, *args, env=None, prefix=None):
         cmd = list(prefix or ["--kubeconfig", self.sim.kubeconfig]) + list(args)
@@ -137,6 +143,7 @@ class CtrlTest(simtest.SimTestCase):
                 f.write(text.replace(tok, "not-a-valid-token"))
             p = subprocess.run([DRIVER, "--kubeconfig", bad, "get", NS, "x"], capture_output=True, text=True,
                                timeout=30)
+            self.no_sanitizer_report(p.stderr)
             self.assertIn("get error unauthorized", p.stdout)
             self.assertNotIn("not-a-valid-token", p.stdout + p.stderr)
         finally:
@@ -188,9 +195,10 @@ class CtrlTest(simtest.SimTestCase):
             time.sleep(0.8)
             self.create("watched")
             self.delete("watched")
-            out, _ = p.communicate(timeout=20)
+            out, err = p.communicate(timeout=20)
         finally:
             self.sim.ctl("bookmark-interval", "10")
+        self.no_sanitizer_report(err)
         self.assertIn("event ADDED %s/watched" % NS, out)
         self.assertIn("event DELETED %s/watched" % NS, out)
         self.assertIn("event BOOKMARK", out)
@@ -221,6 +229,7 @@ class CtrlTest(simtest.SimTestCase):
         time.sleep(1.5)
         self.create("inf-d")
         out, err = p.communicate(timeout=30)
+        self.no_sanitizer_report(err)
         self.assertIn("gone:", out, out + err)
         final = sorted(line.split()[1] for line in out.splitlines() if line.startswith("final "))
         self.assertEqual(final, self.api_names(), out)
@@ -255,6 +264,7 @@ class CtrlTest(simtest.SimTestCase):
             out, err = p.communicate(timeout=30)
         finally:
             shutil.rmtree(sa)
+        self.no_sanitizer_report(err)
         states = [line.split()[1] for line in out.splitlines() if line.startswith("poll ")]
         self.assertEqual(states[0], "ok", out)
         self.assertEqual(states[-1], "ok", out)
@@ -309,7 +319,8 @@ class CtrlTest(simtest.SimTestCase):
             self.assertEqual(self.lease_holder("ctrl-lease"), "replica-b")
             # A clean stop releases the Lease.
             b.send_signal(signal.SIGTERM)
-            out, _ = b.communicate(timeout=15)
+            out, err = b.communicate(timeout=15)
+            self.no_sanitizer_report(err)
             self.assertIn("released", out)
             self.assertEqual(self.lease_holder("ctrl-lease"), "")
             st, body, _ = self.sim.http("GET", "/apis/coordination.k8s.io/v1/namespaces/%s/leases/ctrl-lease" % NS)
