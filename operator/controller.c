@@ -240,21 +240,28 @@ static void keep_pending(struct ctl *c, const char *key, const char *list, json_
 
 /* ---- the watch ---- */
 
+/* 1 when a and b are equal or both absent (json_equal says 0 for two NULLs). */
+static int same(json_t *a, json_t *b)
+{
+	return (a == NULL && b == NULL) || json_equal(a, b);
+}
+
 /* 1 when the change from old to obj needs a reconcile (spec, annotations, deletion). */
 static int needs_reconcile(json_t *old, json_t *obj)
 {
+	static const char *const fields[] = {"generation", "annotations", "uid",
+					     "deletionTimestamp", NULL};
 	json_t *om, *nm;
+	size_t i;
 
 	if (old == NULL)
 		return 1;
 	om = json_object_get(old, "metadata");
 	nm = json_object_get(obj, "metadata");
-	return !json_equal(json_object_get(om, "generation"), json_object_get(nm, "generation")) ||
-	       !json_equal(json_object_get(om, "annotations"), json_object_get(nm, "annotations")) ||
-	       !json_equal(json_object_get(om, "uid"), json_object_get(nm, "uid")) ||
-	       !json_equal(json_object_get(om, "deletionTimestamp"),
-			   json_object_get(nm, "deletionTimestamp")) ||
-	       !json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec"));
+	for (i = 0; fields[i] != NULL; i++)
+		if (!same(json_object_get(om, fields[i]), json_object_get(nm, fields[i])))
+			return 1;
+	return !same(json_object_get(old, "spec"), json_object_get(obj, "spec"));
 }
 
 /* Records obj as known; queues it when it changed. */
