@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "events.h"
+#include "failalloc.h"
 #include "fake_api.h"
 
 static struct kube_config *cfg;
@@ -198,12 +199,44 @@ static void test_expired_event_recreated_and_api_down(void **state)
 	kube_client_free(kc);
 }
 
+static void test_failing_allocator(void **state)
+{
+	long n;
+
+	for (n = 1; n < 10000; n++) {
+		struct events_recorder *rec = NULL;
+		json_t *ev = NULL;
+		char *key = NULL;
+		int rc;
+
+		failalloc_arm(n);
+		rc = events_new(&rec, "pod", 4);
+		if (rc == 0)
+			rc = events_build(&ev, rec, &ref, EVENT_WARNING, "SecretMissing",
+			                  "no secret", "r1", 1000.0);
+		if (rc == 0 && (key = events_key(ev)) == NULL)
+			rc = APPDB_ENOMEM;
+		failalloc_arm(0);
+		free(key);
+		json_decref(ev);
+		events_free(rec);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, APPDB_ENOMEM);
+	}
+	assert_true(n > 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_build),
 	    cmocka_unit_test(test_aggregation),
 	    cmocka_unit_test(test_expired_event_recreated_and_api_down),
+	    cmocka_unit_test(test_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("events", tests, setup, teardown);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "failalloc.h"
 #include "kube_client.h"
 #include "kube_config.h"
 
@@ -503,14 +504,49 @@ static void test_parse_line(void **state)
 	assert_int_equal(kube_code_for_http(502), APPDB_ETRANSIENT);
 }
 
+static void test_parse_failing_allocator(void **state)
+{
+	static const char line[] =
+	    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\","
+	    "\"resourceVersion\":\"7\"},\"spec\":{\"users\":[1,2,3]}}}";
+	long n;
+
+	for (n = 1; n < 10000; n++) {
+		struct kube_watch_event ev;
+		struct err e = {0};
+		int rc;
+
+		failalloc_arm(n);
+		rc = kube_watch_parse_line(&ev, line, strlen(line), &e);
+		failalloc_arm(0);
+		if (rc == 0)
+			json_decref(ev.object);
+		else
+			assert_null(ev.object);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		/* jansson reports some allocation failures as syntax errors */
+		assert_true(rc == APPDB_EINVAL || rc == APPDB_ENOMEM);
+	}
+	assert_true(n > 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_list_pagination),     cmocka_unit_test(test_error_mapping),
-	    cmocka_unit_test(test_transient_when_down), cmocka_unit_test(test_patch_status),
-	    cmocka_unit_test(test_secret_value),        cmocka_unit_test(test_watch_stream),
-	    cmocka_unit_test(test_watch_gone),          cmocka_unit_test(test_watch_cancel),
+	    cmocka_unit_test(test_list_pagination),
+	    cmocka_unit_test(test_error_mapping),
+	    cmocka_unit_test(test_transient_when_down),
+	    cmocka_unit_test(test_patch_status),
+	    cmocka_unit_test(test_secret_value),
+	    cmocka_unit_test(test_watch_stream),
+	    cmocka_unit_test(test_watch_gone),
+	    cmocka_unit_test(test_watch_cancel),
 	    cmocka_unit_test(test_parse_line),
+	    cmocka_unit_test(test_parse_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("kube_client", tests, setup, teardown);
 }
