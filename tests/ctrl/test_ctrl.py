@@ -276,6 +276,67 @@ class CtrlTest(simtest.SimTestCase):
         self.assertNotIn(tok1, out + err)
         self.assertNotIn(tok2, out + err)
 
+    # ---- exec credential plugin -------------------------------------------------------
+
+    def test_exec_plugin_token_and_refresh_after_401(self):
+        """An EKS-style kubeconfig: the token comes from a plugin; after the token is
+        revoked the 401 makes the client run the plugin again and the call succeeds."""
+        self.sim.kubectl("create", "clusterrolebinding", "ctrl-test-exec", "--clusterrole=cluster-admin",
+                         "--serviceaccount=%s:exec-user" % NS, check=False)
+        d = tempfile.mkdtemp(prefix="ctrl-exec-")
+        try:
+            tokfile = os.path.join(d, "current-token")
+            with open(tokfile, "w") as f:
+                f.write(self.sim.ctl("mint-token", NS, "exec-user").strip())
+            plugin = os.path.join(d, "get-token")
+            with open(plugin, "w") as f:
+                f.write("#!/bin/sh\n"
+                        "echo run >> \"$RUNS\"\n"
+                        "case \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) exit 9;; esac\n"
+                        "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",'\n"
+                        "printf '\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%%s\"}}' \"$(cat %s)\"\n"
+                        % tokfile)
+            os.chmod(plugin, 0o700)
+            with open(os.path.join(self.sim.dir, "ca.crt")) as f:
+                import base64
+                ca = base64.b64encode(f.read().encode()).decode()
+            kc = os.path.join(d, "kubeconfig")
+            with open(kc, "w") as f:
+                f.write("apiVersion: v1\nkind: Config\ncurrent-context: eks\n"
+                        "clusters: [{name: eks, cluster: {server: '%s', certificate-authority-data: %s}}]\n"
+                        "contexts: [{name: eks, context: {cluster: eks, user: eks}}]\n"
+                        "users:\n- name: eks\n  user:\n    exec:\n"
+                        "      apiVersion: client.authentication.k8s.io/v1\n"
+                        "      command: ./get-token\n      args: [eks, get-token]\n"
+                        "      env: [{name: RUNS, value: '%s'}]\n      interactiveMode: Never\n"
+                        % (self.sim.url, ca, os.path.join(d, "runs")))
+            def runs():
+                try:
+                    with open(os.path.join(d, "runs")) as f:
+                        return len(f.readlines())
+                except FileNotFoundError:
+                    return 0
+            p = subprocess.Popen([DRIVER, "--kubeconfig", kc, "poll", "4", "0.2"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(1.5)
+            runs_before = runs()
+            new = self.sim.ctl("rotate-token", NS, "exec-user").strip()
+            with open(tokfile + ".new", "w") as f:
+                f.write(new)
+            os.rename(tokfile + ".new", tokfile)
+            out, err = p.communicate(timeout=30)
+            self.no_sanitizer_report(err)
+            runs_after = runs()
+        finally:
+            shutil.rmtree(d)
+        states = [line.split()[1] for line in out.splitlines() if line.startswith("poll ")]
+        self.assertGreater(len(states), 5, out)
+        # Every call succeeded: the revoked token was replaced within the same call.
+        self.assertEqual(set(states), {"ok"}, out + err)
+        self.assertEqual(runs_before, 1)
+        self.assertEqual(runs_after, 2)  # run again once, after the 401
+        self.assertNotIn(new, out + err)
+
     # ---- leader election ---------------------------------------------------------------
 
     def lease_holder(self, name):
