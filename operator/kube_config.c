@@ -975,11 +975,22 @@ int kube_config_credentials(struct kube_creds *out, struct kube_config *cfg, str
 			}
 		}
 	}
-	if (tok == NULL && cfg->token_file != NULL) {
-		rc = refresh_file_token(cfg, err);
-		if (rc != 0)
+	/*
+	 * As client-go: the last value read from tokenFile takes precedence over
+	 * a static token; the static one serves while the file cannot be read.
+	 */
+	if ((cfg->exec == NULL || c->exec_token == NULL) && cfg->token_file != NULL) {
+		struct err ferr = {0};
+
+		rc = refresh_file_token(cfg, &ferr);
+		if (rc == 0) {
+			tok = c->file_token;
+		} else if (cfg->token == NULL) {
+			err_set(err, rc, "%s", ferr.msg);
 			goto out;
-		tok = c->file_token;
+		} else {
+			rc = 0;
+		}
 	}
 	if (out->cert_pem == NULL && cfg->cert_data != NULL) {
 		out->cert_pem = dupn(cfg->cert_data, cfg->cert_data_len);

@@ -164,6 +164,11 @@ static void test_token_file_rotation(void **state)
 	assert_int_equal(kube_config_credentials(&cr, c, &e), 0);
 	assert_string_equal(cr.token, "second-token-longer");
 	kube_creds_clear(&cr);
+	/* tokenFile wins over a static token (client-go's precedence). */
+	c->token = strdup("static-token");
+	assert_int_equal(kube_config_credentials(&cr, c, &e), 0);
+	assert_string_equal(cr.token, "second-token-longer");
+	kube_creds_clear(&cr);
 	/* The file vanishes for a moment: the last token stays usable. */
 	unlink(tokpath);
 	assert_int_equal(kube_config_credentials(&cr, c, &e), 0);
