@@ -492,10 +492,16 @@ static json_t *status_patch(const struct run_result *r, long long generation, js
 	o.now = r->finished_at;
 	if (conditions_compute(&conds, json_object_get(prev, "conditions"), &o) != 0)
 		conds = json_array();
-	for (i = 0; i < r->n_users; i++)
-		json_array_append_new(users, json_pack("{s:s, s:s, s:s?}", "name", r->users[i].name,
-						       "access", access_name(r->users[i].access),
-						       "passwordVersion", r->users[i].password_version));
+	for (i = 0; i < r->n_users; i++) {
+		json_t *u = json_pack("{s:s, s:s}", "name", r->users[i].name, "access",
+				      access_name(r->users[i].access));
+
+		/* Inside an array a null is a value, not a deletion: leave it out. */
+		if (u != NULL && r->users[i].password_version != NULL)
+			json_object_set_new(u, "passwordVersion",
+					    json_string(r->users[i].password_version));
+		json_array_append_new(users, u);
+	}
 	for (i = 0; i < r->n_actions; i++)
 		json_array_append_new(actions, json_string(r->actions[i]));
 	last = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s?, s:O}", "runId", r->run_id, "buildId",
@@ -550,6 +556,8 @@ static void write_status(struct worker *w, const char *key, const struct appdb *
 	}
 	if (rc == APPDB_ENOTFOUND) {
 		log_info(NULL, "%s is gone; its status is not written", key);
+	} else if (rc == APPDB_EINVAL) {
+		log_error(NULL, "the API refused the status of %s: %s", key, err.msg);
 	} else if (rc != 0) {
 		log_warn(NULL, "could not write the status of %s (%s); kept to send later", key,
 			 err.msg);
