@@ -31,3 +31,26 @@ fuzz-ctrl:
 		$(filter-out operator/main.c,$(SRCS)) $(PKG_LIBS) -lm
 	build/fuzz/fuzz_watch_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		build/fuzz/watch_line_corpus tests/fuzz/seeds/watch_line
+
+# ThreadSanitizer (clang) over the unit tests of the shared, threaded modules:
+# the work queue, credentials under token rotation, the client's cancel, the
+# Lease elector and the HTTP endpoint.
+TSAN_FLAGS = -g -O1 -fsanitize=thread -std=c11 -D_GNU_SOURCE -pthread -Ioperator -Itests/unit \
+	$(PKG_CFLAGS) -DAPPDB_VERSION='"$(VERSION)"' -DAPPDB_BUILD_ID='"$(BUILD_ID)"'
+TSAN_KUBE = operator/kube_client.c operator/kube_config.c operator/yamljson.c operator/err.c \
+	operator/log.c
+.PHONY: tsan-ctrl
+tsan-ctrl:
+	@mkdir -p build/tsan
+	clang $(TSAN_FLAGS) -o build/tsan/test_workqueue tests/unit/test_workqueue.c \
+		tests/unit/failalloc.c operator/workqueue.c operator/err.c $(UNIT_WRAP) $(PKG_LIBS) -lcmocka
+	clang $(TSAN_FLAGS) -o build/tsan/test_kube_config tests/unit/test_kube_config.c \
+		tests/unit/failalloc.c $(TSAN_KUBE) $(UNIT_WRAP) $(PKG_LIBS) -lcmocka
+	clang $(TSAN_FLAGS) -o build/tsan/test_kube_client tests/unit/test_kube_client.c \
+		tests/unit/failalloc.c $(TSAN_KUBE) $(UNIT_WRAP) $(PKG_LIBS) -lcmocka
+	clang $(TSAN_FLAGS) -o build/tsan/test_leader tests/unit/test_leader.c operator/leader.c \
+		$(TSAN_KUBE) $(PKG_LIBS) -lcmocka
+	clang $(TSAN_FLAGS) -o build/tsan/test_httpd tests/unit/test_httpd.c operator/httpd.c \
+		operator/metrics.c operator/err.c $(PKG_LIBS) -lcmocka
+	@set -e; for t in workqueue kube_config kube_client leader httpd; do \
+		TSAN_OPTIONS=halt_on_error=1 build/tsan/test_$$t; done
