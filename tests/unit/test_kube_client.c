@@ -533,6 +533,37 @@ static void test_parse_failing_allocator(void **state)
 	assert_true(n > 5);
 }
 
+static void test_list_failing_allocator(void **state)
+{
+	struct kube_client *kc = NULL;
+	struct err e = {0};
+	long n;
+
+	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	for (n = 1; n < 100000; n++) {
+		struct kube_list l = {0};
+		int rc;
+
+		err_clear(&e);
+		failalloc_arm(n);
+		rc = kube_list_appdbs(&l, kc, NULL, 2, &e);
+		failalloc_arm(0);
+		if (rc == 0) {
+			assert_int_equal(json_array_size(l.items), 3);
+			kube_list_clear(&l);
+		}
+		assert_null(l.items);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		/* an allocation failure inside jansson's parser may read as a bad answer */
+		assert_true(rc == 0 || rc == APPDB_ENOMEM || rc == APPDB_ETRANSIENT);
+	}
+	assert_true(n > 10);
+	kube_client_free(kc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +577,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_cancel),
 	    cmocka_unit_test(test_parse_line),
 	    cmocka_unit_test(test_parse_failing_allocator),
+	    cmocka_unit_test(test_list_failing_allocator),
 	};
 	failalloc_init();
 	return cmocka_run_group_tests_name("kube_client", tests, setup, teardown);
