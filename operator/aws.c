@@ -533,8 +533,7 @@ out:
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(doc, k, v)
-		{
+		json_object_foreach (doc, k, v) {
 			if (json_is_string(v))
 				OPENSSL_cleanse((void *)json_string_value(v),
 				                json_string_length(v));

@@ -113,7 +113,7 @@ static size_t path_push(struct walk *w, const char *key, long index)
 static int fail_at(struct walk *w, const yaml_node_t *node, int code, const char *what)
 {
 	return err_set(w->err, code, "%s:%zu:%zu: %s%s%s", w->name, node->start_mark.line + 1,
-		       node->start_mark.column + 1, w->path, w->path[0] ? ": " : "", what);
+	               node->start_mark.column + 1, w->path, w->path[0] ? ": " : "", what);
 }
 
 static int is_plain(const yaml_node_t *n)
@@ -140,7 +140,7 @@ static int parse_int(const char *s, long long *out)
 		if (base == 8 && (*q < '0' || *q > '7'))
 			return 0;
 		if (base == 16 && !((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') ||
-				    (*q >= 'A' && *q <= 'F')))
+		                    (*q >= 'A' && *q <= 'F')))
 			return 0;
 	}
 	if (base != 10 && p[2] == '\0')
@@ -303,7 +303,7 @@ static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 		return fail_at(w, node, APPDB_ELIMIT, "document nested too deeply");
 	if (++w->produced > YAMLJSON_MAX_NODES)
 		return fail_at(w, node, APPDB_ELIMIT,
-			       "document too large once aliases are expanded (alias bomb?)");
+		               "document too large once aliases are expanded (alias bomb?)");
 	switch (node->type) {
 	case YAML_SCALAR_NODE:
 		v = scalar_value(node);
@@ -321,7 +321,8 @@ static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 	}
 	if (rc != 0)
 		return rc;
-	if (posmap_put(w->pm, v, (int)node->start_mark.line + 1, (int)node->start_mark.column + 1) != 0) {
+	if (posmap_put(w->pm, v, (int)node->start_mark.line + 1,
+	               (int)node->start_mark.column + 1) != 0) {
 		json_decref(v);
 		return APPDB_ENOMEM;
 	}
@@ -348,7 +349,7 @@ static int push_doc(struct yaml_docs *d, json_t *v, int line)
 }
 
 int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const char *name,
-		   struct err *err)
+                   struct err *err)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -359,7 +360,7 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 	memset(out, 0, sizeof(*out));
 	if (len > YAMLJSON_MAX_BYTES)
 		return err_set(err, APPDB_ELIMIT, "%s: file larger than %u bytes", name,
-			       YAMLJSON_MAX_BYTES);
+		               YAMLJSON_MAX_BYTES);
 	d.pos = calloc(1, sizeof(*d.pos));
 	d.name = strdup(name);
 	if (d.pos == NULL || d.name == NULL) {
@@ -379,9 +380,10 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 
 		if (!yaml_parser_load(&parser, &doc)) {
 			rc = err_set(err, APPDB_EINVAL, "%s:%zu:%zu: %s%s%s", name,
-				     parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-				     parser.problem ? parser.problem : "invalid YAML",
-				     parser.context ? " " : "", parser.context ? parser.context : "");
+			             parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+			             parser.problem ? parser.problem : "invalid YAML",
+			             parser.context ? " " : "",
+			             parser.context ? parser.context : "");
 			goto out;
 		}
 		root = yaml_document_get_root_node(&doc);

@@ -109,7 +109,8 @@ class FaultTest(SimTestCase):
         lines = [json.loads(x) for x in self.sim.ctl("requests").splitlines()]
         self.assertEqual(lines[0], {"method": "GET", "path": "/apis/example.dev/v1/namespaces/f/widgets",
                                     "query": "limit=5", "user": "kubernetes-admin", "status": 200,
-                                    "ms": lines[0]["ms"]})
+                                    "ms": lines[0]["ms"], "ts": lines[0]["ts"]})
+        self.assertLess(abs(lines[0]["ts"] - time.time()), 60)
         self.assertEqual((lines[1]["status"], lines[2]["status"]), (404, 401))
         self.assertIsNone(lines[2]["user"])
         self.sim.ctl("requests", "--clear")

@@ -31,7 +31,10 @@ static void test_documents_and_types(void **state)
 	int line, col;
 
 	(void)state;
-	assert_int_equal(parse(&d, "---\na: 1\nb: \"2\"\nc: true\nd: ~\ne: x\nf: 0x1f\ng: 1.5\n---\n---\n- 1\n", &err), 0);
+	assert_int_equal(
+	    parse(&d, "---\na: 1\nb: \"2\"\nc: true\nd: ~\ne: x\nf: 0x1f\ng: 1.5\n---\n---\n- 1\n",
+	          &err),
+	    0);
 	assert_int_equal(d.n, 2); /* the empty document is skipped */
 	o = d.docs[0];
 	assert_true(json_is_integer(json_object_get(o, "a")));
@@ -58,25 +61,28 @@ static void test_refusals(void **state)
 	(void)state;
 	assert_int_equal(parse(&d, "a: 1\na: 2\n", &err), APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:2:1: a: duplicate key"));
-	assert_int_equal(parse(&d, "spec:\n  users:\n  - {name: a, name: b}\n", &err), APPDB_EINVAL);
+	assert_int_equal(parse(&d, "spec:\n  users:\n  - {name: a, name: b}\n", &err),
+	                 APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:3:15: spec.users[0].name: duplicate key"));
 	assert_int_equal(parse(&d, "a: [1, 2\n", &err), APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:"));
 	assert_int_equal(parse(&d, "? [a]\n: 1\n", &err), APPDB_EINVAL);
 	assert_int_equal(parse(&d, "a: &x {b: 1}\nc:\n  <<: *x\n", &err), APPDB_EINVAL);
 	/* A billion laughs: nine levels of ten aliases each. */
-	assert_int_equal(parse(&d,
-			       "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
-			       "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-			       "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-			       "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-			       "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-			       "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-			       "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-			       "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-			       "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
-			       &err),
-			 APPDB_ELIMIT);
+	assert_int_equal(
+	    parse(
+	        &d,
+	        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+	        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+	        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+	        "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+	        "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+	        "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+	        "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
+	        &err),
+	    APPDB_ELIMIT);
 	assert_non_null(strstr(err.msg, "alias"));
 	/* Nesting deeper than the bound. */
 	deep = malloc(400);
@@ -96,7 +102,8 @@ static void test_refusals(void **state)
 
 static void test_parse_failing_allocator(void **state)
 {
-	static const char text[] = "a: &x {b: [1, 2, \"three\"], c: {d: e}}\nf: *x\n---\ng: [h, i]\n";
+	static const char text[] =
+	    "a: &x {b: [1, 2, \"three\"], c: {d: e}}\nf: *x\n---\ng: [h, i]\n";
 	long n;
 
 	(void)state;
@@ -187,22 +194,25 @@ static void test_config_errors(void **state)
 		const char *text;
 		const char *want;
 	} cases[] = {
-		{"environment: qa\ninstances: {}\n", ":1:14: environment: must be one of"},
-		{"instances:\n  x:\n    host: h\n    port: big\n    admin: {user: u, passwordFrom: {file: /f}}\n",
-		 ":4:11: instances.x.port: must be an integer"},
-		{"instances:\n  x:\n    host: h\n    admin: {user: u}\n",
-		 "instances.x.admin: must give exactly one of passwordFrom, iamAuth"},
-		{"instances:\n  x:\n    host: h\n    sslMode: verify\n    admin: {user: u, iamAuth: {region: r}}\n",
-		 ":4:14: instances.x.sslMode: must be one of"},
-		{"instances: {}\nworkerz: 3\n", ":2:10: workerz: unknown field"},
-		{"instances:\n  x:\n    admin: {user: u, passwordFrom: {file: /f}}\n",
-		 "instances.x.host: required field is missing"},
-		{"instances:\n  x:\n    host: h\n    admin: {user: u, passwordFrom: {file: /f, secretsManager: {secretId: s}}}\n",
-		 "must name exactly one of"},
-		{"instances: {}\nleaderElection: {leaseDurationSeconds: 5, renewDeadlineSeconds: 9}\n",
-		 "renewDeadlineSeconds: must be less than leaseDurationSeconds"},
-		{"- a\n- b\n", "must hold exactly one YAML mapping"},
-		{"instances: [\n", "t"},
+	    {"environment: qa\ninstances: {}\n", ":1:14: environment: must be one of"},
+	    {"instances:\n  x:\n    host: h\n    port: big\n    admin: {user: u, passwordFrom: "
+	     "{file: /f}}\n",
+	     ":4:11: instances.x.port: must be an integer"},
+	    {"instances:\n  x:\n    host: h\n    admin: {user: u}\n",
+	     "instances.x.admin: must give exactly one of passwordFrom, iamAuth"},
+	    {"instances:\n  x:\n    host: h\n    sslMode: verify\n    admin: {user: u, iamAuth: "
+	     "{region: r}}\n",
+	     ":4:14: instances.x.sslMode: must be one of"},
+	    {"instances: {}\nworkerz: 3\n", ":2:10: workerz: unknown field"},
+	    {"instances:\n  x:\n    admin: {user: u, passwordFrom: {file: /f}}\n",
+	     "instances.x.host: required field is missing"},
+	    {"instances:\n  x:\n    host: h\n    admin: {user: u, passwordFrom: {file: /f, "
+	     "secretsManager: {secretId: s}}}\n",
+	     "must name exactly one of"},
+	    {"instances: {}\nleaderElection: {leaseDurationSeconds: 5, renewDeadlineSeconds: 9}\n",
+	     "renewDeadlineSeconds: must be less than leaseDurationSeconds"},
+	    {"- a\n- b\n", "must hold exactly one YAML mapping"},
+	    {"instances: [\n", "t"},
 	};
 	struct err err;
 	size_t i;
@@ -241,12 +251,12 @@ static void test_config_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_documents_and_types),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_parse_failing_allocator),
-		cmocka_unit_test(test_config_full),
-		cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_config_failing_allocator),
+	    cmocka_unit_test(test_documents_and_types),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_parse_failing_allocator),
+	    cmocka_unit_test(test_config_full),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_config_failing_allocator),
 	};
 
 	failalloc_init();
