@@ -23,6 +23,7 @@ test-ctrl: $(CTRL_DRIVER) $(FUZZ_WATCH_REPLAY)
 
 # libFuzzer run of the watch-line parser (clang): FUZZ_SECONDS, default 60.
 FUZZ_SECONDS ?= 60
+fuzz: fuzz-ctrl
 fuzz-ctrl:
 	@mkdir -p build/fuzz/watch_line_corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -pthread -Ioperator \
