@@ -255,11 +255,15 @@ int events_emit(struct events_recorder *rec, struct kube_client *kc, json_t *eve
 			rc = APPDB_ENOMEM;
 			goto out;
 		}
-		json_object_set(
-		    patch, "metadata",
-		    json_pack("{s:O*}", "annotations",
-		              json_object_get(json_object_get(event, "metadata"), "annotations")));
-		json_decref(json_object_get(patch, "metadata"));
+		/* The run-id annotation names the latest run, like the message. */
+		if (json_object_set_new(
+		        patch, "metadata",
+		        json_pack("{s:O*}", "annotations",
+		                  json_object_get(json_object_get(event, "metadata"),
+		                                  "annotations"))) != 0) {
+			rc = APPDB_ENOMEM;
+			goto out;
+		}
 		rc = kube_patch_event(NULL, kc, ns, name, patch, err);
 		if (rc == 0) {
 			pthread_mutex_lock(&rec->lock);

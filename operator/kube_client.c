@@ -50,6 +50,7 @@ struct watch_state {
 struct req_state {
 	struct buf body;
 	int retry_after;
+	int write_rc; /* why the body could not be kept */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -60,7 +61,7 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Appends n bytes; 0, or -1 when over the cap or out of memory. */
+/* Appends n bytes; 0, APPDB_ELIMIT over the cap, or APPDB_ENOMEM. */
 static int buf_append(struct buf *b, const char *p, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
@@ -70,10 +71,10 @@ static int buf_append(struct buf *b, const char *p, size_t n)
 		while (cap < b->len + n + 1)
 			cap *= 2;
 		if (b->max != 0 && b->len + n > b->max)
-			return -1;
+			return APPDB_ELIMIT;
 		nd = realloc(b->data, cap);
 		if (nd == NULL)
-			return -1;
+			return APPDB_ENOMEM;
 		b->data = nd;
 		b->cap = cap;
 	}
@@ -192,9 +193,8 @@ static size_t write_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct req_state *st = ud;
 
-	if (buf_append(&st->body, p, size * n) != 0)
-		return 0;
-	return size * n;
+	st->write_rc = buf_append(&st->body, p, size * n);
+	return st->write_rc == 0 ? size * n : 0;
 }
 
 /* Picks Retry-After out of the response headers. */
@@ -262,7 +262,10 @@ static int prepare(struct kube_client *kc, const char *method, const char *url,
 	curl_easy_setopt(kc->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(kc->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(kc->curl, CURLOPT_XFERINFODATA, kc);
+	/* A peer that vanished without a reset is noticed in about two minutes. */
 	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(kc->curl, CURLOPT_TCP_KEEPINTVL, 10L);
 	if (cfg->insecure) {
 		curl_easy_setopt(kc->curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(kc->curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -373,6 +376,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 		buf_free(&st.body);
 		st.body.max = BODY_MAX;
 		st.retry_after = 0;
+		st.write_rc = 0;
 		rc = prepare(kc, method, url,
 		             payload != NULL
 		                 ? (content_type != NULL ? content_type : "application/json")
@@ -391,7 +395,9 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 		}
 		cc = curl_easy_perform(kc->curl);
 		if (cc != CURLE_OK) {
-			if (cc == CURLE_WRITE_ERROR)
+			if (cc == CURLE_WRITE_ERROR && st.write_rc == APPDB_ENOMEM)
+				rc = APPDB_ENOMEM;
+			else if (cc == CURLE_WRITE_ERROR)
 				rc = err_set(err, APPDB_ELIMIT,
 				             "%s %s: answer larger than %ld bytes", method, what,
 				             BODY_MAX);
@@ -417,7 +423,9 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 		json_error_t je;
 
 		*out = json_loadb(st.body.data, st.body.len, 0, &je);
-		if (*out == NULL)
+		if (*out == NULL && json_error_code(&je) == json_error_out_of_memory)
+			rc = APPDB_ENOMEM;
+		else if (*out == NULL)
 			rc = err_set(err, APPDB_ETRANSIENT, "%s %s: answer is not JSON: %s", method,
 			             what, je.text);
 	}
@@ -659,6 +667,7 @@ static size_t watch_write(char *p, size_t size, size_t n, void *ud)
 {
 	struct watch_state *ws = ud;
 	size_t len = size * n, start = 0, i;
+	int arc = 0;
 
 	if (ws->status == 0)
 		curl_easy_getinfo(ws->kc->curl, CURLINFO_RESPONSE_CODE, &ws->status);
@@ -672,7 +681,7 @@ static size_t watch_write(char *p, size_t size, size_t n, void *ud)
 		if (p[i] != '\n')
 			continue;
 		if (ws->line.len > 0) {
-			if (buf_append(&ws->line, p + start, i - start) != 0)
+			if ((arc = buf_append(&ws->line, p + start, i - start)) != 0)
 				goto too_long;
 			ws->rc = dispatch_line(ws, ws->line.data, ws->line.len);
 			ws->line.len = 0;
@@ -683,10 +692,14 @@ static size_t watch_write(char *p, size_t size, size_t n, void *ud)
 		if (ws->rc != 0)
 			return 0;
 	}
-	if (start < len && buf_append(&ws->line, p + start, len - start) != 0)
+	if (start < len && (arc = buf_append(&ws->line, p + start, len - start)) != 0)
 		goto too_long;
 	return len;
 too_long:
+	if (arc == APPDB_ENOMEM) {
+		ws->rc = APPDB_ENOMEM;
+		return 0;
+	}
 	ws->rc = err_set(ws->err, APPDB_ETRANSIENT, "watch %s: event longer than %ld bytes",
 	                 APPDB_PLURAL, WATCH_LINE_MAX);
 	return 0;
@@ -774,11 +787,13 @@ void kube_json_wipe(json_t *j)
 	if (json_is_string(j)) {
 		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach (j, k, v)
+		json_object_foreach (j, k, v) {
 			kube_json_wipe(v);
+		}
 	} else if (json_is_array(j)) {
-		json_array_foreach (j, i, v)
+		json_array_foreach (j, i, v) {
 			kube_json_wipe(v);
+		}
 	}
 }
 

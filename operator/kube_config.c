@@ -279,11 +279,13 @@ static void kube_json_wipe_strings(json_t *j)
 	if (json_is_string(j)) {
 		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach (j, k, v)
+		json_object_foreach (j, k, v) {
 			kube_json_wipe_strings(v);
+		}
 	} else if (json_is_array(j)) {
-		json_array_foreach (j, i, v)
+		json_array_foreach (j, i, v) {
 			kube_json_wipe_strings(v);
+		}
 	}
 }
 
@@ -969,11 +971,22 @@ int kube_config_credentials(struct kube_creds *out, struct kube_config *cfg, str
 			}
 		}
 	}
-	if (tok == NULL && cfg->token_file != NULL) {
-		rc = refresh_file_token(cfg, err);
-		if (rc != 0)
+	/*
+	 * As client-go: the last value read from tokenFile takes precedence over
+	 * a static token; the static one serves while the file cannot be read.
+	 */
+	if ((cfg->exec == NULL || c->exec_token == NULL) && cfg->token_file != NULL) {
+		struct err ferr = {0};
+
+		rc = refresh_file_token(cfg, &ferr);
+		if (rc == 0) {
+			tok = c->file_token;
+		} else if (cfg->token == NULL) {
+			err_set(err, rc, "%s", ferr.msg);
 			goto out;
-		tok = c->file_token;
+		} else {
+			rc = 0;
+		}
 	}
 	if (out->cert_pem == NULL && cfg->cert_data != NULL) {
 		out->cert_pem = dupn(cfg->cert_data, cfg->cert_data_len);

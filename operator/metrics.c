@@ -206,6 +206,10 @@ static void add_float(struct text *t, double v)
 	char buf[40];
 	int p;
 
+	if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+		add(t, "%lld", (long long)v); /* "10", not "1e+01" */
+		return;
+	}
 	for (p = 1; p <= 17; p++) {
 		snprintf(buf, sizeof(buf), "%.*g", p, v);
 		if (strtod(buf, NULL) == v)

@@ -54,6 +54,8 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *c, const c
 
 	if (fc == NULL) {
 		fc = calloc(1, sizeof(*fc));
+		if (fc == NULL)
+			return MHD_NO;
 		snprintf(fc->req.method, sizeof(fc->req.method), "%s", method);
 		snprintf(fc->req.url, sizeof(fc->req.url), "%s", url);
 		*con_cls = fc;

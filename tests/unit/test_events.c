@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "events.h"
+#include "failalloc.h"
 #include "fake_api.h"
 
 static struct kube_config *cfg;
@@ -198,12 +199,83 @@ static void test_expired_event_recreated_and_api_down(void **state)
 	kube_client_free(kc);
 }
 
+static void test_failing_allocator(void **state)
+{
+	long n;
+
+	for (n = 1; n < 10000; n++) {
+		struct events_recorder *rec = NULL;
+		json_t *ev = NULL;
+		char *key = NULL;
+		int rc;
+
+		failalloc_arm(n);
+		rc = events_new(&rec, "pod", 4);
+		if (rc == 0)
+			rc = events_build(&ev, rec, &ref, EVENT_WARNING, "SecretMissing",
+			                  "no secret", "r1", 1000.0);
+		if (rc == 0 && (key = events_key(ev)) == NULL)
+			rc = APPDB_ENOMEM;
+		failalloc_arm(0);
+		free(key);
+		json_decref(ev);
+		events_free(rec);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, APPDB_ENOMEM);
+	}
+	assert_true(n > 5);
+}
+
+static void test_emit_failing_allocator(void **state)
+{
+	struct kube_client *kc = NULL;
+	struct err e = {0};
+	long n;
+
+	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	for (n = 1; n < 100000; n++) {
+		struct events_recorder *rec = NULL;
+		json_t *ev1 = NULL, *ev2 = NULL;
+		int rc;
+
+		assert_int_equal(events_new(&rec, "pod", 4), 0);
+		assert_int_equal(
+		    events_build(&ev1, rec, &ref, EVENT_NORMAL, "Provisioned", "ok", "r1", 1000.0),
+		    0);
+		assert_int_equal(
+		    events_build(&ev2, rec, &ref, EVENT_NORMAL, "Provisioned", "ok", "r2", 1001.0),
+		    0);
+		err_clear(&e);
+		failalloc_arm(n);
+		rc = events_emit(rec, kc, ev1, &e);
+		if (rc == 0)
+			rc = events_emit(rec, kc, ev2, &e);
+		failalloc_arm(0);
+		json_decref(ev1);
+		json_decref(ev2);
+		events_free(rec);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_true(rc == 0 || rc == APPDB_ENOMEM || rc == APPDB_ETRANSIENT);
+	}
+	assert_true(n > 10);
+	kube_client_free(kc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_build),
 	    cmocka_unit_test(test_aggregation),
 	    cmocka_unit_test(test_expired_event_recreated_and_api_down),
+	    cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_emit_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("events", tests, setup, teardown);
 }

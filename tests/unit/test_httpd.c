@@ -97,6 +97,9 @@ static void test_metrics_text(void **state)
 	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_bucket{le=\"0.005\"} 1\n"));
 	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_bucket{le=\"0.5\"} 2\n"));
 	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_bucket{le=\"5\"} 3\n"));
+	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_bucket{le=\"10\"} 3\n"));
+	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_bucket{le=\"120\"} 3\n"));
+	assert_null(strstr(t, "e+"));
 	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
 	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_count 3\n"));
 	assert_non_null(strstr(t, "appdb_reconcile_duration_seconds_sum 3.304"));

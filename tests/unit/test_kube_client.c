@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "failalloc.h"
 #include "kube_client.h"
 #include "kube_config.h"
 
@@ -119,7 +120,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (cs == NULL) {
 		cs = calloc(1, sizeof(*cs));
 		*con_cls = cs;
-		return MHD_YES;
+		return cs != NULL ? MHD_YES : MHD_NO;
 	}
 	if (*upload_size > 0) {
 		size_t n = *upload_size < sizeof(cs->body) - cs->len - 1
@@ -148,6 +149,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		const char *bm =
 		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "allowWatchBookmarks");
 
+		if (s == NULL) /* the failing allocator also hits this server */
+			return reply(c, 500, "{}", NULL);
 		snprintf(last_query, sizeof(last_query), "%s %s", bm != NULL ? bm : "-",
 		         rv != NULL ? rv : "-");
 		s->data = watch_lines;
@@ -503,14 +506,110 @@ static void test_parse_line(void **state)
 	assert_int_equal(kube_code_for_http(502), APPDB_ETRANSIENT);
 }
 
+static void test_parse_failing_allocator(void **state)
+{
+	static const char line[] =
+	    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\","
+	    "\"resourceVersion\":\"7\"},\"spec\":{\"users\":[1,2,3]}}}";
+	long n;
+
+	for (n = 1; n < 10000; n++) {
+		struct kube_watch_event ev;
+		struct err e = {0};
+		int rc;
+
+		failalloc_arm(n);
+		rc = kube_watch_parse_line(&ev, line, strlen(line), &e);
+		failalloc_arm(0);
+		if (rc == 0)
+			json_decref(ev.object);
+		else
+			assert_null(ev.object);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		/* jansson reports some allocation failures as syntax errors */
+		assert_true(rc == APPDB_EINVAL || rc == APPDB_ENOMEM);
+	}
+	assert_true(n > 5);
+}
+
+static void test_list_failing_allocator(void **state)
+{
+	struct kube_client *kc = NULL;
+	struct err e = {0};
+	long n;
+
+	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	for (n = 1; n < 100000; n++) {
+		struct kube_list l = {0};
+		int rc;
+
+		err_clear(&e);
+		failalloc_arm(n);
+		rc = kube_list_appdbs(&l, kc, NULL, 2, &e);
+		failalloc_arm(0);
+		if (rc == 0) {
+			assert_int_equal(json_array_size(l.items), 3);
+			kube_list_clear(&l);
+		}
+		assert_null(l.items);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		/* an allocation failure inside jansson's parser may read as a bad answer */
+		assert_true(rc == 0 || rc == APPDB_ENOMEM || rc == APPDB_ETRANSIENT);
+	}
+	assert_true(n > 10);
+	kube_client_free(kc);
+}
+
+static void test_watch_failing_allocator(void **state)
+{
+	struct kube_client *kc = NULL;
+	struct kube_watch_opts o = {.resource_version = "10", .timeout_seconds = 5};
+	struct err e = {0};
+	long n;
+
+	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	for (n = 1; n < 100000; n++) {
+		struct seen s = {0};
+		int rc;
+
+		err_clear(&e);
+		failalloc_arm(n);
+		rc = kube_watch_appdbs(kc, &o, on_event, &s, &e);
+		failalloc_arm(0);
+		assert_true(s.n <= 4);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(s.n, 4);
+			break;
+		}
+		assert_true(rc == 0 || rc == APPDB_ENOMEM || rc == APPDB_ETRANSIENT);
+	}
+	assert_true(n > 10);
+	kube_client_free(kc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_list_pagination),     cmocka_unit_test(test_error_mapping),
-	    cmocka_unit_test(test_transient_when_down), cmocka_unit_test(test_patch_status),
-	    cmocka_unit_test(test_secret_value),        cmocka_unit_test(test_watch_stream),
-	    cmocka_unit_test(test_watch_gone),          cmocka_unit_test(test_watch_cancel),
+	    cmocka_unit_test(test_list_pagination),
+	    cmocka_unit_test(test_error_mapping),
+	    cmocka_unit_test(test_transient_when_down),
+	    cmocka_unit_test(test_patch_status),
+	    cmocka_unit_test(test_secret_value),
+	    cmocka_unit_test(test_watch_stream),
+	    cmocka_unit_test(test_watch_gone),
+	    cmocka_unit_test(test_watch_cancel),
 	    cmocka_unit_test(test_parse_line),
+	    cmocka_unit_test(test_parse_failing_allocator),
+	    cmocka_unit_test(test_list_failing_allocator),
+	    cmocka_unit_test(test_watch_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("kube_client", tests, setup, teardown);
 }

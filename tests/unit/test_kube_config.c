@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #define DATA "tests/unit/data/kubeconfig/"
@@ -161,6 +162,11 @@ static void test_token_file_rotation(void **state)
 	write_tmp("token.new", "second-token-longer\n", 0600);
 	snprintf(newpath, sizeof(newpath), "%s/token.new", tmpdir);
 	assert_int_equal(rename(newpath, tokpath), 0);
+	assert_int_equal(kube_config_credentials(&cr, c, &e), 0);
+	assert_string_equal(cr.token, "second-token-longer");
+	kube_creds_clear(&cr);
+	/* tokenFile wins over a static token (client-go's precedence). */
+	c->token = strdup("static-token");
 	assert_int_equal(kube_config_credentials(&cr, c, &e), 0);
 	assert_string_equal(cr.token, "second-token-longer");
 	kube_creds_clear(&cr);
@@ -348,6 +354,63 @@ static void test_time(void **state)
 	assert_string_equal(buf, "2001-09-09T01:46:40.500000Z");
 }
 
+struct cred_thread {
+	struct kube_config *c;
+	int bad;
+};
+
+/* Reads credentials in a loop; counts tokens that are neither of the two. */
+static void *cred_reader(void *p)
+{
+	struct cred_thread *t = p;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		struct kube_creds cr = {0};
+		struct err e = {0};
+
+		if (kube_config_credentials(&cr, t->c, &e) != 0 || cr.token == NULL ||
+		    (strcmp(cr.token, "tok-one") != 0 && strcmp(cr.token, "tok-two") != 0))
+			t->bad++;
+		kube_creds_clear(&cr);
+	}
+	return NULL;
+}
+
+static void test_credentials_concurrent_with_rotation(void **state)
+{
+	char kc[512], tokpath[300], newpath[300];
+	struct kube_config *c = NULL;
+	struct cred_thread t[4];
+	pthread_t th[4];
+	struct err e = {0};
+	int i, bad = 0;
+
+	snprintf(tokpath, sizeof(tokpath), "%s/token", tmpdir);
+	snprintf(newpath, sizeof(newpath), "%s/token.new", tmpdir);
+	snprintf(kc, sizeof(kc),
+	         "current-context: c\nclusters: [{name: k, cluster: {server: "
+	         "'https://k'}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+	         "users: [{name: u, user: {tokenFile: token}}]\n");
+	write_tmp("token", "tok-one\n", 0600);
+	assert_int_equal(kube_config_load(&c, write_tmp("kc.yaml", kc, 0600), NULL, &e), 0);
+	for (i = 0; i < 4; i++) {
+		t[i] = (struct cred_thread){c, 0};
+		pthread_create(&th[i], NULL, cred_reader, &t[i]);
+	}
+	for (i = 0; i < 200; i++) {
+		write_tmp("token.new", i % 2 ? "tok-one\n" : "tok-two\n", 0600);
+		assert_int_equal(rename(newpath, tokpath), 0);
+		usleep(100);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		bad += t[i].bad;
+	}
+	assert_int_equal(bad, 0);
+	kube_config_free(c);
+}
+
 static void test_failing_allocator(void **state)
 {
 	const char *files[] = {DATA "token.yaml", DATA "certdata.yaml"};
@@ -391,6 +454,7 @@ int main(void)
 	    cmocka_unit_test(test_exec_plugin_failures),
 	    cmocka_unit_test(test_in_cluster),
 	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_credentials_concurrent_with_rotation),
 	    cmocka_unit_test(test_failing_allocator),
 	};
 	failalloc_init();

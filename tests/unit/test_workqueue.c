@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "failalloc.h"
 #include "workqueue.h"
 
 #include <pthread.h>
@@ -288,6 +289,42 @@ static void test_blocking_get_waits_for_delay(void **state)
 	workqueue_free(q);
 }
 
+static void test_failing_allocator(void **state)
+{
+	long n;
+
+	for (n = 1; n < 10000; n++) {
+		struct workqueue *q = NULL;
+		char *k = NULL;
+		int rc, i;
+
+		failalloc_arm(n);
+		rc = workqueue_new(&q, NULL);
+		for (i = 0; rc == 0 && i < 100; i++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "k%d", i);
+			rc = workqueue_add(q, key);
+			if (rc == 0)
+				rc = workqueue_add_rate_limited(q, key, NULL);
+		}
+		if (rc == 0)
+			rc = workqueue_try_get(q, &k);
+		failalloc_arm(0);
+		if (k != NULL) {
+			workqueue_done(q, k);
+			free(k);
+		}
+		workqueue_free(q);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, APPDB_ENOMEM);
+	}
+	assert_true(n > 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +336,8 @@ int main(void)
 	    cmocka_unit_test(test_no_double_handout_threads),
 	    cmocka_unit_test(test_shutdown_wakes_getters),
 	    cmocka_unit_test(test_blocking_get_waits_for_delay),
+	    cmocka_unit_test(test_failing_allocator),
 	};
+	failalloc_init();
 	return cmocka_run_group_tests_name("workqueue", tests, NULL, NULL);
 }
