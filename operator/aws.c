@@ -121,6 +121,12 @@ static int region_valid(const char *r)
 	return 1;
 }
 
+/* The DNS suffix of the region's partition (China has its own). */
+static const char *dns_suffix(const char *region)
+{
+	return strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+}
+
 /* A non-empty environment variable or NULL. */
 static const char *env_get(const char *name)
 {
@@ -170,8 +176,8 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 			goto out;
 		aws->sm_endpoint = strdup(settings->endpoint);
 	} else if (aws->region != NULL) {
-		if (asprintf(&aws->sm_endpoint, "https://secretsmanager.%s.amazonaws.com/",
-		             aws->region) < 0)
+		if (asprintf(&aws->sm_endpoint, "https://secretsmanager.%s.%s/", aws->region,
+		             dns_suffix(aws->region)) < 0)
 			aws->sm_endpoint = NULL;
 	}
 	if ((settings->endpoint != NULL && settings->endpoint[0] != '\0') || aws->region != NULL) {
@@ -332,7 +338,7 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 			goto out;
 		url = strdup(sts);
 	} else if (aws->region != NULL) {
-		if (asprintf(&url, "https://sts.%s.amazonaws.com/", aws->region) < 0)
+		if (asprintf(&url, "https://sts.%s.%s/", aws->region, dns_suffix(aws->region)) < 0)
 			url = NULL;
 	} else {
 		rc = err_set(err, APPDB_EINVAL,
@@ -367,6 +373,11 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 	}
 	hdrs = curl_slist_append(NULL,
 	                         "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+	/* Web identity tokens pass 1 KiB; never wait for a 100-continue. */
+	if (hdrs != NULL && curl_slist_append(hdrs, "Expect:") == NULL) {
+		curl_slist_free_all(hdrs);
+		hdrs = NULL;
+	}
 	if (hdrs == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;

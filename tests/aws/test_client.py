@@ -227,6 +227,17 @@ def test_irsa(c):
     check("credentials from IRSA web identity, valid until" in err, err)
 
 
+def test_irsa_long_token_no_delay(c):
+    # EKS tokens are over 1 KiB: the request must not wait for a 100-continue.
+    env, _ = irsa_env(c, token="eyJ" + "a" * 1400 + ".sig")
+    c.fake.ctl("put_secret", id="s", string="pw-long-1")
+    t0 = time.time()
+    rc, out, err = sm(c, env, "s", expect="pw-long-1")
+    check(rc == 0 and "match=yes" in out, out + err)
+    check(time.time() - t0 < 0.9, "took %.2fs" % (time.time() - t0))
+    check(c.fake.counts()["sts_expect"] == 0, "an Expect: 100-continue was sent")
+
+
 def test_irsa_bad_token(c):
     env, path = irsa_env(c)
     with open(path, "w") as f:

@@ -107,6 +107,11 @@ static void test_new_checks(void **state)
 	                    "https://secretsmanager.eu-west-1.amazonaws.com/");
 	assert_int_equal(aws_cache_seconds(aws), 60);
 	aws_free(aws);
+	s.region = "cn-north-1";
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws),
+	                    "https://secretsmanager.cn-north-1.amazonaws.com.cn/");
+	aws_free(aws);
 }
 
 /* Static keys from the environment, copied out; a half-set pair is named. */
