@@ -273,3 +273,23 @@ def test_iam_auth_token_used_as_password(c):
         check(not c.pg.superuser_sql("select 1 from pg_database where datname = 'awsiam'"), "no database")
     finally:
         ws.cleanup()
+
+
+def test_plan_reads_secrets_changes_nothing(c):
+    ws, env = workspace(c, "awsp")
+    try:
+        c.fake.ctl("put_secret", id="p/awsp", string="awsp-pw-1")
+        ws.write("p.yaml", manifest("awsp", [("awsp_app", "readwrite", "p/awsp", None)]))
+        before = len(c.pg.statements())
+        code, out, err = ws.run("plan", env=env)
+        if "this kind of source is not available here" in err:
+            raise Skip("the CLI does not register the Secrets Manager source (aws_sm_fetch) yet")
+        assert_no_leak([out, err], ["awsp-pw-1", SKEY])
+        check(code == 3, "plan exits 3 with changes, got %d: %s" % (code, err))
+        check(len(c.pg.statements()) == before, "plan executed DDL")
+        check(c.fake.counts()["sm_ok"] == 1, "plan reads the secret")
+        c.fake.ctl("delete_secret", id="p/awsp")
+        code, out, err = ws.run("plan", env=env)
+        check(code == 1 and "SecretMissing" in err, err)
+    finally:
+        ws.cleanup()
