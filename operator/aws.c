@@ -27,6 +27,7 @@
 #define TOKEN_FILE_MAX 16384
 #define RETRY_MIN_SECONDS 10
 #define RETRY_MAX_SECONDS 300
+#define REFRESH_SPACING_SECONDS 60 /* least time between two background refreshes */
 
 enum cred_source { SRC_NONE = 0, SRC_ENV, SRC_IRSA, SRC_POD };
 
@@ -689,8 +690,8 @@ static void *refresh_thread(void *arg)
 			not_before = now + backoff;
 			backoff = backoff * 2 > RETRY_MAX_SECONDS ? RETRY_MAX_SECONDS : backoff * 2;
 		} else {
-			/* Short-lived answers must not make this loop spin. */
-			not_before = now + 30;
+			/* Credentials shorter than the window must not make this loop spin. */
+			not_before = now + REFRESH_SPACING_SECONDS;
 			backoff = RETRY_MIN_SECONDS;
 		}
 	}
