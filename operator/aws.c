@@ -462,8 +462,6 @@ static int load_container(struct aws_creds *out, struct err *err)
 	struct curl_slist *hdrs = NULL;
 	struct aws_http_req req = {0};
 	struct aws_http_resp resp = {0};
-	json_t *doc = NULL;
-	const char *akid, *secret, *stoken, *exp;
 	int rc;
 
 	if (full != NULL)
@@ -518,43 +516,10 @@ static int load_container(struct aws_creds *out, struct err *err)
 		rc = answer_error(err, &resp, 0, what);
 		goto out;
 	}
-	doc = json_loadb(resp.body, resp.len, 0, NULL);
-	akid = json_string_value(json_object_get(doc, "AccessKeyId"));
-	secret = json_string_value(json_object_get(doc, "SecretAccessKey"));
-	stoken = json_string_value(json_object_get(doc, "Token"));
-	exp = json_string_value(json_object_get(doc, "Expiration"));
-	if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0') {
-		rc = err_set(err, APPDB_EINVAL,
-		             "%s: the answer has no AccessKeyId and SecretAccessKey", what);
-		goto out;
-	}
-	if (exp != NULL && aws_parse_iso8601(&out->expires, exp) != 0) {
-		rc =
-		    err_set(err, APPDB_EINVAL, "%s: the answer has an unreadable Expiration", what);
-		goto out;
-	}
-	out->access_key = strdup(akid);
-	out->secret_key = strdup(secret);
-	if (stoken != NULL && stoken[0] != '\0')
-		out->session_token = strdup(stoken);
-	if (out->access_key == NULL || out->secret_key == NULL ||
-	    (stoken != NULL && stoken[0] != '\0' && out->session_token == NULL))
-		rc = APPDB_ENOMEM;
-out:
-	if (doc != NULL) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(doc, k, v)
-		{
-			if (json_is_string(v))
-				OPENSSL_cleanse((void *)json_string_value(v),
-				                json_string_length(v));
-		}
-		json_decref(doc);
-	}
+	rc = aws_container_parse(out, resp.body, resp.len, err);
 	if (rc != 0)
-		aws_creds_clear(out);
+		err_wrap(err, rc, "%s", what);
+out:
 	aws_free_secret(token);
 	aws_free_secret(hdr);
 	slist_free_wiped(hdrs);

@@ -125,6 +125,12 @@ int aws_err_is_expired_token(const char *code);
  */
 int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct err *err);
 
+/*
+ * Parses the container credentials answer (Pod Identity, ECS) into out (new
+ * strings). Returns 0, APPDB_EINVAL (not the expected object) or APPDB_ENOMEM.
+ */
+int aws_container_parse(struct aws_creds *out, const char *body, size_t len, struct err *err);
+
 /* Parses "2026-11-29T10:00:00Z" (fraction allowed) to a time; 0 or APPDB_EINVAL. */
 int aws_parse_iso8601(time_t *out, const char *s);
 
