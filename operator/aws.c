@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
