@@ -387,3 +387,20 @@ def test_threads_share_one_client_through_expiries(c):
     n = c.fake.counts()
     check(n["sts_ok"] >= 2, "credentials were refreshed: %s" % n)
     assert_no_leak([out, err], c.fake.ctl("credentials")["values"])
+
+
+def test_tls_always_verified(c):
+    # An https endpoint whose certificate no trusted CA signed is refused,
+    # with a message that says so; nothing is retried or sent in clear.
+    cert, key = os.path.join(c.tmp, "self.crt"), os.path.join(c.tmp, "self.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    tls = Fake(tls=(cert, key))
+    try:
+        env = fresh(c)
+        rc, out, _ = probe(["--region", "us-east-1", "--endpoint", tls.url, "sm", "s"], env)
+        check(rc == 1 and "code=unauthorized" in out and "could not verify the TLS certificate" in out, out)
+        check(tls.counts()["sm"] == 0, "the request never reached the handler")
+    finally:
+        tls.stop()
