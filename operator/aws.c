@@ -139,6 +139,7 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 {
 	struct aws *aws = NULL;
 	const char *region = NULL, *region_field = "aws.region";
+	const char *endpoint, *endpoint_field = "aws.endpoint";
 	int rc = 0;
 
 	*out = NULL;
@@ -170,17 +171,26 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 			goto out;
 		}
 	}
-	if (settings->endpoint != NULL && settings->endpoint[0] != '\0') {
-		rc = aws_check_endpoint(settings->endpoint, "aws.endpoint", err);
+	/* As the AWS SDKs: the config, then the service's variable, then the global one. */
+	endpoint = settings->endpoint;
+	if (endpoint != NULL && endpoint[0] != '\0') {
+		endpoint_field = "aws.endpoint";
+	} else if ((endpoint = env_get("AWS_ENDPOINT_URL_SECRETS_MANAGER")) != NULL) {
+		endpoint_field = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+	} else if ((endpoint = env_get("AWS_ENDPOINT_URL")) != NULL) {
+		endpoint_field = "AWS_ENDPOINT_URL";
+	}
+	if (endpoint != NULL && endpoint[0] != '\0') {
+		rc = aws_check_endpoint(endpoint, endpoint_field, err);
 		if (rc != 0)
 			goto out;
-		aws->sm_endpoint = strdup(settings->endpoint);
+		aws->sm_endpoint = strdup(endpoint);
 	} else if (aws->region != NULL) {
 		if (asprintf(&aws->sm_endpoint, "https://secretsmanager.%s.%s/", aws->region,
 		             dns_suffix(aws->region)) < 0)
 			aws->sm_endpoint = NULL;
 	}
-	if ((settings->endpoint != NULL && settings->endpoint[0] != '\0') || aws->region != NULL) {
+	if ((endpoint != NULL && endpoint[0] != '\0') || aws->region != NULL) {
 		if (aws->sm_endpoint == NULL) {
 			rc = APPDB_ENOMEM;
 			goto out;
@@ -322,6 +332,7 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 	const char *token_file = env_get("AWS_WEB_IDENTITY_TOKEN_FILE");
 	const char *session = env_get("AWS_ROLE_SESSION_NAME");
 	const char *sts = env_get("AWS_ENDPOINT_URL_STS");
+	const char *sts_field = "AWS_ENDPOINT_URL_STS";
 	char *token = NULL, *e_token = NULL, *e_role = NULL, *e_session = NULL;
 	char *body = NULL, *url = NULL;
 	char session_buf[64];
@@ -332,8 +343,10 @@ static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *e
 	int rc;
 
 	snprintf(what, sizeof(what), "could not assume role %.300s with web identity", role);
+	if (sts == NULL && (sts = env_get("AWS_ENDPOINT_URL")) != NULL)
+		sts_field = "AWS_ENDPOINT_URL";
 	if (sts != NULL) {
-		rc = aws_check_endpoint(sts, "AWS_ENDPOINT_URL_STS", err);
+		rc = aws_check_endpoint(sts, sts_field, err);
 		if (rc != 0)
 			goto out;
 		url = strdup(sts);

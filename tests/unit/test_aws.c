@@ -114,6 +114,32 @@ static void test_new_checks(void **state)
 	aws_free(aws);
 }
 
+/* Endpoint precedence: the config, the service's variable, the global one. */
+static void test_endpoint_precedence(void **state)
+{
+	struct aws *aws = NULL;
+	struct err err = {0};
+	struct aws_settings s = {.region = "us-east-1"};
+
+	(void)state;
+	setenv("AWS_ENDPOINT_URL", "https://all.example", 1);
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws), "https://all.example");
+	aws_free(aws);
+	setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:1/", 1);
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws), "http://127.0.0.1:1/");
+	aws_free(aws);
+	s.endpoint = "https://vpce.example";
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws), "https://vpce.example");
+	aws_free(aws);
+	s.endpoint = NULL;
+	setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example/", 1);
+	assert_int_equal(aws_new(&aws, &s, &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "AWS_ENDPOINT_URL_SECRETS_MANAGER"));
+}
+
 /* Static keys from the environment, copied out; a half-set pair is named. */
 static void test_env_creds(void **state)
 {
@@ -260,6 +286,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_loopback, clean_env),
 	    cmocka_unit_test_setup(test_endpoint_rules, clean_env),
 	    cmocka_unit_test_setup(test_new_checks, clean_env),
+	    cmocka_unit_test_setup(test_endpoint_precedence, clean_env),
 	    cmocka_unit_test_setup(test_env_creds, clean_env),
 	    cmocka_unit_test_setup(test_no_creds, clean_env),
 	    cmocka_unit_test_setup(test_container_url_rules, clean_env),
