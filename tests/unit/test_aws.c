@@ -27,6 +27,8 @@ static const char *const aws_vars[] = {"AWS_ACCESS_KEY_ID",
                                        "AWS_REGION",
                                        "AWS_DEFAULT_REGION",
                                        "AWS_ENDPOINT_URL_STS",
+                                       "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                                       "AWS_ENDPOINT_URL",
                                        NULL};
 
 /* Every test starts from an environment without AWS variables. */
