@@ -93,6 +93,12 @@ void aws_sm_invalidate(void *ctx)
 	aws_sm_cache_flush(ctx);
 }
 
+void aws_sm_register(struct secret_resolver *r, struct aws *aws)
+{
+	secret_resolver_set(r, SECRET_AWS_SM, aws_sm_fetch, aws);
+	r->providers[SECRET_AWS_SM].invalidate = aws_sm_invalidate;
+}
+
 /* Unlinks and frees the entries for which drop says so (mu held). */
 static void cache_prune(struct aws_sm_cache *c, const char *secret_id, time_t older_than)
 {
