@@ -8,9 +8,11 @@
 
 #include "audit.h"
 #include "config.h"
+#include "controller.h"
 #include "engine.h"
 #include "log.h"
 #include "manifest.h"
+#include "sources.h"
 #include "validate.h"
 
 #include <getopt.h>
@@ -182,6 +184,7 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 	struct config *cfg = NULL;
 	struct manifest_set set = {0};
 	struct secret_resolver resolver = {0};
+	struct sources sources = {0};
 	struct audit *audit = NULL;
 	struct engine *eng = NULL;
 	struct err err = {0};
@@ -197,8 +200,11 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 	}
 	if ((code = load_manifests(&set, &o)) != 0)
 		goto out;
-	secret_resolver_set(&resolver, SECRET_FILE, secret_fetch_file, NULL);
-	secret_resolver_set(&resolver, SECRET_KUBE, manifest_secret_fetch, &set);
+	if (sources_init(&sources, cfg, &err) != 0) {
+		fprintf(stderr, "appdb-operator: configuration: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
 	if (engine_new(&eng, cfg, &resolver, &err) != 0 ||
 	    (mode == ENGINE_APPLY && audit_open(&audit, cfg->cache_dir, 1, &err) != 0)) {
 		fprintf(stderr, "appdb-operator: %s\n", err.msg);
@@ -206,6 +212,8 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 		goto out;
 	}
 	engine_set_audit(eng, audit);
+	sources_apply(&sources, &resolver, eng);
+	secret_resolver_set(&resolver, SECRET_KUBE, manifest_secret_fetch, &set);
 
 	for (i = 0; i < set.n; i++) {
 		struct manifest_item *it = &set.items[i];
@@ -240,7 +248,37 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 out:
 	engine_free(eng);
 	audit_close(audit);
+	sources_clear(&sources);
 	manifest_clear(&set);
+	config_free(cfg);
+	free(o.paths);
+	return code;
+}
+
+/* run: the controller. */
+static int cmd_run(int argc, char **argv)
+{
+	struct cli_opts o;
+	struct config *cfg = NULL;
+	struct sources sources = {0};
+	struct err err = {0};
+	int code;
+
+	if ((code = parse_opts(&o, argc, argv, LOG_INFO)) != 0)
+		goto out;
+	if (o.n_paths > 0) {
+		fprintf(stderr, "appdb-operator: run takes no -f\n%s", USAGE);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (config_load(&cfg, o.config, &err) != 0 || sources_init(&sources, cfg, &err) != 0) {
+		fprintf(stderr, "appdb-operator: configuration: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	code = controller_run(cfg, o.kubeconfig, &sources);
+out:
+	sources_clear(&sources);
 	config_free(cfg);
 	free(o.paths);
 	return code;
@@ -315,6 +353,8 @@ int cli_main(int argc, char **argv)
 		printf("appdb-operator %s (build %s)\n", APPDB_VERSION, APPDB_BUILD_ID);
 		return EXIT_DONE;
 	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "reconcile") == 0)
 		return cmd_reconcile(argc - 1, argv + 1, ENGINE_APPLY);
 	if (strcmp(argv[1], "plan") == 0)

@@ -38,6 +38,20 @@ class PgServer:
         subprocess.run([os.path.join(ROOT, "hack", "pg-throwaway.sh"), "stop", self.dir],
                        check=False)
 
+    def _pg_ctl(self, *args):
+        bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+        cmd = [os.path.join("/usr/lib/postgresql", bindir, "bin", "pg_ctl"), "-D",
+               os.path.join(self.dir, "data"), "-w"] + list(args)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       user="postgres" if os.geteuid() == 0 else None)
+
+    def pause(self):
+        """Stops the server (an outage); resume() starts it again on the same port."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def resume(self):
+        self._pg_ctl("-l", self.log, "start")
+
     def superuser_sql(self, sql, db="postgres"):
         """Runs sql as the superuser over the local socket; returns stdout rows."""
         r = subprocess.run(
@@ -68,6 +82,10 @@ class PgServer:
     def statements(self):
         """The statements the server logged (log_statement = 'ddl')."""
         return [l for l in self.log_text().splitlines() if "statement:" in l]
+
+    def database_exists(self, name):
+        return self.superuser_sql(
+            "select count(*) from pg_database where datname = '%s'" % name) == ["1"]
 
     def admin_memberships(self):
         """Roles the admin is a usable member of (SET or INHERIT)."""
