@@ -59,6 +59,7 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Wipes and frees the strings of c; c stays usable. */
 void aws_creds_clear(struct aws_creds *c)
 {
 	aws_free_secret(c->access_key);
@@ -67,6 +68,7 @@ void aws_creds_clear(struct aws_creds *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Deep copy of src into out. */
 int aws_creds_copy(struct aws_creds *out, const struct aws_creds *src)
 {
 	memset(out, 0, sizeof(*out));
@@ -83,6 +85,7 @@ int aws_creds_copy(struct aws_creds *out, const struct aws_creds *src)
 	return 0;
 }
 
+/* SigV4 percent-encoding of s into a new string. */
 char *aws_uri_encode(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -135,6 +138,7 @@ static const char *env_get(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+/* Checks the settings and makes a client; credentials are read on first use. */
 int aws_new(struct aws **out, const struct aws_settings *settings, struct err *err)
 {
 	struct aws *aws = NULL;
@@ -206,6 +210,7 @@ out:
 	return rc;
 }
 
+/* Stops the refresh thread, wipes credentials and the cache, frees. */
 void aws_free(struct aws *aws)
 {
 	if (aws == NULL)
@@ -226,21 +231,25 @@ void aws_free(struct aws *aws)
 	free(aws);
 }
 
+/* The region in use, or NULL. */
 const char *aws_region(const struct aws *aws)
 {
 	return aws->region;
 }
 
+/* The Secrets Manager base URL, or NULL without region and endpoint. */
 const char *aws_sm_endpoint(const struct aws *aws)
 {
 	return aws->sm_endpoint;
 }
 
+/* How long a secret value stays cached (0: not at all). */
 int aws_cache_seconds(const struct aws *aws)
 {
 	return aws->cache_seconds;
 }
 
+/* The client's secret cache (borrowed). */
 struct aws_sm_cache *aws_sm_cache_of(struct aws *aws)
 {
 	return aws->cache;
@@ -676,6 +685,7 @@ static void *refresh_thread(void *arg)
 	return NULL;
 }
 
+/* A copy of the current credentials, refreshing them first when needed. */
 int aws_creds_get(struct aws_creds *out, unsigned long *generation, struct aws *aws,
                   struct err *err)
 {
@@ -716,6 +726,7 @@ out:
 	return rc;
 }
 
+/* Marks the credentials of generation stale. */
 void aws_creds_invalidate(struct aws *aws, unsigned long generation)
 {
 	pthread_mutex_lock(&aws->mu);
@@ -724,6 +735,7 @@ void aws_creds_invalidate(struct aws *aws, unsigned long generation)
 	pthread_mutex_unlock(&aws->mu);
 }
 
+/* A fresh RDS IAM token with the client's current credentials. */
 int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const char *user,
                   const char *region, struct err *err)
 {
@@ -747,6 +759,7 @@ int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const
 	return rc;
 }
 
+/* engine_token_fn: the RDS IAM token for an iamAuth instance's admin. */
 int aws_engine_token(void *ctx, char **out, const struct instance_config *in, struct err *err)
 {
 	return aws_rds_token(out, ctx, in->host, in->port, in->admin_user, in->iam_region, err);

@@ -27,6 +27,7 @@ static void wipe_decref(json_t *doc)
 	json_decref(doc);
 }
 
+/* Reads the container credentials JSON into out. */
 int aws_container_parse(struct aws_creds *out, const char *body, size_t len, struct err *err)
 {
 	json_t *doc = NULL;
