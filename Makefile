@@ -50,6 +50,8 @@ export APPDB_ROOT = $(CURDIR)
 export APPDB_BUILD = $(abspath $(BUILD))
 
 TEST_SUITES :=
+# Suites that never run the C code: `make asan` skips them.
+PURE_PYTHON_SUITES := kubesim packaging
 BENCHES :=
 
 .PHONY: all deps test unit asan demo bench lint fuzz clean format
@@ -80,19 +82,22 @@ include $(wildcard mk/*.mk)
 
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory unit
-	@set -e; for s in $(TEST_SUITES); do $(MAKE) --no-print-directory test-$$s; done
+	@set -e; for s in $(or $(SUITES),$(TEST_SUITES)); do $(MAKE) --no-print-directory test-$$s; done
 	@echo "all test suites passed"
 
 asan:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin SAN=1 test
+	$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin SAN=1 \
+		SUITES="$(filter-out $(PURE_PYTHON_SUITES),$(TEST_SUITES))" test
 
 lint:
 	@clang-format --dry-run --Werror operator/*.c operator/*.h tests/unit/*.c
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--suppress=missingIncludeSystem --inline-suppr -Ioperator operator
+		--suppress=missingIncludeSystem --inline-suppr --include=.cppcheck-jansson.h \
+		-Ioperator operator
 
 format:
 	@clang-format -i operator/*.c operator/*.h tests/unit/*.c
@@ -109,4 +114,5 @@ demo: deps all
 BENCH_N ?= 200
 bench: deps all
 	@python3 tests/bench/bench_engine.py $(BENCH_N)
+	@python3 tests/bench/bench_controller.py $(BENCH_N) 1000
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory $$b; done

@@ -28,3 +28,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
 		$(printf '%s\n' "${missing[@]}" | sort -u) >&2
 fi
+
+# kubectl drives the API simulator in the tests and the demo.
+"$(dirname "$0")/install-kubectl.sh"

@@ -32,7 +32,7 @@ int audit_open(struct audit **out, const char *cache_dir, int to_stdout, struct 
 	if (cache_dir != NULL) {
 		if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST) {
 			int rc = err_set(err, APPDB_EIO, "could not create %s: %s", cache_dir,
-					 strerror(errno));
+			                 strerror(errno));
 			audit_close(a);
 			return rc;
 		}
@@ -44,7 +44,7 @@ int audit_open(struct audit **out, const char *cache_dir, int to_stdout, struct 
 		a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (a->fd < 0) {
 			int rc = err_set(err, APPDB_EIO, "could not open %s: %s", a->path,
-					 strerror(errno));
+			                 strerror(errno));
 			audit_close(a);
 			return rc;
 		}
@@ -93,7 +93,7 @@ int audit_write(struct audit *a, json_t *record, struct err *err)
 		line[len] = '\n';
 		if (write_all(a->fd, line, len + 1) != 0 || fsync(a->fd) != 0)
 			rc = err_set(err, APPDB_EIO, "could not append to %s: %s", a->path,
-				     strerror(errno));
+			             strerror(errno));
 		line[len] = '\0';
 	}
 	pthread_mutex_unlock(&a->lock);

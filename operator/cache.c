@@ -132,8 +132,7 @@ static json_t *sanitize(json_t *obj)
 			goto fail;
 	}
 	if (json_is_object(ann)) {
-		json_object_foreach(ann, k, v)
-		{
+		json_object_foreach (ann, k, v) {
 			if (strncmp(k, APPDB_GROUP "/", strlen(APPDB_GROUP) + 1) == 0 &&
 			    json_is_string(v) && json_object_set(a, k, v) != 0)
 				goto fail;

@@ -32,25 +32,26 @@ struct cli_opts {
 };
 
 static const char USAGE[] =
-	"usage:\n"
-	"  appdb-operator run       [--config F] [--kubeconfig F]   the controller\n"
-	"  appdb-operator reconcile [--config F] -f PATH...         one pass over manifests on disk\n"
-	"  appdb-operator plan      [--config F] -f PATH...         what reconcile would do; changes nothing\n"
-	"  appdb-operator validate  [--config F] -f PATH...         check manifests only\n"
-	"  appdb-operator version\n"
-	"options: --log-format text|json, --log-level debug|info|warn|error\n";
+    "usage:\n"
+    "  appdb-operator run       [--config F] [--kubeconfig F]   the controller\n"
+    "  appdb-operator reconcile [--config F] -f PATH...         one pass over manifests on disk\n"
+    "  appdb-operator plan      [--config F] -f PATH...         what reconcile would do; changes "
+    "nothing\n"
+    "  appdb-operator validate  [--config F] -f PATH...         check manifests only\n"
+    "  appdb-operator version\n"
+    "options: --log-format text|json, --log-level debug|info|warn|error\n";
 
 /* Parses the options shared by the commands; returns 0 or EXIT_USAGE. */
 static int parse_opts(struct cli_opts *o, int argc, char **argv, enum log_level def_level)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"kubeconfig", required_argument, NULL, 'k'},
-		{"filename", required_argument, NULL, 'f'},
-		{"log-format", required_argument, NULL, 'L'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"kubeconfig", required_argument, NULL, 'k'},
+	    {"filename", required_argument, NULL, 'f'},
+	    {"log-format", required_argument, NULL, 'L'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum log_format format = LOG_TEXT;
 	enum log_level level = def_level;
@@ -113,11 +114,11 @@ static void print_summary(const struct appdb *db, const struct run_result *r, in
 	size_t i;
 
 	fprintf(stderr, "%s/%s: %s (%s)%s%s\n", db->ns ? db->ns : "-", db->name ? db->name : "-",
-		plan && r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
-		r->reason ? r->reason : "", r->message ? ": " : "", r->message ? r->message : "");
+	        plan && r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
+	        r->reason ? r->reason : "", r->message ? ": " : "", r->message ? r->message : "");
 	for (i = 0; i < r->n_actions; i++)
 		fprintf(stderr, "  %s %s\n", plan || r->result == RESULT_BLOCKED ? "would" : "did",
-			r->actions[i]);
+		        r->actions[i]);
 }
 
 /* Prints the JSON record of a plan. */
@@ -132,11 +133,11 @@ static void print_plan_json(const struct appdb *db, const struct run_result *r)
 	for (i = 0; i < r->n_actions; i++)
 		json_array_append_new(actions, json_string(r->actions[i]));
 	snprintf(resource, sizeof(resource), "%s/%s", db->ns ? db->ns : "",
-		 db->name ? db->name : "");
+	         db->name ? db->name : "");
 	rec = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:o, s:s?}", "event", "plan", "resource",
-			resource, "database", db->db_name, "result",
-			r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
-			"reason", r->reason, "actions", actions, "message", r->message);
+	                resource, "database", db->db_name, "result",
+	                r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
+	                "reason", r->reason, "actions", actions, "message", r->message);
 	line = rec != NULL ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (line != NULL)
 		printf("%s\n", line);
@@ -224,8 +225,8 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 			rc = engine_report_invalid(&r, eng, it->db, it->problems);
 		else if (duplicate_of_earlier(&set, i))
 			rc = engine_report_invalid(&r, eng, it->db,
-						   "metadata.name: the same resource appears twice "
-						   "in the manifests");
+			                           "metadata.name: the same resource appears twice "
+			                           "in the manifests");
 		else
 			rc = engine_reconcile(&r, eng, it->db, mode);
 		if (rc != 0) {
@@ -322,11 +323,11 @@ static int cmd_validate(int argc, char **argv)
 		if (it->problems != NULL || msg != NULL) {
 			bad = 1;
 			fprintf(stderr, "%s: %s/%s: invalid: %s\n", it->where ? it->where : "",
-				db && db->ns ? db->ns : "-", db && db->name ? db->name : "-",
-				it->problems != NULL ? it->problems : msg);
+			        db && db->ns ? db->ns : "-", db && db->name ? db->name : "-",
+			        it->problems != NULL ? it->problems : msg);
 		} else {
 			fprintf(stderr, "%s: %s/%s: valid\n", it->where ? it->where : "", db->ns,
-				db->name);
+			        db->name);
 		}
 		free(msg);
 		field_errs_clear(&errs);

@@ -50,8 +50,7 @@ json_t *conditions_find(json_t *conds, const char *type)
 
 	if (!json_is_array(conds))
 		return NULL;
-	json_array_foreach(conds, i, c)
-	{
+	json_array_foreach (conds, i, c) {
 		const char *t = json_string_value(json_object_get(c, "type"));
 
 		if (t != NULL && strcmp(t, type) == 0)
@@ -112,8 +111,7 @@ int conditions_compute(json_t **out, json_t *prev, const struct cond_outcome *o)
 	        arr, make_condition(prev, COND_STALLED, !o->ready && o->stalled, o)) != 0)
 		goto out;
 	if (json_is_array(prev)) {
-		json_array_foreach(prev, i, c)
-		{
+		json_array_foreach (prev, i, c) {
 			const char *t = json_string_value(json_object_get(c, "type"));
 
 			if (t == NULL || strcmp(t, COND_READY) == 0 ||

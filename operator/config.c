@@ -19,7 +19,7 @@ struct cfgload {
 
 /* Reports a problem at v (or its parent when v is NULL) once; keeps the first. */
 static void bad(struct cfgload *c, const json_t *v, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void bad(struct cfgload *c, const json_t *v, const char *field, const char *fmt, ...)
 {
@@ -33,8 +33,8 @@ static void bad(struct cfgload *c, const json_t *v, const char *field, const cha
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	yaml_pos(&c->docs, v, &line, &col);
-	c->rc = err_set(c->err, APPDB_EINVAL, "%s:%d:%d: %s: %s", c->docs.name, line, col, field,
-			msg);
+	c->rc =
+	    err_set(c->err, APPDB_EINVAL, "%s:%d:%d: %s: %s", c->docs.name, line, col, field, msg);
 }
 
 static void known_keys(struct cfgload *c, json_t *obj, const char *path, const char *const *keys)
@@ -42,7 +42,7 @@ static void known_keys(struct cfgload *c, json_t *obj, const char *path, const c
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(obj, k, v) {
+	json_object_foreach (obj, k, v) {
 		const char *const *a;
 		int ok = 0;
 
@@ -59,7 +59,7 @@ static void known_keys(struct cfgload *c, json_t *obj, const char *path, const c
 
 /* Copies a string field, or the default when absent. */
 static char *str_field(struct cfgload *c, json_t *obj, const char *path, const char *key,
-		       const char *def, int required)
+                       const char *def, int required)
 {
 	json_t *v = json_object_get(obj, key);
 	char f[300];
@@ -87,7 +87,7 @@ static char *str_field(struct cfgload *c, json_t *obj, const char *path, const c
 }
 
 static int int_field(struct cfgload *c, json_t *obj, const char *path, const char *key, int def,
-		     int min, int max)
+                     int min, int max)
 {
 	json_t *v = json_object_get(obj, key);
 	char f[300];
@@ -122,7 +122,7 @@ static int bool_field(struct cfgload *c, json_t *obj, const char *path, const ch
 }
 
 static json_t *obj_field(struct cfgload *c, json_t *obj, const char *path, const char *key,
-			 int required)
+                         int required)
 {
 	json_t *v = json_object_get(obj, key);
 	char f[300];
@@ -141,7 +141,7 @@ static json_t *obj_field(struct cfgload *c, json_t *obj, const char *path, const
 }
 
 static void load_password_from(struct cfgload *c, struct secret_ref *ref, json_t *pf,
-			       const char *path)
+                               const char *path)
 {
 	static const char *const pf_keys[] = {"secretsManager", "kubernetesSecret", "file", NULL};
 	static const char *const sm_keys[] = {"secretId", "key", NULL};
@@ -179,13 +179,13 @@ static void load_password_from(struct cfgload *c, struct secret_ref *ref, json_t
 }
 
 static void load_instance(struct cfgload *c, struct instance_config *in, const char *name,
-			  json_t *v, const struct config *cfg)
+                          json_t *v, const struct config *cfg)
 {
-	static const char *const keys[] = {"host", "port", "adminDatabase", "sslMode",
-					   "sslRootCert", "admin", NULL};
+	static const char *const keys[] = {
+	    "host", "port", "adminDatabase", "sslMode", "sslRootCert", "admin", NULL};
 	static const char *const admin_keys[] = {"user", "passwordFrom", "iamAuth", NULL};
-	static const char *const ssl_modes[] = {"disable", "allow", "prefer", "require",
-						"verify-ca", "verify-full", NULL};
+	static const char *const ssl_modes[] = {"disable",   "allow",       "prefer", "require",
+	                                        "verify-ca", "verify-full", NULL};
 	const char *const *m;
 	json_t *admin, *pf, *iam;
 	char path[300];
@@ -264,18 +264,23 @@ static int load_env(struct config *cfg)
 static int valid_environment(const char *e)
 {
 	return e != NULL && (strcmp(e, "dev") == 0 || strcmp(e, "test") == 0 ||
-			     strcmp(e, "staging") == 0 || strcmp(e, "prod") == 0);
+	                     strcmp(e, "staging") == 0 || strcmp(e, "prod") == 0);
 }
 
 int config_load(struct config **out, const char *path, struct err *err)
 {
-	static const char *const keys[] = {"environment", "instances", "aws", "watchNamespaces",
-					   "cacheDir", "workers", "resyncSeconds", "httpPort",
-					   "lockTimeoutSeconds", "leaderElection", NULL};
+	static const char *const keys[] = {"environment",     "instances", "aws",
+	                                   "watchNamespaces", "cacheDir",  "workers",
+	                                   "resyncSeconds",   "httpPort",  "lockTimeoutSeconds",
+	                                   "leaderElection",  NULL};
 	static const char *const aws_keys[] = {"region", "endpoint", "secretCacheSeconds", NULL};
-	static const char *const le_keys[] = {"enabled", "namespace", "name",
-					      "leaseDurationSeconds", "renewDeadlineSeconds",
-					      "retryPeriodSeconds", NULL};
+	static const char *const le_keys[] = {"enabled",
+	                                      "namespace",
+	                                      "name",
+	                                      "leaseDurationSeconds",
+	                                      "renewDeadlineSeconds",
+	                                      "retryPeriodSeconds",
+	                                      NULL};
 	struct cfgload c = {0};
 	struct config *cfg = NULL;
 	json_t *root, *inst, *aws, *wn, *le, *v;
@@ -313,7 +318,8 @@ int config_load(struct config **out, const char *path, struct err *err)
 		known_keys(&c, aws, "aws", aws_keys);
 	cfg->aws_region = str_field(&c, aws, "aws", "region", getenv("AWS_REGION"), 0);
 	cfg->aws_endpoint = str_field(&c, aws, "aws", "endpoint", "", 0);
-	cfg->aws_secret_cache_seconds = int_field(&c, aws, "aws", "secretCacheSeconds", 60, 0, 3600);
+	cfg->aws_secret_cache_seconds =
+	    int_field(&c, aws, "aws", "secretCacheSeconds", 60, 0, 3600);
 
 	inst = obj_field(&c, root, "", "instances", 1);
 	if (inst != NULL && json_object_size(inst) > 0) {
@@ -322,7 +328,7 @@ int config_load(struct config **out, const char *path, struct err *err)
 			c.rc = APPDB_ENOMEM;
 			goto out;
 		}
-		json_object_foreach(inst, name, v) {
+		json_object_foreach (inst, name, v) {
 			load_instance(&c, &cfg->instances[cfg->n_instances], name, v, cfg);
 			cfg->n_instances++;
 		}
@@ -338,13 +344,14 @@ int config_load(struct config **out, const char *path, struct err *err)
 				c.rc = APPDB_ENOMEM;
 				goto out;
 			}
-			json_array_foreach(wn, i, v) {
+			json_array_foreach (wn, i, v) {
 				if (!json_is_string(v)) {
-					bad(&c, v, "watchNamespaces", "must be a list of namespace names");
+					bad(&c, v, "watchNamespaces",
+					    "must be a list of namespace names");
 					break;
 				}
 				cfg->watch_namespaces[cfg->n_watch_namespaces] =
-					strdup(json_string_value(v));
+				    strdup(json_string_value(v));
 				if (cfg->watch_namespaces[cfg->n_watch_namespaces++] == NULL) {
 					c.rc = APPDB_ENOMEM;
 					goto out;
@@ -365,11 +372,11 @@ int config_load(struct config **out, const char *path, struct err *err)
 	cfg->leader.lease_namespace = str_field(&c, le, "leaderElection", "namespace", NULL, 0);
 	cfg->leader.lease_name = str_field(&c, le, "leaderElection", "name", "appdb-operator", 0);
 	cfg->leader.lease_seconds =
-		int_field(&c, le, "leaderElection", "leaseDurationSeconds", 15, 2, 3600);
+	    int_field(&c, le, "leaderElection", "leaseDurationSeconds", 15, 2, 3600);
 	cfg->leader.renew_seconds =
-		int_field(&c, le, "leaderElection", "renewDeadlineSeconds", 10, 1, 3600);
+	    int_field(&c, le, "leaderElection", "renewDeadlineSeconds", 10, 1, 3600);
 	cfg->leader.retry_seconds =
-		int_field(&c, le, "leaderElection", "retryPeriodSeconds", 2, 1, 3600);
+	    int_field(&c, le, "leaderElection", "retryPeriodSeconds", 2, 1, 3600);
 	if (c.rc == 0 && cfg->leader.renew_seconds >= cfg->leader.lease_seconds)
 		bad(&c, le, "leaderElection.renewDeadlineSeconds",
 		    "must be less than leaseDurationSeconds");
@@ -378,7 +385,7 @@ int config_load(struct config **out, const char *path, struct err *err)
 		c.rc = load_env(cfg);
 	if (c.rc == 0 && !valid_environment(cfg->environment))
 		c.rc = err_set(err, APPDB_EINVAL,
-			       "APPDB_ENVIRONMENT must be one of dev, test, staging, prod");
+		               "APPDB_ENVIRONMENT must be one of dev, test, staging, prod");
 out:
 	yaml_docs_clear(&c.docs);
 	if (c.rc != 0) {

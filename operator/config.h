@@ -20,14 +20,14 @@
 struct instance_config {
 	char *name;
 	char *host;
-	int port;                   /* default 5432 */
-	char *admin_database;       /* default "postgres" */
-	char *ssl_mode;             /* default "verify-full" */
-	char *ssl_root_cert;        /* NULL: libpq's default */
+	int port;             /* default 5432 */
+	char *admin_database; /* default "postgres" */
+	char *ssl_mode;       /* default "verify-full" */
+	char *ssl_root_cert;  /* NULL: libpq's default */
 	char *admin_user;
 	struct secret_ref admin_password; /* kind SECRET_NONE with iam_auth */
-	int iam_auth;               /* admin.iamAuth given */
-	char *iam_region;           /* admin.iamAuth.region, else aws.region */
+	int iam_auth;                     /* admin.iamAuth given */
+	char *iam_region;                 /* admin.iamAuth.region, else aws.region */
 };
 
 struct leader_config {
@@ -41,20 +41,20 @@ struct leader_config {
 
 struct config {
 	char *path;
-	char *environment;    /* dev | test | staging | prod, after APPDB_ENVIRONMENT */
-	int allow_provision;  /* ALLOW_DB_PROVISION=true */
-	char *build_id;       /* BUILD_ID, else the build's own id */
+	char *environment;   /* dev | test | staging | prod, after APPDB_ENVIRONMENT */
+	int allow_provision; /* ALLOW_DB_PROVISION=true */
+	char *build_id;      /* BUILD_ID, else the build's own id */
 	struct instance_config *instances;
 	size_t n_instances;
 	char *aws_region;
-	char *aws_endpoint;   /* "" or NULL: the regional endpoint */
+	char *aws_endpoint;           /* "" or NULL: the regional endpoint */
 	int aws_secret_cache_seconds; /* default 60 */
 	char **watch_namespaces;
 	size_t n_watch_namespaces;
-	char *cache_dir;      /* default /var/cache/appdb-operator */
-	int workers;          /* default 4 */
-	int resync_seconds;   /* default 600 */
-	int http_port;        /* default 8080 */
+	char *cache_dir;          /* default /var/cache/appdb-operator */
+	int workers;              /* default 4 */
+	int resync_seconds;       /* default 600 */
+	int http_port;            /* default 8080 */
 	int lock_timeout_seconds; /* advisory lock wait, default 30 */
 	struct leader_config leader;
 };

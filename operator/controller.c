@@ -126,7 +126,7 @@ static void object_key(char *out, size_t len, json_t *obj)
 	json_t *md = json_object_get(obj, "metadata");
 
 	snprintf(out, len, "%s/%s", json_string_value(json_object_get(md, "namespace")) ?: "",
-		 json_string_value(json_object_get(md, "name")) ?: "");
+	         json_string_value(json_object_get(md, "name")) ?: "");
 }
 
 static void set_api_up(struct ctl *c, int up)
@@ -171,9 +171,9 @@ static void save_locked(struct ctl *c, const char *key, int force)
 		cache_entry_clear(&e);
 		return;
 	}
-	json_array_foreach(json_object_get(pend, "status"), i, v)
+	json_array_foreach (json_object_get(pend, "status"), i, v)
 		cache_entry_push_status(&e, v);
-	json_array_foreach(json_object_get(pend, "events"), i, v)
+	json_array_foreach (json_object_get(pend, "events"), i, v)
 		cache_entry_push_event(&e, v);
 	if (cache_save(c->cache, &e, &err) != 0)
 		log_error(NULL, "could not write the cache file of %s: %s", key, err.msg);
@@ -195,7 +195,7 @@ static void load_cache(struct ctl *c)
 	}
 	if (corrupt > 0)
 		log_warn(NULL, "%zu corrupt cache file(s) set aside in %s", corrupt,
-			 c->cfg->cache_dir);
+		         c->cfg->cache_dir);
 	for (i = 0; i < n; i++) {
 		char key[600];
 		json_t *pend;
@@ -205,8 +205,8 @@ static void load_cache(struct ctl *c)
 		json_object_set(c->saved, key, entries[i].object);
 		if (json_array_size(entries[i].pending_status) > 0 ||
 		    json_array_size(entries[i].pending_events) > 0) {
-			pend = json_pack("{s:O, s:O}", "status", entries[i].pending_status, "events",
-					 entries[i].pending_events);
+			pend = json_pack("{s:O, s:O}", "status", entries[i].pending_status,
+			                 "events", entries[i].pending_events);
 			json_object_set_new(c->pending, key, pend);
 		}
 		workqueue_add(c->q, key);
@@ -231,8 +231,8 @@ static void keep_pending(struct ctl *c, const char *key, const char *list, json_
 	arr = json_object_get(pend, list);
 	json_array_append(arr, item);
 	/* Bounded like the cache file; the newest are kept. */
-	while (json_array_size(arr) > (strcmp(list, "status") == 0 ? CACHE_PENDING_STATUS_MAX
-								   : CACHE_PENDING_EVENTS_MAX))
+	while (json_array_size(arr) >
+	       (strcmp(list, "status") == 0 ? CACHE_PENDING_STATUS_MAX : CACHE_PENDING_EVENTS_MAX))
 		json_array_remove(arr, 0);
 	save_locked(c, key, 1);
 	pthread_mutex_unlock(&c->mu);
@@ -250,7 +250,7 @@ static int same(json_t *a, json_t *b)
 static int needs_reconcile(json_t *old, json_t *obj)
 {
 	static const char *const fields[] = {"generation", "annotations", "uid",
-					     "deletionTimestamp", NULL};
+	                                     "deletionTimestamp", NULL};
 	json_t *om, *nm;
 	size_t i;
 
@@ -306,8 +306,8 @@ static void delete_key(struct ctl *c, const char *key)
 static int on_watch_event(void *ctx, enum kube_event_type type, json_t *obj)
 {
 	struct watcher *w = ctx;
-	const char *rv = json_string_value(
-		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	const char *rv =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 	char key[600];
 
 	httpd_health_beat(w->ctl->health, w->health_id);
@@ -346,7 +346,7 @@ static int relist(struct watcher *w, struct err *err)
 		json_decref(seen);
 		return rc;
 	}
-	json_array_foreach(list.items, i, obj) {
+	json_array_foreach (list.items, i, obj) {
 		char k[600];
 
 		object_key(k, sizeof(k), obj);
@@ -356,7 +356,7 @@ static int relist(struct watcher *w, struct err *err)
 	/* Resources of this watch's scope that are gone were deleted while we looked away. */
 	pthread_mutex_lock(&c->mu);
 	obj = json_array();
-	json_object_foreach_safe(c->objects, tmp, key, v) {
+	json_object_foreach_safe (c->objects, tmp, key, v) {
 		size_t nl = w->ns != NULL ? strlen(w->ns) : 0;
 
 		if (w->ns != NULL && (strncmp(key, w->ns, nl) != 0 || key[nl] != '/'))
@@ -365,10 +365,10 @@ static int relist(struct watcher *w, struct err *err)
 			json_array_append_new(obj, json_string(key));
 	}
 	/* What waits to be sent goes out now that the API answers. */
-	json_object_foreach(c->pending, key, v)
+	json_object_foreach (c->pending, key, v)
 		workqueue_add(c->q, key);
 	pthread_mutex_unlock(&c->mu);
-	json_array_foreach(obj, i, v) {
+	json_array_foreach (obj, i, v) {
 		log_info(NULL, "%s was deleted while it was not watched", json_string_value(v));
 		delete_key(c, json_string_value(v));
 	}
@@ -396,10 +396,11 @@ static void *watch_loop(void *arg)
 			rc = relist(w, &err);
 			if (rc != 0) {
 				set_api_up(c, 0);
-				log_warn(NULL, "could not list AppDatabases%s%s: %s", w->ns ? " in " : "",
-					 w->ns ? w->ns : "", err.msg);
-				nap(c, rc == APPDB_ETHROTTLED && err.retry_after > 0 ? err.retry_after
-										    : backoff(++failures));
+				log_warn(NULL, "could not list AppDatabases%s%s: %s",
+				         w->ns ? " in " : "", w->ns ? w->ns : "", err.msg);
+				nap(c, rc == APPDB_ETHROTTLED && err.retry_after > 0
+				           ? err.retry_after
+				           : backoff(++failures));
 				continue;
 			}
 			listed = 1;
@@ -424,7 +425,7 @@ static void *watch_loop(void *arg)
 		set_api_up(c, 0);
 		log_warn(NULL, "watch ended: %s", err.msg[0] ? err.msg : err_name(rc));
 		nap(c, rc == APPDB_ETHROTTLED && err.retry_after > 0 ? err.retry_after
-								    : backoff(++failures));
+		                                                     : backoff(++failures));
 	}
 	return NULL;
 }
@@ -432,7 +433,7 @@ static void *watch_loop(void *arg)
 /* ---- secrets through the API, kept in memory for outages ---- */
 
 static int fetch_kube_secret(void *ctx, struct secret *out, const struct secret_ref *ref,
-			     struct err *err)
+                             struct err *err)
 {
 	struct worker *w = ctx;
 	struct ctl *c = w->ctl;
@@ -471,9 +472,9 @@ static int fetch_kube_secret(void *ctx, struct secret *out, const struct secret_
 		return err_set(err, rc, "%s", kerr.msg);
 	if (rc != 0 && err != NULL && err->msg[0] == '\0')
 		return err_set(err, APPDB_ETRANSIENT,
-			       "secret %s has not been read yet and the Kubernetes API cannot be "
-			       "reached (%s); waiting for it",
-			       key, kerr.msg);
+		               "secret %s has not been read yet and the Kubernetes API cannot be "
+		               "reached (%s); waiting for it",
+		               key, kerr.msg);
 	return rc;
 }
 
@@ -494,23 +495,23 @@ static json_t *status_patch(const struct run_result *r, long long generation, js
 		conds = json_array();
 	for (i = 0; i < r->n_users; i++) {
 		json_t *u = json_pack("{s:s, s:s}", "name", r->users[i].name, "access",
-				      access_name(r->users[i].access));
+		                      access_name(r->users[i].access));
 
 		/* Inside an array a null is a value, not a deletion: leave it out. */
 		if (u != NULL && r->users[i].password_version != NULL)
 			json_object_set_new(u, "passwordVersion",
-					    json_string(r->users[i].password_version));
+			                    json_string(r->users[i].password_version));
 		json_array_append_new(users, u);
 	}
 	for (i = 0; i < r->n_actions; i++)
 		json_array_append_new(actions, json_string(r->actions[i]));
 	last = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s?, s:O}", "runId", r->run_id, "buildId",
-			 r->build_id, "startedAt", r->started_at, "finishedAt", r->finished_at,
-			 "result", run_result_name(r->result), "reason", r->reason, "actions",
-			 actions);
+	                 r->build_id, "startedAt", r->started_at, "finishedAt", r->finished_at,
+	                 "result", run_result_name(r->result), "reason", r->reason, "actions",
+	                 actions);
 	status = json_pack("{s:I, s:o, s:s?, s:o, s:o}", "observedGeneration",
-			   (json_int_t)generation, "conditions", conds, "database", r->database,
-			   "users", users, "lastRun", last);
+	                   (json_int_t)generation, "conditions", conds, "database", r->database,
+	                   "users", users, "lastRun", last);
 	if (r->reason != NULL && strcmp(r->reason, REASON_AWAITING_APPROVAL) == 0)
 		json_object_set(status, "pendingActions", actions);
 	else
@@ -532,7 +533,7 @@ static int status_current(const struct run_result *r, long long generation, json
 
 /* Writes the status of a run; keeps it for later when the API cannot take it. */
 static void write_status(struct worker *w, const char *key, const struct appdb *db, json_t *obj,
-			 const struct run_result *r)
+                         const struct run_result *r)
 {
 	json_t *prev = json_object_get(obj, "status");
 	json_t *patch = NULL, *fresh = NULL;
@@ -560,7 +561,7 @@ static void write_status(struct worker *w, const char *key, const struct appdb *
 		log_error(NULL, "the API refused the status of %s: %s", key, err.msg);
 	} else if (rc != 0) {
 		log_warn(NULL, "could not write the status of %s (%s); kept to send later", key,
-			 err.msg);
+		         err.msg);
 		if (rc == APPDB_ETRANSIENT || rc == APPDB_ETHROTTLED || rc == APPDB_EUNAUTHORIZED)
 			set_api_up(w->ctl, rc == APPDB_ETHROTTLED);
 		keep_pending(w->ctl, key, "status", patch);
@@ -571,9 +572,10 @@ static void write_status(struct worker *w, const char *key, const struct appdb *
 
 /* Emits the Event of a run that changed or refused something. */
 static void emit_event(struct worker *w, const char *key, const struct appdb *db,
-		       const struct run_result *r)
+                       const struct run_result *r)
 {
-	struct event_ref ref = {db->ns, db->name, db->uid[0] ? db->uid : NULL, db->resource_version};
+	struct event_ref ref = {db->ns, db->name, db->uid[0] ? db->uid : NULL,
+	                        db->resource_version};
 	const char *type = r->result == RESULT_CHANGED ? EVENT_NORMAL : EVENT_WARNING;
 	json_t *ev = NULL;
 	struct err err = {0};
@@ -583,14 +585,15 @@ static void emit_event(struct worker *w, const char *key, const struct appdb *db
 		return;
 	if (r->result == RESULT_CHANGED)
 		snprintf(msg, sizeof(msg), "database %s provisioned: %zu action(s)",
-			 db->db_name ? db->db_name : "", r->n_actions);
+		         db->db_name ? db->db_name : "", r->n_actions);
 	else
 		snprintf(msg, sizeof(msg), "%s", r->message ? r->message : r->reason);
-	if (events_build(&ev, w->ctl->events, &ref, type, r->reason, msg, r->run_id, now_wall()) != 0)
+	if (events_build(&ev, w->ctl->events, &ref, type, r->reason, msg, r->run_id, now_wall()) !=
+	    0)
 		return;
 	if (events_emit(w->ctl->events, w->kc, ev, &err) != 0) {
 		log_warn(NULL, "could not send the Event for %s (%s); kept to send later", key,
-			 err.msg);
+		         err.msg);
 		keep_pending(w->ctl, key, "events", ev);
 	}
 	json_decref(ev);
@@ -616,7 +619,8 @@ static void flush_pending(struct worker *w, const char *key, const char *ns, con
 	while (rc == 0 && json_array_size(status) > 0) {
 		struct err err = {0};
 
-		rc = kube_patch_appdb_status(NULL, w->kc, ns, name, json_array_get(status, 0), &err);
+		rc =
+		    kube_patch_appdb_status(NULL, w->kc, ns, name, json_array_get(status, 0), &err);
 		if (rc == 0 || rc == APPDB_ENOTFOUND || rc == APPDB_EINVAL) {
 			rc = 0;
 			json_array_remove(status, 0);
@@ -636,7 +640,7 @@ static void flush_pending(struct worker *w, const char *key, const char *ns, con
 		json_object_del(c->pending, key);
 	else
 		json_object_set_new(c->pending, key,
-				    json_pack("{s:O, s:O}", "status", status, "events", events));
+		                    json_pack("{s:O, s:O}", "status", status, "events", events));
 	save_locked(c, key, 1);
 	pthread_mutex_unlock(&c->mu);
 	if (rc == 0)
@@ -654,7 +658,7 @@ static void count_ready(struct ctl *c, const char *key, int ready)
 
 	pthread_mutex_lock(&c->mu);
 	json_object_set_new(c->ready, key, json_boolean(ready));
-	json_object_foreach(c->ready, k, v) {
+	json_object_foreach (c->ready, k, v) {
 		if (json_is_true(v))
 			yes++;
 		else
@@ -678,10 +682,11 @@ static void handle_deletion(struct worker *w, const char *key, json_t *obj)
 		char msg[512];
 
 		engine_record_deletion(&r, w->eng, db);
-		snprintf(msg, sizeof(msg), "AppDatabase deleted; database %s and its roles are kept",
-			 db->db_name ? db->db_name : "");
+		snprintf(msg, sizeof(msg),
+		         "AppDatabase deleted; database %s and its roles are kept",
+		         db->db_name ? db->db_name : "");
 		if (events_build(&ev, w->ctl->events, &ref, EVENT_NORMAL, "Deleted", msg, r.run_id,
-				 now_wall()) == 0 &&
+		                 now_wall()) == 0 &&
 		    events_emit(w->ctl->events, w->kc, ev, &err) != 0)
 			log_warn(NULL, "could not send the deletion Event of %s: %s", key, err.msg);
 		json_decref(ev);
@@ -739,7 +744,7 @@ static void reconcile_key(struct worker *w, const char *key)
 		engine_reconcile(&r, w->eng, db, ENGINE_APPLY);
 	}
 	metrics_set_instance_up(c->metrics, db->instance ? db->instance : "",
-				r.reason == NULL || strcmp(r.reason, REASON_DB_UNREACHABLE) != 0);
+	                        r.reason == NULL || strcmp(r.reason, REASON_DB_UNREACHABLE) != 0);
 
 	/* 6. Status, Event, metrics. */
 	write_status(w, key, db, obj, &r);
@@ -810,7 +815,7 @@ static int wait_for_signal(struct ctl *c, struct worker *workers, size_t n)
 }
 
 int controller_run(const struct config *cfg, const char *kubeconfig_path,
-		   const struct sources *sources)
+                   const struct sources *sources)
 {
 	struct ctl c;
 	struct worker *workers = NULL;
@@ -863,7 +868,7 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
 		goto out;
 	}
 	log_info(NULL, "appdb-operator %s (build %s) serving /healthz /readyz /metrics on port %d",
-		 APPDB_VERSION, cfg->build_id, httpd_port(c.httpd));
+	         APPDB_VERSION, cfg->build_id, httpd_port(c.httpd));
 
 	/* Resources from the cache are reconciled even before the API answers. */
 	load_cache(&c);
@@ -923,7 +928,8 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
 		wt->ns = cfg->n_watch_namespaces > 0 ? cfg->watch_namespaces[i] : NULL;
 		snprintf(name, sizeof(name), "watch-%s", wt->ns ? wt->ns : "all");
 		if (kube_client_new(&wt->kc, c.kcfg, &err) != 0 ||
-		    httpd_health_register(c.health, name, WATCH_TIMEOUT_SECONDS + 60, &wt->health_id) != 0) {
+		    httpd_health_register(c.health, name, WATCH_TIMEOUT_SECONDS + 60,
+		                          &wt->health_id) != 0) {
 			log_error(NULL, "cannot start %s: %s", name, err.msg);
 			goto stop;
 		}
@@ -974,7 +980,7 @@ out:
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(c.secrets, k, v)
+		json_object_foreach (c.secrets, k, v)
 			kube_json_wipe(v);
 	}
 	json_decref(c.objects);

@@ -21,6 +21,6 @@
  * start.
  */
 int controller_run(const struct config *cfg, const char *kubeconfig_path,
-		   const struct sources *sources);
+                   const struct sources *sources);
 
 #endif

@@ -48,11 +48,11 @@ struct rec {
 	struct run_result *out;
 	struct log_ctx log;
 	const struct instance_config *inst;
-	int awaiting;             /* prod approval missing: plan only */
+	int awaiting; /* prod approval missing: plan only */
 	struct secret admin_pw;
-	struct secret *user_pw;   /* one per spec user */
-	PGconn *admin;            /* borrowed from the engine's cache */
-	PGconn *target;           /* owned */
+	struct secret *user_pw; /* one per spec user */
+	PGconn *admin;          /* borrowed from the engine's cache */
+	PGconn *target;         /* owned */
 	int locked;
 	char app_name[64];
 	const char **schemas;
@@ -65,7 +65,7 @@ struct rec {
 };
 
 int engine_new(struct engine **out, const struct config *cfg,
-	       const struct secret_resolver *resolver, struct err *err)
+               const struct secret_resolver *resolver, struct err *err)
 {
 	struct engine *eng = calloc(1, sizeof(*eng));
 	const char *k = getenv("APPDB_FAILPOINT_KILL_AFTER_STATEMENTS");
@@ -158,10 +158,10 @@ static void new_run_id(char *out, size_t len)
 
 /* Sets the outcome once; later calls are ignored. */
 static int outcome(struct rec *r, enum run_result_kind kind, const char *reason, const char *fmt,
-		   ...) __attribute__((format(printf, 4, 5)));
+                   ...) __attribute__((format(printf, 4, 5)));
 
 static int outcome(struct rec *r, enum run_result_kind kind, const char *reason, const char *fmt,
-		   ...)
+                   ...)
 {
 	va_list ap;
 	char *msg = NULL;
@@ -214,7 +214,7 @@ static int step_validate(struct rec *r)
 		return 0;
 	msg = field_errs_join(&errs);
 	rc = outcome(r, RESULT_INVALID, REASON_INVALID_SPEC, "invalid spec: %s",
-		     msg != NULL ? msg : "out of memory");
+	             msg != NULL ? msg : "out of memory");
 	free(msg);
 	field_errs_clear(&errs);
 	return rc;
@@ -225,7 +225,7 @@ static int step_instance(struct rec *r)
 	r->inst = config_instance(r->eng->cfg, r->db->instance);
 	if (r->inst == NULL)
 		return outcome(r, RESULT_BLOCKED, REASON_INSTANCE_UNKNOWN,
-			       "instance %s is not in the operator configuration", r->db->instance);
+		               "instance %s is not in the operator configuration", r->db->instance);
 	return 0;
 }
 
@@ -234,8 +234,8 @@ static int step_environment(struct rec *r)
 	if (strcmp(r->eng->cfg->environment, "dev") == 0 || r->eng->cfg->allow_provision)
 		return 0;
 	return outcome(r, RESULT_BLOCKED, REASON_PROVISIONING_DISABLED,
-		       "environment %s needs ALLOW_DB_PROVISION=true on the operator",
-		       r->eng->cfg->environment);
+	               "environment %s needs ALLOW_DB_PROVISION=true on the operator",
+	               r->eng->cfg->environment);
 }
 
 static int step_approval(struct rec *r)
@@ -254,7 +254,7 @@ static int step_approval(struct rec *r)
 
 /* Reads one secret, mapping failures to SecretMissing or a retry. */
 static int read_secret(struct rec *r, struct secret *out, const struct secret_ref *ref,
-		       const char *what)
+                       const char *what)
 {
 	struct err err = {0};
 	char desc[512];
@@ -268,9 +268,9 @@ static int read_secret(struct rec *r, struct secret *out, const struct secret_re
 	secret_ref_describe(desc, sizeof(desc), ref);
 	if (secret_error_is_missing(rc))
 		return outcome(r, RESULT_BLOCKED, REASON_SECRET_MISSING, "%s: %s: %s", what, desc,
-			       err.msg);
+		               err.msg);
 	return outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
-		       "%s: could not read %s: %s (will retry)", what, desc, err.msg);
+	               "%s: could not read %s: %s (will retry)", what, desc, err.msg);
 }
 
 static int step_secrets(struct rec *r)
@@ -380,7 +380,7 @@ static int get_admin(struct rec *r, struct err *err)
 		secret_invalidate(eng->resolver, &r->inst->admin_password);
 		secret_clear(&r->admin_pw);
 		if (secret_resolve(&r->admin_pw, eng->resolver, &r->inst->admin_password, r->db->ns,
-				   &again) == 0) {
+		                   &again) == 0) {
 			err_clear(err);
 			rc = connect_admin(r, &ac->conn, r->inst->admin_database, err);
 		}
@@ -418,8 +418,8 @@ static int unreachable(struct rec *r, int rc, const struct err *err)
 		return rc;
 	if (r->awaiting) /* approval is what a person must act on first */
 		return outcome(r, RESULT_BLOCKED, REASON_AWAITING_APPROVAL,
-			       "generation %lld needs approval (pending actions unknown: %s)",
-			       r->db->generation, err->msg);
+		               "generation %lld needs approval (pending actions unknown: %s)",
+		               r->db->generation, err->msg);
 	return outcome(r, RESULT_FAILED, REASON_DB_UNREACHABLE, "%s", err->msg);
 }
 
@@ -482,9 +482,9 @@ static int step_observe(struct rec *r)
 	if (rc != 0) {
 		if (rc == APPDB_ETRANSIENT)
 			drop_admin(r);
-		return rc == APPDB_ETRANSIENT ? unreachable(r, rc, &err)
-					      : outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
-							"%s", err.msg);
+		return rc == APPDB_ETRANSIENT
+		           ? unreachable(r, rc, &err)
+		           : outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s", err.msg);
 	}
 	return 0;
 }
@@ -497,8 +497,8 @@ static int step_guardrails(struct rec *r)
 
 	if (r->obs.db_exists && strcmp(r->obs.db_owner, r->db->owner) != 0)
 		return outcome(r, RESULT_BLOCKED, REASON_OWNER_MISMATCH,
-			       "database %s exists and is owned by %s, not %s", r->db->db_name,
-			       r->obs.db_owner, r->db->owner);
+		               "database %s exists and is owned by %s, not %s", r->db->db_name,
+		               r->obs.db_owner, r->db->owner);
 	for (i = 0; i <= r->db->n_users; i++) {
 		const char *name = i == r->db->n_users ? r->db->owner : r->db->users[i].name;
 		int m;
@@ -509,10 +509,10 @@ static int step_guardrails(struct rec *r)
 		m = plan_marker_match(role->comment, &r->desired, NULL);
 		if (m == 0)
 			return outcome(r, RESULT_BLOCKED, REASON_ROLE_NOT_MANAGED,
-				       "role %s exists and is not managed by appdb-operator", name);
+			               "role %s exists and is not managed by appdb-operator", name);
 		if (m == 3)
 			return outcome(r, RESULT_BLOCKED, REASON_ROLE_CLAIMED,
-				       "role %s belongs to another AppDatabase", name);
+			               "role %s belongs to another AppDatabase", name);
 	}
 	return 0;
 }
@@ -529,16 +529,16 @@ static int step_observe_database(struct rec *r)
 	if (rc == APPDB_EFORBIDDEN) {
 		/* No CONNECT yet (an interrupted first run): plan everything there. */
 		log_info(&r->log, "cannot observe inside database %s yet: %s", r->db->db_name,
-			 err.msg);
+		         err.msg);
 		return 0;
 	}
 	if (rc != 0)
 		return unreachable(r, rc, &err);
 	rc = pg_observe_target(&r->obs, r->target, &r->desired, &err);
 	if (rc != 0)
-		return rc == APPDB_ETRANSIENT ? unreachable(r, rc, &err)
-					      : outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
-							"%s", err.msg);
+		return rc == APPDB_ETRANSIENT
+		           ? unreachable(r, rc, &err)
+		           : outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s", err.msg);
 	return 0;
 }
 
@@ -580,7 +580,7 @@ static int step_passwords(struct rec *r)
 		p.application_name = r->app_name;
 		if (pg_probe_login(&ok, &p, &err) != 0) {
 			log_warn(&r->log, "could not check the password of %s: %s", u->name,
-				 err.msg);
+			         err.msg);
 			continue;
 		}
 		u->set_password = !ok;
@@ -605,25 +605,25 @@ static int step_preflight(struct rec *r)
 		enum action_kind k = r->plan.items[i].kind;
 
 		roles |= k == ACT_CREATE_ROLE || k == ACT_ALTER_ROLE || k == ACT_GRANT_ROLE ||
-			 k == ACT_REVOKE_ROLE || k == ACT_SET_PASSWORD;
-		passwords |= k == ACT_SET_PASSWORD ||
-			     (k == ACT_CREATE_ROLE && r->plan.items[i].login == 1);
+		         k == ACT_REVOKE_ROLE || k == ACT_SET_PASSWORD;
+		passwords |=
+		    k == ACT_SET_PASSWORD || (k == ACT_CREATE_ROLE && r->plan.items[i].login == 1);
 		database |= k == ACT_CREATE_DATABASE;
 	}
 	roles |= r->plan.n_admin_roles > 0;
 	if (roles && !r->obs.admin_createrole)
 		return outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
-			       "the admin role %s lacks CREATEROLE, which managing roles needs",
-			       r->obs.admin);
+		               "the admin role %s lacks CREATEROLE, which managing roles needs",
+		               r->obs.admin);
 	if (database && !r->obs.admin_createdb)
 		return outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
-			       "the admin role %s lacks CREATEDB, which creating database %s needs",
-			       r->obs.admin, r->db->db_name);
+		               "the admin role %s lacks CREATEDB, which creating database %s needs",
+		               r->obs.admin, r->db->db_name);
 	if (passwords && r->obs.restrict_password && !r->obs.admin_rds_password)
 		return outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
-			       "rds.restrict_password_commands is on and the admin role %s is not "
-			       "a member of rds_password",
-			       r->obs.admin);
+		               "rds.restrict_password_commands is on and the admin role %s is not "
+		               "a member of rds_password",
+		               r->obs.admin);
 	return 0;
 }
 
@@ -662,7 +662,7 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 		q = pg_quoter(r->admin);
 		for (i = 0; i < r->plan.n_admin_roles && rc == 0; i++) {
 			rc = sql_admin_grant(&tmp, r->plan.admin_roles[i], r->obs.admin,
-					     r->obs.server_version, &q);
+			                     r->obs.server_version, &q);
 			if (rc == 0)
 				rc = run_sql(r, r->admin, tmp, err);
 			free(tmp);
@@ -673,7 +673,8 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 			return rc;
 	}
 	if (a->target_db) {
-		if (r->target == NULL && (rc = connect_admin(r, &r->target, r->db->db_name, err)) != 0)
+		if (r->target == NULL &&
+		    (rc = connect_admin(r, &r->target, r->db->db_name, err)) != 0)
 			return rc;
 		conn = r->target;
 	}
@@ -741,9 +742,9 @@ static int step_apply(struct rec *r)
 		return APPDB_ENOMEM;
 	if (r->awaiting)
 		return outcome(r, RESULT_BLOCKED, REASON_AWAITING_APPROVAL,
-			       "generation %lld needs approval: set the annotations %s=%lld and %s",
-			       r->db->generation, ANNOTATION_APPROVED_GENERATION, r->db->generation,
-			       ANNOTATION_APPROVED_BY);
+		               "generation %lld needs approval: set the annotations %s=%lld and %s",
+		               r->db->generation, ANNOTATION_APPROVED_GENERATION, r->db->generation,
+		               ANNOTATION_APPROVED_BY);
 	if (r->plan.n == 0 || r->mode == ENGINE_PLAN)
 		return 0;
 	for (i = 0; i < r->plan.n && rc == 0; i++) {
@@ -766,9 +767,9 @@ static int step_apply(struct rec *r)
 		if (rc == APPDB_ETRANSIENT)
 			drop_admin(r);
 		return outcome(r, RESULT_FAILED,
-			       rc == APPDB_ETRANSIENT ? REASON_DB_UNREACHABLE
-						      : REASON_PROVISIONING_FAILED,
-			       "%s", err.msg);
+		               rc == APPDB_ETRANSIENT ? REASON_DB_UNREACHABLE
+		                                      : REASON_PROVISIONING_FAILED,
+		               "%s", err.msg);
 	}
 	return 0;
 }
@@ -777,20 +778,20 @@ static const struct step {
 	const char *name;
 	int (*run)(struct rec *r);
 } STEPS[] = {
-	{"validate", step_validate},
-	{"resolve instance", step_instance},
-	{"environment gate", step_environment},
-	{"approval gate", step_approval},
-	{"read secrets", step_secrets},
-	{"connect", step_connect},
-	{"lock", step_lock},
-	{"observe", step_observe},
-	{"guardrails", step_guardrails},
-	{"observe database", step_observe_database},
-	{"check passwords", step_passwords},
-	{"plan", step_plan},
-	{"preflight", step_preflight},
-	{"apply", step_apply},
+    {"validate", step_validate},
+    {"resolve instance", step_instance},
+    {"environment gate", step_environment},
+    {"approval gate", step_approval},
+    {"read secrets", step_secrets},
+    {"connect", step_connect},
+    {"lock", step_lock},
+    {"observe", step_observe},
+    {"guardrails", step_guardrails},
+    {"observe database", step_observe_database},
+    {"check passwords", step_passwords},
+    {"plan", step_plan},
+    {"preflight", step_preflight},
+    {"apply", step_apply},
 };
 
 /* Fills the result's users with names, access and password versions. */
@@ -833,15 +834,15 @@ static json_t *audit_record(struct rec *r, const char *user)
 			json_array_append_new(actions, json_string(a->text));
 	}
 	snprintf(resource, sizeof(resource), "%s/%s", r->db->ns ? r->db->ns : "",
-		 r->db->name ? r->db->name : "");
+	         r->db->name ? r->db->name : "");
 	rec = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:s?, s:I, s:s?, s:s?, s:o, s:s, s:s?, "
-			"s:s?}",
-			"ts", o->finished_at, "runId", o->run_id, "buildId", o->build_id,
-			"environment", r->eng->cfg->environment, "instance", r->db->instance,
-			"resource", resource, "uid", r->db->uid, "generation",
-			(json_int_t)r->db->generation, "database", r->db->db_name, "user", user,
-			"actions", actions, "result", run_result_name(o->result), "reason",
-			o->reason, "approvedBy", r->db->approved_by);
+	                "s:s?}",
+	                "ts", o->finished_at, "runId", o->run_id, "buildId", o->build_id,
+	                "environment", r->eng->cfg->environment, "instance", r->db->instance,
+	                "resource", resource, "uid", r->db->uid, "generation",
+	                (json_int_t)r->db->generation, "database", r->db->db_name, "user", user,
+	                "actions", actions, "result", run_result_name(o->result), "reason",
+	                o->reason, "approvedBy", r->db->approved_by);
 	if (rec != NULL && o->message != NULL && o->result != RESULT_CHANGED &&
 	    o->result != RESULT_UNCHANGED)
 		json_object_set_new(rec, "message", json_string(o->message));
@@ -865,14 +866,14 @@ static void write_audit(struct rec *r)
 		rec = audit_record(r, user);
 		if (rec == NULL || audit_write(r->eng->audit, rec, &err) != 0)
 			log_error(&r->log, "could not write the audit record: %s",
-				  rec == NULL ? "out of memory" : err.msg);
+			          rec == NULL ? "out of memory" : err.msg);
 		json_decref(rec);
 	}
 }
 
 /* Starts a result: run id, times, build id. */
 static int run_start(struct rec *r, struct engine *eng, const struct appdb *db,
-		     struct run_result *out, enum engine_mode mode)
+                     struct run_result *out, enum engine_mode mode)
 {
 	memset(r, 0, sizeof(*r));
 	memset(out, 0, sizeof(*out));
@@ -912,8 +913,9 @@ static void run_finish(struct rec *r)
 		if (r->mode == ENGINE_PLAN && r->plan.n > 0)
 			r->out->message = strdup("changes pending");
 		else
-			r->out->message = strdup(r->plan.n == 0 ? "database, roles and grants match the spec"
-							: "database, roles and grants provisioned");
+			r->out->message =
+			    strdup(r->plan.n == 0 ? "database, roles and grants match the spec"
+			                          : "database, roles and grants provisioned");
 	}
 	now_rfc3339(r->out->finished_at, sizeof(r->out->finished_at));
 	fill_users(r);
@@ -928,7 +930,7 @@ static void run_finish(struct rec *r)
 }
 
 int engine_reconcile(struct run_result *out, struct engine *eng, const struct appdb *db,
-		     enum engine_mode mode)
+                     enum engine_mode mode)
 {
 	struct rec r;
 	size_t i;
@@ -941,17 +943,17 @@ int engine_reconcile(struct run_result *out, struct engine *eng, const struct ap
 			rc = 0; /* the step set the outcome */
 		else if (rc < 0 && !r.done)
 			outcome(&r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s: %s",
-				STEPS[i].name, err_name(rc));
+			        STEPS[i].name, err_name(rc));
 	}
 	run_finish(&r);
 	log_msg(out->result == RESULT_FAILED ? LOG_WARN : LOG_INFO, &r.log, "%s: %s%s%s",
-		run_result_name(out->result), out->reason, out->message ? ": " : "",
-		out->message ? out->message : "");
+	        run_result_name(out->result), out->reason, out->message ? ": " : "",
+	        out->message ? out->message : "");
 	return rc == APPDB_ENOMEM ? rc : 0;
 }
 
 int engine_report_invalid(struct run_result *out, struct engine *eng, const struct appdb *db,
-			  const char *problems)
+                          const char *problems)
 {
 	struct rec r;
 	int rc = run_start(&r, eng, db, out, ENGINE_APPLY);
@@ -968,8 +970,8 @@ int engine_record_deletion(struct run_result *out, struct engine *eng, const str
 	int rc = run_start(&r, eng, db, out, ENGINE_APPLY);
 
 	outcome(&r, RESULT_UNCHANGED, REASON_PROVISIONED,
-		"AppDatabase deleted; database %s and its roles are kept",
-		db->db_name != NULL ? db->db_name : "");
+	        "AppDatabase deleted; database %s and its roles are kept",
+	        db->db_name != NULL ? db->db_name : "");
 	r.out->result = RESULT_UNCHANGED;
 	run_finish(&r);
 	if (eng->audit != NULL) {

@@ -55,15 +55,15 @@ struct run_result {
 	char started_at[32];  /* RFC 3339 */
 	char finished_at[32]; /* RFC 3339 */
 	enum run_result_kind result;
-	const char *reason;   /* a REASON_* constant; REASON_PROVISIONED when Ready */
-	char *message;        /* human text, never a secret */
-	int ready;            /* database, roles, passwords and grants match */
-	int retryable;        /* transient: retry with backoff */
-	char **actions;       /* executed (apply) or pending (plan, awaiting approval) */
+	const char *reason; /* a REASON_* constant; REASON_PROVISIONED when Ready */
+	char *message;      /* human text, never a secret */
+	int ready;          /* database, roles, passwords and grants match */
+	int retryable;      /* transient: retry with backoff */
+	char **actions;     /* executed (apply) or pending (plan, awaiting approval) */
 	size_t n_actions;
 	struct user_status *users;
 	size_t n_users;
-	char *database;       /* spec.database.name when known */
+	char *database; /* spec.database.name when known */
 };
 
 struct engine;
@@ -74,7 +74,7 @@ struct engine;
  * APPDB_ENOMEM.
  */
 int engine_new(struct engine **out, const struct config *cfg,
-	       const struct secret_resolver *resolver, struct err *err);
+               const struct secret_resolver *resolver, struct err *err);
 void engine_free(struct engine *eng);
 
 struct audit;
@@ -86,7 +86,7 @@ void engine_set_audit(struct engine *eng, struct audit *a);
  * used as the password. Registered by whoever links the AWS module.
  */
 typedef int (*engine_token_fn)(void *ctx, char **out, const struct instance_config *in,
-			       struct err *err);
+                               struct err *err);
 void engine_set_token_fn(struct engine *eng, engine_token_fn fn, void *ctx);
 
 /*
@@ -95,7 +95,7 @@ void engine_set_token_fn(struct engine *eng, engine_token_fn fn, void *ctx);
  * fields) but not NULL. Writes the audit record like engine_reconcile.
  */
 int engine_report_invalid(struct run_result *out, struct engine *eng, const struct appdb *db,
-			  const char *problems);
+                          const char *problems);
 
 /*
  * Reconciles db (borrowed) in the given mode. Always fills out (which the
@@ -103,7 +103,7 @@ int engine_report_invalid(struct run_result *out, struct engine *eng, const stru
  * 0, or APPDB_ENOMEM. The outcome is in out->result and out->reason.
  */
 int engine_reconcile(struct run_result *out, struct engine *eng, const struct appdb *db,
-		     enum engine_mode mode);
+                     enum engine_mode mode);
 
 /*
  * Records that db was deleted: an audit record, nothing dropped. Fills out

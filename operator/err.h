@@ -15,20 +15,20 @@
 
 enum {
 	APPDB_OK = 0,
-	APPDB_ENOMEM = -1,       /* allocation failed */
-	APPDB_EINVAL = -2,       /* bad input: a manifest, a config, an argument */
-	APPDB_ENOTFOUND = -3,    /* the thing asked for does not exist */
-	APPDB_ECONFLICT = -4,    /* optimistic concurrency: stale version */
-	APPDB_EGONE = -5,        /* watch/list resource version too old */
-	APPDB_EFORBIDDEN = -6,   /* authenticated but not allowed */
+	APPDB_ENOMEM = -1,        /* allocation failed */
+	APPDB_EINVAL = -2,        /* bad input: a manifest, a config, an argument */
+	APPDB_ENOTFOUND = -3,     /* the thing asked for does not exist */
+	APPDB_ECONFLICT = -4,     /* optimistic concurrency: stale version */
+	APPDB_EGONE = -5,         /* watch/list resource version too old */
+	APPDB_EFORBIDDEN = -6,    /* authenticated but not allowed */
 	APPDB_EUNAUTHORIZED = -7, /* credentials refused */
-	APPDB_ETHROTTLED = -8,   /* slow down; see retry_after */
-	APPDB_ETRANSIENT = -9,   /* network, 5xx, timeouts: retry with backoff */
-	APPDB_EIO = -10,         /* local file system */
-	APPDB_EDB = -11,         /* PostgreSQL refused a statement */
-	APPDB_EEXISTS = -12,     /* already exists */
-	APPDB_ELIMIT = -13,      /* a size or count bound was exceeded */
-	APPDB_EINTERNAL = -14,   /* a bug: should not happen */
+	APPDB_ETHROTTLED = -8,    /* slow down; see retry_after */
+	APPDB_ETRANSIENT = -9,    /* network, 5xx, timeouts: retry with backoff */
+	APPDB_EIO = -10,          /* local file system */
+	APPDB_EDB = -11,          /* PostgreSQL refused a statement */
+	APPDB_EEXISTS = -12,      /* already exists */
+	APPDB_ELIMIT = -13,       /* a size or count bound was exceeded */
+	APPDB_EINTERNAL = -14,    /* a bug: should not happen */
 };
 
 #define ERR_MSG_MAX 1024
@@ -39,12 +39,10 @@ struct err {
 };
 
 /* Sets the message when err is non-NULL and still empty; returns code. */
-int err_set(struct err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int err_set(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the existing message with "prefix: "; returns code. */
-int err_wrap(struct err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int err_wrap(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Clears err for reuse. */
 void err_clear(struct err *err);

@@ -774,9 +774,11 @@ void kube_json_wipe(json_t *j)
 	if (json_is_string(j)) {
 		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach(j, k, v) kube_json_wipe(v);
+		json_object_foreach (j, k, v)
+			kube_json_wipe(v);
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v) kube_json_wipe(v);
+		json_array_foreach (j, i, v)
+			kube_json_wipe(v);
 	}
 }
 

@@ -279,9 +279,11 @@ static void kube_json_wipe_strings(json_t *j)
 	if (json_is_string(j)) {
 		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach(j, k, v) kube_json_wipe_strings(v);
+		json_object_foreach (j, k, v)
+			kube_json_wipe_strings(v);
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v) kube_json_wipe_strings(v);
+		json_array_foreach (j, i, v)
+			kube_json_wipe_strings(v);
 	}
 }
 
@@ -295,8 +297,7 @@ static json_t *named_entry(json_t *list, const char *name, const char *field)
 
 	if (!json_is_array(list) || name == NULL)
 		return NULL;
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach (list, i, e) {
 		const char *n = json_string_value(json_object_get(e, "name"));
 
 		if (n != NULL && strcmp(n, name) == 0)
@@ -393,8 +394,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	e->env = calloc(n + 1, sizeof(char *));
 	if (e->env == NULL)
 		goto out;
-	json_array_foreach(env, i, v)
-	{
+	json_array_foreach (env, i, v) {
 		const char *name = str_field(v, "name"), *val = str_field(v, "value");
 
 		if (name == NULL || name[0] == '\0' || strchr(name, '=') != NULL || val == NULL) {

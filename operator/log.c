@@ -34,7 +34,7 @@ static void now_rfc3339(char *out, size_t len)
 }
 
 static void write_json(enum log_level level, const struct log_ctx *ctx, const char *ts,
-		       const char *msg)
+                       const char *msg)
 {
 	json_t *o = json_object();
 	char *line = NULL;
@@ -73,9 +73,9 @@ void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, .
 		write_json(level, ctx, ts, msg);
 	} else if (ctx != NULL && ctx->name != NULL) {
 		fprintf(stderr, "%s %s %s/%s%s%s: %s\n", ts, level_names[level],
-			ctx->ns != NULL ? ctx->ns : "", ctx->name,
-			ctx->run_id != NULL ? " run=" : "", ctx->run_id != NULL ? ctx->run_id : "",
-			msg);
+		        ctx->ns != NULL ? ctx->ns : "", ctx->name,
+		        ctx->run_id != NULL ? " run=" : "", ctx->run_id != NULL ? ctx->run_id : "",
+		        msg);
 	} else {
 		fprintf(stderr, "%s %s %s\n", ts, level_names[level], msg);
 	}

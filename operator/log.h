@@ -22,7 +22,7 @@ struct log_ctx {
 
 void log_configure(enum log_level min, enum log_format format);
 void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(ctx, ...) log_msg(LOG_DEBUG, ctx, __VA_ARGS__)
 #define log_info(ctx, ...) log_msg(LOG_INFO, ctx, __VA_ARGS__)

@@ -25,7 +25,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 static int push_item(struct manifest_set *set, struct appdb *db, char *problems, const char *file,
-		     int line)
+                     int line)
 {
 	struct manifest_item *n = realloc(set->items, (set->n + 1) * sizeof(*n));
 
@@ -114,9 +114,9 @@ static int load_dir(struct manifest_set *set, const char *path, struct err *err)
 	while ((e = readdir(d)) != NULL) {
 		char **nn;
 
-		if (e->d_name[0] == '.' || !(has_suffix(e->d_name, ".yaml") ||
-					     has_suffix(e->d_name, ".yml") ||
-					     has_suffix(e->d_name, ".json")))
+		if (e->d_name[0] == '.' ||
+		    !(has_suffix(e->d_name, ".yaml") || has_suffix(e->d_name, ".yml") ||
+		      has_suffix(e->d_name, ".json")))
 			continue;
 		nn = realloc(names, (n + 1) * sizeof(*nn));
 		if (nn == NULL) {
@@ -155,7 +155,7 @@ int manifest_load(struct manifest_set *out, char *const *paths, size_t n_paths, 
 
 		if (stat(paths[i], &st) != 0)
 			rc = err_set(err, APPDB_EIO, "could not open %s: %s", paths[i],
-				     strerror(errno));
+			             strerror(errno));
 		else if (S_ISDIR(st.st_mode))
 			rc = load_dir(out, paths[i], err);
 		else
@@ -181,16 +181,17 @@ void manifest_clear(struct manifest_set *set)
 }
 
 int manifest_secret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref,
-			  struct err *err)
+                          struct err *err)
 {
 	struct manifest_set *set = ctx;
 	char key[512];
 	json_t *obj;
 
 	snprintf(key, sizeof(key), "%s/%s", ref->ns != NULL ? ref->ns : "default",
-		 ref->name != NULL ? ref->name : "");
+	         ref->name != NULL ? ref->name : "");
 	obj = json_object_get(set->secrets, key);
 	if (obj == NULL)
-		return err_set(err, APPDB_ENOTFOUND, "secret %s not found among the manifests", key);
+		return err_set(err, APPDB_ENOTFOUND, "secret %s not found among the manifests",
+		               key);
 	return secret_from_kube_object(out, obj, ref->key, err);
 }

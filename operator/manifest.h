@@ -15,15 +15,15 @@
 #include "secret.h"
 
 struct manifest_item {
-	struct appdb *db;   /* owned; partly filled when invalid */
-	char *problems;     /* owned; NULL when the document decoded cleanly */
-	char *where;        /* "file:line" */
+	struct appdb *db; /* owned; partly filled when invalid */
+	char *problems;   /* owned; NULL when the document decoded cleanly */
+	char *where;      /* "file:line" */
 };
 
 struct manifest_set {
 	struct manifest_item *items;
 	size_t n;
-	json_t *secrets;    /* object: "ns/name" -> Secret object */
+	json_t *secrets; /* object: "ns/name" -> Secret object */
 };
 
 /*
@@ -37,6 +37,6 @@ void manifest_clear(struct manifest_set *set);
 
 /* A secret_fetch_fn over the set's Secret documents (ctx: struct manifest_set *). */
 int manifest_secret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref,
-			  struct err *err);
+                          struct err *err);
 
 #endif

@@ -98,12 +98,12 @@ static const char *type_name(const json_t *v)
 
 /* Refuses keys of obj not in allowed (NULL-terminated). */
 static void check_known(struct field_errs *errs, const char *path, json_t *obj,
-			const char *const *allowed)
+                        const char *const *allowed)
 {
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach (obj, key, v) {
 		const char *const *a;
 		int known = 0;
 
@@ -124,7 +124,7 @@ static void check_known(struct field_errs *errs, const char *path, json_t *obj,
  * Returns 1 when present and a string.
  */
 static int get_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
-		      const char *key, int required)
+                      const char *key, int required)
 {
 	json_t *v = json_object_get(obj, key);
 	char f[256];
@@ -151,7 +151,7 @@ static int get_string(char **out, struct field_errs *errs, json_t *obj, const ch
 
 /* Returns obj[key] when it is an object; reports a wrong type or absence. */
 static json_t *get_object(struct field_errs *errs, json_t *obj, const char *path, const char *key,
-			  int required)
+                          int required)
 {
 	json_t *v = json_object_get(obj, key);
 	char f[256];
@@ -170,7 +170,7 @@ static json_t *get_object(struct field_errs *errs, json_t *obj, const char *path
 }
 
 static void decode_password_from(struct secret_ref *ref, struct field_errs *errs, json_t *pf,
-				 const char *path)
+                                 const char *path)
 {
 	static const char *const pf_keys[] = {"secretsManager", "kubernetesSecret", NULL};
 	static const char *const sm_keys[] = {"secretId", "key", NULL};
@@ -187,7 +187,7 @@ static void decode_password_from(struct secret_ref *ref, struct field_errs *errs
 		ks = NULL;
 	if ((sm == NULL) == (ks == NULL)) {
 		field_errs_add(errs, path,
-			       "must name exactly one source: secretsManager or kubernetesSecret");
+		               "must name exactly one source: secretsManager or kubernetesSecret");
 		return;
 	}
 	if (sm != NULL) {
@@ -216,7 +216,7 @@ static void decode_password_from(struct secret_ref *ref, struct field_errs *errs
 static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *uj, size_t i)
 {
 	static const char *const user_keys[] = {"name", "access", "connectionLimit", "passwordFrom",
-						NULL};
+	                                        NULL};
 	char path[64];
 	char f[96];
 	char *access = NULL;
@@ -284,10 +284,10 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 		return;
 	if (!json_is_object(ann)) {
 		field_errs_add(errs, "metadata.annotations", "must be an object, not %s",
-			       type_name(ann));
+		               type_name(ann));
 		return;
 	}
-	json_object_foreach(ann, key, v) {
+	json_object_foreach (ann, key, v) {
 		if (!json_is_string(v)) {
 			char f[300];
 
@@ -297,7 +297,7 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 	}
 	get_string(&db->build_id, errs, ann, "metadata.annotations", ANNOTATION_BUILD_ID, 0);
 	get_string(&db->approved_generation, errs, ann, "metadata.annotations",
-		   ANNOTATION_APPROVED_GENERATION, 0);
+	           ANNOTATION_APPROVED_GENERATION, 0);
 	get_string(&db->approved_by, errs, ann, "metadata.annotations", ANNOTATION_APPROVED_BY, 0);
 }
 
@@ -325,12 +325,13 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 		else
 			errs->nomem = 1;
 	} else if (!json_is_array(schemas)) {
-		field_errs_add(errs, "spec.schemas", "must be an array, not %s", type_name(schemas));
+		field_errs_add(errs, "spec.schemas", "must be an array, not %s",
+		               type_name(schemas));
 	} else if (json_array_size(schemas) > 0) {
 		db->schemas = calloc(json_array_size(schemas), sizeof(char *));
 		if (db->schemas == NULL)
 			errs->nomem = 1;
-		json_array_foreach(schemas, i, v) {
+		json_array_foreach (schemas, i, v) {
 			char f[64];
 
 			snprintf(f, sizeof(f), "spec.schemas[%zu]", i);
@@ -360,7 +361,7 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 		errs->nomem = 1;
 		return;
 	}
-	json_array_foreach(users, i, v) {
+	json_array_foreach (users, i, v) {
 		decode_user(&db->users[i], errs, v, i);
 		db->n_users++;
 	}
@@ -368,8 +369,8 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 
 int appdb_from_json(struct appdb **out, json_t *obj, struct field_errs *errs)
 {
-	static const char *const top_keys[] = {"apiVersion", "kind", "metadata", "spec", "status",
-					       NULL};
+	static const char *const top_keys[] = {"apiVersion", "kind",   "metadata",
+	                                       "spec",       "status", NULL};
 	struct appdb *db = NULL;
 	const char *api, *kind;
 	json_t *md, *spec;
@@ -436,7 +437,7 @@ void appdb_free(struct appdb *db)
 char *appdb_marker(const struct appdb *db)
 {
 	json_t *o = json_pack("{s:s, s:s+++, s:s}", "managedBy", "appdb-operator", "resource",
-			      db->ns, "/", db->name, "", "uid", db->uid);
+	                      db->ns, "/", db->name, "", "uid", db->uid);
 	char *s = NULL;
 
 	if (o != NULL)

@@ -38,9 +38,9 @@ struct appdb_user {
 struct appdb {
 	char *ns;
 	char *name;
-	char *uid;              /* "" when the manifest has none */
-	char *resource_version; /* NULL on disk */
-	long long generation;   /* 1 when the manifest has none */
+	char *uid;                 /* "" when the manifest has none */
+	char *resource_version;    /* NULL on disk */
+	long long generation;      /* 1 when the manifest has none */
 	char *build_id;            /* annotation or NULL */
 	char *approved_generation; /* annotation (raw text) or NULL */
 	char *approved_by;         /* annotation or NULL */
@@ -65,7 +65,7 @@ struct field_errs {
 };
 
 void field_errs_add(struct field_errs *errs, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Joins all problems into one owned "a; b; c" string (NULL on ENOMEM). */
 char *field_errs_join(const struct field_errs *errs);
 void field_errs_clear(struct field_errs *errs);

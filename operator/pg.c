@@ -20,15 +20,15 @@ static int result_error(const PGresult *res, PGconn *conn, struct err *err)
 	if (state == NULL || PQstatus(conn) != CONNECTION_OK)
 		code = APPDB_ETRANSIENT;
 	else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-		 strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0 ||
-		 strcmp(state, "55P03") == 0)
+	         strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0 ||
+	         strcmp(state, "55P03") == 0)
 		code = APPDB_ETRANSIENT;
 	else if (strcmp(state, "42501") == 0)
 		code = APPDB_EFORBIDDEN;
 	if (primary == NULL)
 		primary = PQstatus(conn) != CONNECTION_OK ? "connection lost" : "statement failed";
 	return err_set(err, code, "%s%s%s%s", primary, state ? " (SQLSTATE " : "",
-		       state ? state : "", state ? ")" : "");
+	               state ? state : "", state ? ")" : "");
 }
 
 int pg_alive(PGconn *conn)
@@ -88,7 +88,7 @@ int pg_connect(PGconn **out, const struct pg_params *p, struct err *err)
 		first_line(msg, sizeof(msg), m);
 		PQfinish(conn);
 		return err_set(err, code, "could not connect to %s:%d database %s as %s: %s",
-			       p->host, p->port, p->dbname, p->user, msg);
+		               p->host, p->port, p->dbname, p->user, msg);
 	}
 	*out = conn;
 	return 0;
@@ -108,7 +108,7 @@ int pg_exec(PGconn *conn, const char *sql, struct err *err)
 }
 
 int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeout_seconds,
-		     struct err *err)
+                     struct err *err)
 {
 	const char *params[2];
 	char timeout[32];
@@ -119,9 +119,9 @@ int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeou
 	params[0] = application_name;
 	params[1] = timeout;
 	res = PQexecParams(conn,
-			   "SELECT set_config('application_name', $1, false), "
-			   "set_config('lock_timeout', $2, false)",
-			   2, NULL, params, NULL, NULL, 0);
+	                   "SELECT set_config('application_name', $1, false), "
+	                   "set_config('lock_timeout', $2, false)",
+	                   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = result_error(res, conn, err);
 	PQclear(res);
@@ -163,7 +163,7 @@ int pg_lock(PGconn *conn, const char *db_name, struct err *err)
 
 	if (rc != 0)
 		return err_wrap(err, rc == APPDB_EDB ? APPDB_ETRANSIENT : rc,
-				"could not take the advisory lock for database %s", db_name);
+		                "could not take the advisory lock for database %s", db_name);
 	return 0;
 }
 
@@ -196,32 +196,34 @@ static char *array_literal(const char *const *names, size_t n)
 }
 
 static const char OBSERVE_ADMIN_SQL[] =
-	"SELECT current_setting('server_version_num')::int, current_user, "
-	"  r.rolcreaterole, r.rolcreatedb, "
-	"  coalesce(current_setting('rds.restrict_password_commands', true), 'off') IN ('on', 'true', '1'), "
-	"  EXISTS (SELECT 1 FROM pg_roles p WHERE p.rolname = 'rds_password' "
-	"          AND pg_has_role(current_user, p.oid, 'MEMBER')), "
-	"  (SELECT coalesce(json_agg(json_build_object('name', x.rolname, 'login', x.rolcanlogin, "
-	"          'connlimit', x.rolconnlimit, 'comment', shobj_description(x.oid, 'pg_authid'))), '[]') "
-	"     FROM pg_roles x WHERE x.rolname = ANY($1::text[])), "
-	"  (SELECT json_build_object('owner', pg_get_userbyid(d.datdba), "
-	"          'comment', shobj_description(d.oid, 'pg_database')) "
-	"     FROM pg_database d WHERE d.datname = $2), "
-	"  (SELECT coalesce(json_agg(f), '[]') FROM ( "
-	"     SELECT 'member:' || gr.rolname || ':' || mr.rolname AS f "
-	"       FROM pg_auth_members am JOIN pg_roles gr ON gr.oid = am.roleid "
-	"       JOIN pg_roles mr ON mr.oid = am.member "
-	"      WHERE gr.rolname = ANY($1::text[]) "
-	"        AND (mr.rolname = ANY($1::text[]) OR mr.rolname = current_user) "
-	/* From 16 on an ADMIN-only grant (SET and INHERIT false) is no usable membership. */
-	"        AND (coalesce((to_jsonb(am) ->> 'set_option')::bool, true) "
-	"             OR coalesce((to_jsonb(am) ->> 'inherit_option')::bool, true)) "
-	"     UNION ALL "
-	"     SELECT 'db:' || a.privilege_type || ':' || "
-	"            CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END "
-	"       FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-	"      WHERE d.datname = $2) facts) "
-	"FROM pg_roles r WHERE r.rolname = current_user";
+    "SELECT current_setting('server_version_num')::int, current_user, "
+    "  r.rolcreaterole, r.rolcreatedb, "
+    "  coalesce(current_setting('rds.restrict_password_commands', true), 'off') IN ('on', 'true', "
+    "'1'), "
+    "  EXISTS (SELECT 1 FROM pg_roles p WHERE p.rolname = 'rds_password' "
+    "          AND pg_has_role(current_user, p.oid, 'MEMBER')), "
+    "  (SELECT coalesce(json_agg(json_build_object('name', x.rolname, 'login', x.rolcanlogin, "
+    "          'connlimit', x.rolconnlimit, 'comment', shobj_description(x.oid, 'pg_authid'))), "
+    "'[]') "
+    "     FROM pg_roles x WHERE x.rolname = ANY($1::text[])), "
+    "  (SELECT json_build_object('owner', pg_get_userbyid(d.datdba), "
+    "          'comment', shobj_description(d.oid, 'pg_database')) "
+    "     FROM pg_database d WHERE d.datname = $2), "
+    "  (SELECT coalesce(json_agg(f), '[]') FROM ( "
+    "     SELECT 'member:' || gr.rolname || ':' || mr.rolname AS f "
+    "       FROM pg_auth_members am JOIN pg_roles gr ON gr.oid = am.roleid "
+    "       JOIN pg_roles mr ON mr.oid = am.member "
+    "      WHERE gr.rolname = ANY($1::text[]) "
+    "        AND (mr.rolname = ANY($1::text[]) OR mr.rolname = current_user) "
+    /* From 16 on an ADMIN-only grant (SET and INHERIT false) is no usable membership. */
+    "        AND (coalesce((to_jsonb(am) ->> 'set_option')::bool, true) "
+    "             OR coalesce((to_jsonb(am) ->> 'inherit_option')::bool, true)) "
+    "     UNION ALL "
+    "     SELECT 'db:' || a.privilege_type || ':' || "
+    "            CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END "
+    "       FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+    "      WHERE d.datname = $2) facts) "
+    "FROM pg_roles r WHERE r.rolname = current_user";
 
 /* Adds each string of a JSON array text to o->facts. */
 static int facts_from_json(struct observed *o, const char *text, struct err *err)
@@ -237,7 +239,7 @@ static int facts_from_json(struct observed *o, const char *text, struct err *err
 	}
 	if (o->facts == NULL && (o->facts = json_object()) == NULL)
 		rc = APPDB_ENOMEM;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		if (rc == 0 && json_is_string(v))
 			rc = observed_add(o, json_string_value(v));
 	}
@@ -261,7 +263,7 @@ static int roles_from_json(struct observed *o, const char *text, struct err *err
 		json_decref(arr);
 		return APPDB_ENOMEM;
 	}
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		struct obs_role *r = &o->roles[o->n_roles];
 		const char *c = json_string_value(json_object_get(v, "comment"));
 
@@ -344,40 +346,41 @@ out:
 }
 
 static const char OBSERVE_TARGET_SQL[] =
-	"WITH s AS (SELECT oid, nspname, nspowner, nspacl FROM pg_namespace "
-	"           WHERE nspname = ANY($1::text[])), "
-	"objs AS (SELECT c.oid, s.nspname, CASE WHEN c.relkind = 'S' THEN 'S' ELSE 'r' END AS kind, "
-	"                c.relacl, c.relowner "
-	"           FROM pg_class c JOIN s ON c.relnamespace = s.oid "
-	"          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
-	"            AND pg_get_userbyid(c.relowner) = ANY($3::text[])), "
-	"totals AS (SELECT nspname, kind, count(*) AS n FROM objs GROUP BY 1, 2), "
-	"objpriv AS (SELECT o.nspname, o.kind, a.privilege_type AS priv, "
-	"                   pg_get_userbyid(a.grantee) AS grantee, count(*) AS n "
-	"              FROM objs o, aclexplode(coalesce(o.relacl, "
-	"                   acldefault((CASE WHEN o.kind = 'S' THEN 's' ELSE 'r' END)::\"char\", o.relowner))) a "
-	"             WHERE pg_get_userbyid(a.grantee) = ANY($2::text[]) GROUP BY 1, 2, 3, 4) "
-	"SELECT coalesce(json_agg(f), '[]') FROM ( "
-	"  SELECT 'schema:' || nspname AS f FROM s "
-	"  UNION ALL SELECT 'schemapriv:' || s.nspname || ':' || a.privilege_type || ':' || "
-	"         pg_get_userbyid(a.grantee) "
-	"    FROM s, aclexplode(coalesce(s.nspacl, acldefault('n', s.nspowner))) a "
-	"   WHERE a.grantee <> 0 AND pg_get_userbyid(a.grantee) = ANY($2::text[]) "
-	"  UNION ALL SELECT 'objects:' || nspname || ':' || kind FROM totals "
-	"  UNION ALL SELECT 'any:' || nspname || ':' || kind || ':' || priv || ':' || grantee "
-	"    FROM objpriv "
-	"  UNION ALL SELECT 'all:' || p.nspname || ':' || p.kind || ':' || p.priv || ':' || p.grantee "
-	"    FROM objpriv p JOIN totals t ON t.nspname = p.nspname AND t.kind = p.kind "
-	"   WHERE p.n = t.n "
-	"  UNION ALL SELECT 'defacl:' || pg_get_userbyid(d.defaclrole) || ':' || n.nspname || ':' || "
-	"         d.defaclobjtype::text || ':' || a.privilege_type || ':' || pg_get_userbyid(a.grantee) "
-	"    FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace, "
-	"         aclexplode(d.defaclacl) a "
-	"   WHERE n.nspname = ANY($1::text[]) AND pg_get_userbyid(d.defaclrole) = ANY($3::text[]) "
-	"     AND a.grantee <> 0 AND pg_get_userbyid(a.grantee) = ANY($2::text[])) facts";
+    "WITH s AS (SELECT oid, nspname, nspowner, nspacl FROM pg_namespace "
+    "           WHERE nspname = ANY($1::text[])), "
+    "objs AS (SELECT c.oid, s.nspname, CASE WHEN c.relkind = 'S' THEN 'S' ELSE 'r' END AS kind, "
+    "                c.relacl, c.relowner "
+    "           FROM pg_class c JOIN s ON c.relnamespace = s.oid "
+    "          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+    "            AND pg_get_userbyid(c.relowner) = ANY($3::text[])), "
+    "totals AS (SELECT nspname, kind, count(*) AS n FROM objs GROUP BY 1, 2), "
+    "objpriv AS (SELECT o.nspname, o.kind, a.privilege_type AS priv, "
+    "                   pg_get_userbyid(a.grantee) AS grantee, count(*) AS n "
+    "              FROM objs o, aclexplode(coalesce(o.relacl, "
+    "                   acldefault((CASE WHEN o.kind = 'S' THEN 's' ELSE 'r' END)::\"char\", "
+    "o.relowner))) a "
+    "             WHERE pg_get_userbyid(a.grantee) = ANY($2::text[]) GROUP BY 1, 2, 3, 4) "
+    "SELECT coalesce(json_agg(f), '[]') FROM ( "
+    "  SELECT 'schema:' || nspname AS f FROM s "
+    "  UNION ALL SELECT 'schemapriv:' || s.nspname || ':' || a.privilege_type || ':' || "
+    "         pg_get_userbyid(a.grantee) "
+    "    FROM s, aclexplode(coalesce(s.nspacl, acldefault('n', s.nspowner))) a "
+    "   WHERE a.grantee <> 0 AND pg_get_userbyid(a.grantee) = ANY($2::text[]) "
+    "  UNION ALL SELECT 'objects:' || nspname || ':' || kind FROM totals "
+    "  UNION ALL SELECT 'any:' || nspname || ':' || kind || ':' || priv || ':' || grantee "
+    "    FROM objpriv "
+    "  UNION ALL SELECT 'all:' || p.nspname || ':' || p.kind || ':' || p.priv || ':' || p.grantee "
+    "    FROM objpriv p JOIN totals t ON t.nspname = p.nspname AND t.kind = p.kind "
+    "   WHERE p.n = t.n "
+    "  UNION ALL SELECT 'defacl:' || pg_get_userbyid(d.defaclrole) || ':' || n.nspname || ':' || "
+    "         d.defaclobjtype::text || ':' || a.privilege_type || ':' || "
+    "pg_get_userbyid(a.grantee) "
+    "    FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace, "
+    "         aclexplode(d.defaclacl) a "
+    "   WHERE n.nspname = ANY($1::text[]) AND pg_get_userbyid(d.defaclrole) = ANY($3::text[]) "
+    "     AND a.grantee <> 0 AND pg_get_userbyid(a.grantee) = ANY($2::text[])) facts";
 
-int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
-		      struct err *err)
+int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err)
 {
 	const char **grantees = NULL, **creators = NULL;
 	const char *params[3] = {NULL, NULL, NULL};
@@ -411,7 +414,7 @@ int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
 	res = PQexecParams(conn, OBSERVE_TARGET_SQL, 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = err_wrap(err, result_error(res, conn, err), "could not observe database %s",
-			      d->db_name);
+		              d->db_name);
 		goto out;
 	}
 	rc = facts_from_json(o, PQgetvalue(res, 0, 0), err);
@@ -426,8 +429,7 @@ out:
 	return rc;
 }
 
-int pg_verifier(char **out, PGconn *conn, const char *user, const char *password,
-		struct err *err)
+int pg_verifier(char **out, PGconn *conn, const char *user, const char *password, struct err *err)
 {
 	char *v = PQencryptPasswordConn(conn, password, user, "scram-sha-256");
 

@@ -38,7 +38,7 @@ int pg_exec(PGconn *conn, const char *sql, struct err *err);
 
 /* Sets application_name and lock_timeout for a reused session. */
 int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeout_seconds,
-		     struct err *err);
+                     struct err *err);
 
 /* Takes / releases the session advisory lock for a database name. */
 int pg_lock(PGconn *conn, const char *db_name, struct err *err);
@@ -48,12 +48,10 @@ int pg_unlock(PGconn *conn, const char *db_name, struct err *err);
 int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
 
 /* Observes schemas, object privileges and default privileges inside the database. */
-int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
-		      struct err *err);
+int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
 
 /* The SCRAM-SHA-256 verifier of password for user, made client-side. Owned. */
-int pg_verifier(char **out, PGconn *conn, const char *user, const char *password,
-		struct err *err);
+int pg_verifier(char **out, PGconn *conn, const char *user, const char *password, struct err *err);
 
 /*
  * Tries to log in as p->user with p->password. *ok is 1 when the server took

@@ -62,7 +62,7 @@ void observed_clear(struct observed *o)
 char *plan_marker(const struct desired *d, const struct desired_user *user)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s}", "managedBy", "appdb-operator", "resource",
-			      d->resource, "uid", d->uid);
+	                      d->resource, "uid", d->uid);
 	char *s = NULL;
 
 	if (o == NULL)
@@ -74,8 +74,7 @@ char *plan_marker(const struct desired *d, const struct desired_user *user)
 	return s;
 }
 
-int plan_marker_match(const char *comment, const struct desired *d,
-		      const struct desired_user *user)
+int plan_marker_match(const char *comment, const struct desired *d, const struct desired_user *user)
 {
 	json_t *c;
 	const char *managed, *resource, *uid, *pv;
@@ -96,7 +95,7 @@ int plan_marker_match(const char *comment, const struct desired *d,
 	else if (uid == NULL || strcmp(uid, d->uid) != 0)
 		rc = 2;
 	else if (user != NULL && user->password_version != NULL &&
-		 (pv == NULL || strcmp(pv, user->password_version) != 0))
+	         (pv == NULL || strcmp(pv, user->password_version) != 0))
 		rc = 2;
 	else
 		rc = 1;
@@ -116,10 +115,10 @@ static char *dup(const char *s)
 
 /* Appends an action; text is formatted. Strings are copied. */
 static struct action *add(struct builder *b, enum action_kind kind, const char *user,
-			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static struct action *add(struct builder *b, enum action_kind kind, const char *user,
-			  const char *fmt, ...)
+                          const char *fmt, ...)
 {
 	struct action *items, *a;
 	va_list ap;
@@ -229,7 +228,7 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 		}
 		if (r == NULL) {
 			a = add(b, ACT_CREATE_ROLE, u->name, "create role %s (login%s)", u->name,
-				u->conn_limit >= 0 ? ", connection limit" : "");
+			        u->conn_limit >= 0 ? ", connection limit" : "");
 			if (a != NULL) {
 				set(b, &a->role, u->name);
 				set(b, &a->comment, marker);
@@ -241,12 +240,13 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 		}
 		if (!r->login || r->conn_limit != u->conn_limit) {
 			a = add(b, ACT_ALTER_ROLE, u->name, "alter role %s%s%s", u->name,
-				!r->login ? " login" : "",
-				r->conn_limit != u->conn_limit ? " connection limit" : "");
+			        !r->login ? " login" : "",
+			        r->conn_limit != u->conn_limit ? " connection limit" : "");
 			if (a != NULL) {
 				set(b, &a->role, u->name);
 				a->login = r->login ? -1 : 1;
-				a->conn_limit = r->conn_limit != u->conn_limit ? u->conn_limit : ACT_KEEP;
+				a->conn_limit =
+				    r->conn_limit != u->conn_limit ? u->conn_limit : ACT_KEEP;
 			}
 		}
 		if (u->set_password) {
@@ -278,7 +278,7 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 	}
 	if (!o->db_exists) {
 		a = add(b, ACT_CREATE_DATABASE, NULL, "create database %s owner %s", d->db_name,
-			d->owner);
+		        d->owner);
 		if (a != NULL) {
 			set(b, &a->db, d->db_name);
 			set(b, &a->other, d->owner);
@@ -294,8 +294,8 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 	free(marker);
 	/* The admin keeps CONNECT so that later runs can observe inside. */
 	if (!o->db_exists || !observed_has(o, "db:CONNECT:%s", o->admin)) {
-		a = add(b, ACT_GRANT_CONNECT, NULL, "grant connect on database %s to %s", d->db_name,
-			o->admin);
+		a = add(b, ACT_GRANT_CONNECT, NULL, "grant connect on database %s to %s",
+		        d->db_name, o->admin);
 		if (a != NULL) {
 			set(b, &a->db, d->db_name);
 			set(b, &a->other, o->admin);
@@ -303,7 +303,7 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 	}
 	if (!o->db_exists || observed_has(o, "db:CONNECT:PUBLIC")) {
 		a = add(b, ACT_REVOKE_CONNECT_PUBLIC, NULL,
-			"revoke connect on database %s from public", d->db_name);
+		        "revoke connect on database %s from public", d->db_name);
 		if (a != NULL)
 			set(b, &a->db, d->db_name);
 	}
@@ -313,7 +313,7 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 
 		if (!o->db_exists || !observed_has(o, "db:CONNECT:%s", u->name)) {
 			a = add(b, ACT_GRANT_CONNECT, u->name, "grant connect on database %s to %s",
-				d->db_name, u->name);
+			        d->db_name, u->name);
 			if (a != NULL) {
 				set(b, &a->db, d->db_name);
 				set(b, &a->other, u->name);
@@ -326,7 +326,8 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 				set(b, &a->other, u->name);
 			}
 		} else if (u->access != ACCESS_OWNER && member) {
-			a = add(b, ACT_REVOKE_ROLE, u->name, "revoke %s from %s", d->owner, u->name);
+			a = add(b, ACT_REVOKE_ROLE, u->name, "revoke %s from %s", d->owner,
+			        u->name);
 			if (a != NULL) {
 				set(b, &a->role, d->owner);
 				set(b, &a->other, u->name);
@@ -336,8 +337,7 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 }
 
 /* Joins the privileges of list that want (1) or do not want (0) into out. */
-static void privs_where(char *out, size_t len, const char *const *list, const int *flags,
-			int want)
+static void privs_where(char *out, size_t len, const char *const *list, const int *flags, int want)
 {
 	size_t i;
 
@@ -367,7 +367,7 @@ static const char *objtype_word(char t)
 
 /* Grants and revocations on existing objects and default privileges for one user. */
 static void plan_object_privs(struct builder *b, const struct desired *d, const struct observed *o,
-			      const char *schema, const struct desired_user *u, char t)
+                              const char *schema, const struct desired_user *u, char t)
 {
 	const char *const *list = t == 'S' ? SEQ_PRIVS : TABLE_PRIVS;
 	int has_objects = observed_has(o, "objects:%s:%c", schema, t);
@@ -380,14 +380,14 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 		int want = wanted(u->access, list[i]);
 
 		missing[i] = has_objects && want &&
-			     !observed_has(o, "all:%s:%c:%s:%s", schema, t, list[i], u->name);
+		             !observed_has(o, "all:%s:%c:%s:%s", schema, t, list[i], u->name);
 		excess[i] = has_objects && !want &&
-			    observed_has(o, "any:%s:%c:%s:%s", schema, t, list[i], u->name);
+		            observed_has(o, "any:%s:%c:%s:%s", schema, t, list[i], u->name);
 	}
 	privs_where(privs, sizeof(privs), list, missing, 1);
 	if (privs[0] != '\0') {
-		a = add(b, ACT_GRANT_ON_ALL, u->name, "grant %s on all %s in schema %s to %s", privs,
-			objtype_word(t), schema, u->name);
+		a = add(b, ACT_GRANT_ON_ALL, u->name, "grant %s on all %s in schema %s to %s",
+		        privs, objtype_word(t), schema, u->name);
 		if (a != NULL) {
 			a->target_db = 1;
 			a->objtype = t;
@@ -399,7 +399,7 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 	privs_where(privs, sizeof(privs), list, excess, 1);
 	if (privs[0] != '\0') {
 		a = add(b, ACT_REVOKE_ON_ALL, u->name, "revoke %s on all %s in schema %s from %s",
-			privs, objtype_word(t), schema, u->name);
+		        privs, objtype_word(t), schema, u->name);
 		if (a != NULL) {
 			a->target_db = 1;
 			a->objtype = t;
@@ -422,7 +422,7 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 		for (i = 0; list[i] != NULL; i++) {
 			int want = wanted(u->access, list[i]);
 			int has = observed_has(o, "defacl:%s:%s:%c:%s:%s", creator, schema, t,
-					       list[i], u->name);
+			                       list[i], u->name);
 
 			missing[i] = want && !has;
 			excess[i] = !want && has;
@@ -430,8 +430,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 		privs_where(privs, sizeof(privs), list, missing, 1);
 		if (privs[0] != '\0') {
 			a = add(b, ACT_DEFAULT_GRANT, u->name,
-				"alter default privileges for role %s in schema %s grant %s on %s to %s",
-				creator, schema, privs, objtype_word(t), u->name);
+			        "alter default privileges for role %s in schema %s grant %s on %s "
+			        "to %s",
+			        creator, schema, privs, objtype_word(t), u->name);
 			if (a != NULL) {
 				a->target_db = 1;
 				a->objtype = t;
@@ -444,8 +445,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 		privs_where(privs, sizeof(privs), list, excess, 1);
 		if (privs[0] != '\0') {
 			a = add(b, ACT_DEFAULT_REVOKE, u->name,
-				"alter default privileges for role %s in schema %s revoke %s on %s from %s",
-				creator, schema, privs, objtype_word(t), u->name);
+			        "alter default privileges for role %s in schema %s revoke %s on %s "
+			        "from %s",
+			        creator, schema, privs, objtype_word(t), u->name);
 			if (a != NULL) {
 				a->target_db = 1;
 				a->objtype = t;
@@ -469,11 +471,11 @@ static void plan_schemas(struct builder *b, const struct desired *d, const struc
 
 		/* A new database has public from its template. */
 		int exists = observed_has(o, "schema:%s", schema) ||
-			     (!o->db_exists && strcmp(schema, "public") == 0);
+		             (!o->db_exists && strcmp(schema, "public") == 0);
 
 		if (!exists) {
 			a = add(b, ACT_CREATE_SCHEMA, NULL, "create schema %s owner %s", schema,
-				d->owner);
+			        d->owner);
 			if (a != NULL) {
 				a->target_db = 1;
 				set(b, &a->schema, schema);
@@ -487,7 +489,7 @@ static void plan_schemas(struct builder *b, const struct desired *d, const struc
 				continue;
 			if (!observed_has(o, "schemapriv:%s:USAGE:%s", schema, u->name)) {
 				a = add(b, ACT_GRANT_SCHEMA_USAGE, u->name,
-					"grant usage on schema %s to %s", schema, u->name);
+				        "grant usage on schema %s to %s", schema, u->name);
 				if (a != NULL) {
 					a->target_db = 1;
 					set(b, &a->schema, schema);
@@ -524,9 +526,9 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 
 	/* Memberships an interrupted run left behind are given back. */
 	if (observed_has(o, "member:%s:%s", d->owner, o->admin)) {
-		struct action *a = add(&b, ACT_DROP_ADMIN_MEMBERSHIP, NULL,
-				       "revoke %s from %s (left by an interrupted run)", d->owner,
-				       o->admin);
+		struct action *a =
+		    add(&b, ACT_DROP_ADMIN_MEMBERSHIP, NULL,
+		        "revoke %s from %s (left by an interrupted run)", d->owner, o->admin);
 		if (a != NULL)
 			set(&b, &a->role, d->owner);
 	}
@@ -534,8 +536,8 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 		if (!observed_has(o, "member:%s:%s", d->users[i].name, o->admin))
 			continue;
 		struct action *a = add(&b, ACT_DROP_ADMIN_MEMBERSHIP, d->users[i].name,
-				       "revoke %s from %s (left by an interrupted run)",
-				       d->users[i].name, o->admin);
+		                       "revoke %s from %s (left by an interrupted run)",
+		                       d->users[i].name, o->admin);
 		if (a != NULL)
 			set(&b, &a->role, d->users[i].name);
 	}

@@ -34,9 +34,9 @@ struct observed {
 	char *admin;        /* the admin role (current_user) */
 	int admin_createrole;
 	int admin_createdb;
-	int restrict_password;    /* rds.restrict_password_commands is on */
-	int admin_rds_password;   /* admin is a member of rds_password */
-	struct obs_role *roles;   /* those of the spec's roles that exist */
+	int restrict_password;  /* rds.restrict_password_commands is on */
+	int admin_rds_password; /* admin is a member of rds_password */
+	struct obs_role *roles; /* those of the spec's roles that exist */
 	size_t n_roles;
 	int db_exists;
 	char *db_owner;
@@ -49,7 +49,7 @@ struct desired_user {
 	const char *name;
 	enum access access;
 	int conn_limit;
-	int set_password;            /* the password must be (re)set */
+	int set_password;             /* the password must be (re)set */
 	const char *password_version; /* recorded in the marker; NULL: none */
 };
 
@@ -66,22 +66,22 @@ struct desired {
 };
 
 enum action_kind {
-	ACT_CREATE_ROLE,      /* role; login, conn_limit, comment; password when login */
-	ACT_ALTER_ROLE,       /* role; login (-1 keep), conn_limit (ACT_KEEP keep) */
-	ACT_SET_PASSWORD,     /* role */
-	ACT_COMMENT_ROLE,     /* role, comment */
-	ACT_CREATE_DATABASE,  /* db, other = owner */
-	ACT_COMMENT_DATABASE, /* db, comment */
-	ACT_GRANT_CONNECT,    /* db, other = grantee */
+	ACT_CREATE_ROLE,           /* role; login, conn_limit, comment; password when login */
+	ACT_ALTER_ROLE,            /* role; login (-1 keep), conn_limit (ACT_KEEP keep) */
+	ACT_SET_PASSWORD,          /* role */
+	ACT_COMMENT_ROLE,          /* role, comment */
+	ACT_CREATE_DATABASE,       /* db, other = owner */
+	ACT_COMMENT_DATABASE,      /* db, comment */
+	ACT_GRANT_CONNECT,         /* db, other = grantee */
 	ACT_REVOKE_CONNECT_PUBLIC, /* db */
-	ACT_GRANT_ROLE,       /* role granted to other */
-	ACT_REVOKE_ROLE,      /* role revoked from other */
-	ACT_CREATE_SCHEMA,    /* schema, other = owner (target db) */
-	ACT_GRANT_SCHEMA_USAGE, /* schema, other = grantee (target db) */
-	ACT_GRANT_ON_ALL,     /* schema, objtype, privs, other = grantee (target db) */
-	ACT_REVOKE_ON_ALL,    /* schema, objtype, privs, other = grantee (target db) */
-	ACT_DEFAULT_GRANT,    /* role = creator, schema, objtype, privs, other = grantee */
-	ACT_DEFAULT_REVOKE,   /* role = creator, schema, objtype, privs, other = grantee */
+	ACT_GRANT_ROLE,            /* role granted to other */
+	ACT_REVOKE_ROLE,           /* role revoked from other */
+	ACT_CREATE_SCHEMA,         /* schema, other = owner (target db) */
+	ACT_GRANT_SCHEMA_USAGE,    /* schema, other = grantee (target db) */
+	ACT_GRANT_ON_ALL,          /* schema, objtype, privs, other = grantee (target db) */
+	ACT_REVOKE_ON_ALL,         /* schema, objtype, privs, other = grantee (target db) */
+	ACT_DEFAULT_GRANT,         /* role = creator, schema, objtype, privs, other = grantee */
+	ACT_DEFAULT_REVOKE,        /* role = creator, schema, objtype, privs, other = grantee */
 	ACT_DROP_ADMIN_MEMBERSHIP, /* role: a membership an interrupted run left */
 };
 
@@ -89,18 +89,18 @@ enum action_kind {
 
 struct action {
 	enum action_kind kind;
-	int target_db;  /* runs inside the application database */
+	int target_db; /* runs inside the application database */
 	char *role;
 	char *other;
 	char *db;
 	char *schema;
-	char *privs;    /* "SELECT, INSERT" */
-	char objtype;   /* 'r' tables, 'S' sequences */
+	char *privs;  /* "SELECT, INSERT" */
+	char objtype; /* 'r' tables, 'S' sequences */
 	int login;
 	int conn_limit;
 	char *comment;
-	char *user;     /* the spec user this concerns; NULL: the database */
-	char *text;     /* "create role orders_app" */
+	char *user; /* the spec user this concerns; NULL: the database */
+	char *text; /* "create role orders_app" */
 };
 
 struct plan {
@@ -117,7 +117,7 @@ void plan_clear(struct plan *p);
 
 /* 1 when the fact is in o->facts. */
 int observed_has(const struct observed *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Adds a fact (tests and the observer); returns 0 or APPDB_ENOMEM. */
 int observed_add(struct observed *o, const char *fact);
 const struct obs_role *observed_role(const struct observed *o, const char *name);
@@ -132,6 +132,6 @@ char *plan_marker(const struct desired *d, const struct desired_user *user);
  * when it names another resource.
  */
 int plan_marker_match(const char *comment, const struct desired *d,
-		      const struct desired_user *user);
+                      const struct desired_user *user);
 
 #endif

@@ -17,7 +17,7 @@
 #define SECRET_FILE_MAX 65536
 
 void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secret_fetch_fn fetch,
-			 void *ctx)
+                         void *ctx)
 {
 	r->providers[kind].fetch = fetch;
 	r->providers[kind].invalidate = NULL;
@@ -25,7 +25,7 @@ void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secre
 }
 
 int secret_resolve(struct secret *out, const struct secret_resolver *r,
-		   const struct secret_ref *ref, const char *default_ns, struct err *err)
+                   const struct secret_ref *ref, const char *default_ns, struct err *err)
 {
 	const struct secret_provider *p;
 	struct secret_ref local;
@@ -36,8 +36,8 @@ int secret_resolve(struct secret *out, const struct secret_resolver *r,
 	p = &r->providers[ref->kind];
 	if (p->fetch == NULL) {
 		secret_ref_describe(desc, sizeof(desc), ref);
-		return err_set(err, APPDB_ENOTFOUND, "%s: this kind of source is not available here",
-			       desc);
+		return err_set(err, APPDB_ENOTFOUND,
+		               "%s: this kind of source is not available here", desc);
 	}
 	local = *ref;
 	if (ref->kind == SECRET_KUBE && ref->ns == NULL)
@@ -82,9 +82,9 @@ int secret_ref_copy(struct secret_ref *out, const struct secret_ref *src)
 {
 	memset(out, 0, sizeof(*out));
 	out->kind = src->kind;
-	if (dup_or_null(&out->secret_id, src->secret_id) != 0 || dup_or_null(&out->ns, src->ns) != 0 ||
-	    dup_or_null(&out->name, src->name) != 0 || dup_or_null(&out->key, src->key) != 0 ||
-	    dup_or_null(&out->path, src->path) != 0) {
+	if (dup_or_null(&out->secret_id, src->secret_id) != 0 ||
+	    dup_or_null(&out->ns, src->ns) != 0 || dup_or_null(&out->name, src->name) != 0 ||
+	    dup_or_null(&out->key, src->key) != 0 || dup_or_null(&out->path, src->path) != 0) {
 		secret_ref_clear(out);
 		return APPDB_ENOMEM;
 	}
@@ -106,11 +106,11 @@ void secret_ref_describe(char *out, size_t len, const struct secret_ref *ref)
 	switch (ref->kind) {
 	case SECRET_AWS_SM:
 		snprintf(out, len, "secretsManager %s%s%s", ref->secret_id ? ref->secret_id : "",
-			 ref->key ? " key " : "", ref->key ? ref->key : "");
+		         ref->key ? " key " : "", ref->key ? ref->key : "");
 		break;
 	case SECRET_KUBE:
 		snprintf(out, len, "kubernetesSecret %s%s%s key %s", ref->ns ? ref->ns : "",
-			 ref->ns ? "/" : "", ref->name ? ref->name : "", ref->key ? ref->key : "");
+		         ref->ns ? "/" : "", ref->name ? ref->name : "", ref->key ? ref->key : "");
 		break;
 	case SECRET_FILE:
 		snprintf(out, len, "file %s", ref->path ? ref->path : "");
@@ -172,11 +172,13 @@ int secret_from_kube_object(struct secret *out, json_t *obj, const char *key, st
 			return err_set(err, APPDB_ENOTFOUND, "key %s not found in the secret", key);
 		rc = b64_decode(&out->value, json_string_value(v));
 		if (rc == APPDB_EINVAL)
-			return err_set(err, rc, "key %s of the secret is not valid base64 text", key);
+			return err_set(err, rc, "key %s of the secret is not valid base64 text",
+			               key);
 		if (rc != 0)
 			return rc;
 	}
-	rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	rv =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 	if (rv != NULL && (out->version = strdup(rv)) == NULL) {
 		secret_clear(out);
 		return APPDB_ENOMEM;
@@ -197,7 +199,9 @@ int secret_pick_key(char **out, const char *secret_string, const char *key, stru
 	}
 	doc = json_loads(secret_string, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(doc)) {
-		rc = err_set(err, APPDB_EINVAL, "the secret value is not a JSON object, so key %s cannot be picked", key);
+		rc = err_set(err, APPDB_EINVAL,
+		             "the secret value is not a JSON object, so key %s cannot be picked",
+		             key);
 		goto out;
 	}
 	v = json_object_get(doc, key);
@@ -218,17 +222,17 @@ out:
 		const char *k;
 		json_t *val;
 
-		json_object_foreach(doc, k, val) {
+		json_object_foreach (doc, k, val) {
 			if (json_is_string(val))
-				OPENSSL_cleanse((void *)json_string_value(val), json_string_length(val));
+				OPENSSL_cleanse((void *)json_string_value(val),
+				                json_string_length(val));
 		}
 	}
 	json_decref(doc);
 	return rc;
 }
 
-int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *ref,
-		      struct err *err)
+int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err)
 {
 	char *buf = NULL;
 	ssize_t n;
@@ -241,7 +245,7 @@ int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *re
 	fd = open(ref->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = err_set(err, errno == ENOENT ? APPDB_ENOTFOUND : APPDB_EFORBIDDEN,
-			     "could not open password file %s: %s", ref->path, strerror(errno));
+		             "could not open password file %s: %s", ref->path, strerror(errno));
 		goto out;
 	}
 	buf = malloc(SECRET_FILE_MAX + 1);
@@ -253,7 +257,7 @@ int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *re
 		len += (size_t)n;
 	if (n < 0) {
 		rc = err_set(err, APPDB_EIO, "could not read password file %s: %s", ref->path,
-			     strerror(errno));
+		             strerror(errno));
 		goto out;
 	}
 	if (len == SECRET_FILE_MAX) {
@@ -271,7 +275,8 @@ int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *re
 	}
 	out->value = buf;
 	buf = NULL;
-	if (fstat(fd, &st) == 0 && asprintf(&out->version, "mtime-%lld", (long long)st.st_mtime) < 0)
+	if (fstat(fd, &st) == 0 &&
+	    asprintf(&out->version, "mtime-%lld", (long long)st.st_mtime) < 0)
 		out->version = NULL;
 out:
 	if (buf != NULL) {

@@ -26,9 +26,9 @@
 
 enum secret_kind {
 	SECRET_NONE = 0,
-	SECRET_AWS_SM,   /* secretsManager: {secretId, key?} */
-	SECRET_KUBE,     /* kubernetesSecret: {namespace?, name, key} */
-	SECRET_FILE,     /* file: PATH (config admin only) */
+	SECRET_AWS_SM, /* secretsManager: {secretId, key?} */
+	SECRET_KUBE,   /* kubernetesSecret: {namespace?, name, key} */
+	SECRET_FILE,   /* file: PATH (config admin only) */
 	SECRET_KIND_COUNT
 };
 
@@ -49,7 +49,7 @@ struct secret {
 
 /* Fills out (which the caller clears) or returns a negative code. */
 typedef int (*secret_fetch_fn)(void *ctx, struct secret *out, const struct secret_ref *ref,
-			       struct err *err);
+                               struct err *err);
 
 /* Forgets any cached value, so the next fetch reads the source again. */
 typedef void (*secret_invalidate_fn)(void *ctx);
@@ -57,7 +57,7 @@ typedef void (*secret_invalidate_fn)(void *ctx);
 struct secret_provider {
 	secret_fetch_fn fetch;
 	secret_invalidate_fn invalidate; /* may be NULL */
-	void *ctx; /* borrowed */
+	void *ctx;                       /* borrowed */
 };
 
 struct secret_resolver {
@@ -66,7 +66,7 @@ struct secret_resolver {
 
 /* Registers fetch for kind, replacing any earlier one. */
 void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secret_fetch_fn fetch,
-			 void *ctx);
+                         void *ctx);
 
 /*
  * Resolves ref with the provider for its kind. default_ns fills a
@@ -74,7 +74,7 @@ void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secre
  * APPDB_ENOTFOUND when no provider serves the kind, or the provider's code.
  */
 int secret_resolve(struct secret *out, const struct secret_resolver *r,
-		   const struct secret_ref *ref, const char *default_ns, struct err *err);
+                   const struct secret_ref *ref, const char *default_ns, struct err *err);
 
 /* Calls the provider's invalidate for ref's kind, when it has one. */
 void secret_invalidate(const struct secret_resolver *r, const struct secret_ref *ref);
@@ -108,7 +108,6 @@ int secret_from_kube_object(struct secret *out, json_t *obj, const char *key, st
 int secret_pick_key(char **out, const char *secret_string, const char *key, struct err *err);
 
 /* A file source: the file's contents without one trailing newline. */
-int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *ref,
-		      struct err *err);
+int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err);
 
 #endif

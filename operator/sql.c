@@ -54,7 +54,7 @@ static const char *objword(char t)
 }
 
 static int render_create_role(char **out, const struct action *a, const char *verifier,
-			      const struct sql_quote *q)
+                              const struct sql_quote *q)
 {
 	struct qnames n = {0};
 	char *pw = NULL, *comment = NULL, *limit = NULL;
@@ -79,8 +79,8 @@ static int render_create_role(char **out, const struct action *a, const char *ve
 	if ((rc = fmt(&limit, " CONNECTION LIMIT %d", a->conn_limit)) != 0)
 		goto out;
 	rc = fmt(out, "CREATE ROLE %s %s%s%s%s; COMMENT ON ROLE %s IS %s", n.v[0],
-		 a->login == 1 ? "LOGIN" : "NOLOGIN", pw != NULL ? " PASSWORD " : "",
-		 pw != NULL ? pw : "", a->conn_limit != -1 ? limit : "", n.v[0], comment);
+	         a->login == 1 ? "LOGIN" : "NOLOGIN", pw != NULL ? " PASSWORD " : "",
+	         pw != NULL ? pw : "", a->conn_limit != -1 ? limit : "", n.v[0], comment);
 out:
 	free(pw);
 	free(comment);
@@ -100,14 +100,17 @@ static int render_alter_role(char **out, const struct action *a, const struct sq
 	if (a->conn_limit != ACT_KEEP)
 		snprintf(limit, sizeof(limit), " CONNECTION LIMIT %d", a->conn_limit);
 	rc = fmt(out, "ALTER ROLE %s%s%s", n.v[0],
-		 a->login == 1 ? " LOGIN" : a->login == 0 ? " NOLOGIN" : "", limit);
+	         a->login == 1   ? " LOGIN"
+	         : a->login == 0 ? " NOLOGIN"
+	                         : "",
+	         limit);
 out:
 	qnames_free(&n);
 	return rc;
 }
 
 static int render_comment(char **out, const char *what, const char *name, const char *comment,
-			  const struct sql_quote *q)
+                          const struct sql_quote *q)
 {
 	struct qnames n = {0};
 	char *lit = NULL;
@@ -127,7 +130,7 @@ out:
 }
 
 int sql_render(char **out, const struct action *a, int server_version, const char *verifier,
-	       const struct sql_quote *q)
+               const struct sql_quote *q)
 {
 	struct qnames n = {0};
 	char *lit = NULL;
@@ -173,7 +176,7 @@ int sql_render(char **out, const struct action *a, int server_version, const cha
 		if ((rc = qident(&n, 0, a->role, q)) != 0 || (rc = qident(&n, 1, a->other, q)) != 0)
 			break;
 		rc = fmt(out, "GRANT %s TO %s%s", n.v[0], n.v[1],
-			 server_version >= PG16 ? " WITH INHERIT TRUE, SET TRUE" : "");
+		         server_version >= PG16 ? " WITH INHERIT TRUE, SET TRUE" : "");
 		break;
 	case ACT_REVOKE_ROLE:
 		if ((rc = qident(&n, 0, a->role, q)) != 0 || (rc = qident(&n, 1, a->other, q)) != 0)
@@ -199,10 +202,10 @@ int sql_render(char **out, const struct action *a, int server_version, const cha
 			break;
 		if (a->kind == ACT_GRANT_ON_ALL)
 			rc = fmt(out, "GRANT %s ON ALL %s IN SCHEMA %s TO %s", a->privs,
-				 objword(a->objtype), n.v[0], n.v[1]);
+			         objword(a->objtype), n.v[0], n.v[1]);
 		else
 			rc = fmt(out, "REVOKE %s ON ALL %s IN SCHEMA %s FROM %s", a->privs,
-				 objword(a->objtype), n.v[0], n.v[1]);
+			         objword(a->objtype), n.v[0], n.v[1]);
 		break;
 	case ACT_DEFAULT_GRANT:
 	case ACT_DEFAULT_REVOKE:
@@ -212,12 +215,14 @@ int sql_render(char **out, const struct action *a, int server_version, const cha
 			break;
 		if (a->kind == ACT_DEFAULT_GRANT)
 			rc = fmt(out,
-				 "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT %s ON %s TO %s",
-				 n.v[0], n.v[1], a->privs, objword(a->objtype), n.v[2]);
+			         "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT %s ON %s "
+			         "TO %s",
+			         n.v[0], n.v[1], a->privs, objword(a->objtype), n.v[2]);
 		else
 			rc = fmt(out,
-				 "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s REVOKE %s ON %s FROM %s",
-				 n.v[0], n.v[1], a->privs, objword(a->objtype), n.v[2]);
+			         "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s REVOKE %s ON "
+			         "%s FROM %s",
+			         n.v[0], n.v[1], a->privs, objword(a->objtype), n.v[2]);
 		break;
 	case ACT_DROP_ADMIN_MEMBERSHIP:
 		/* The executor gives memberships back itself; nothing to render. */
@@ -230,7 +235,7 @@ int sql_render(char **out, const struct action *a, int server_version, const cha
 }
 
 int sql_admin_grant(char **out, const char *role, const char *admin, int server_version,
-		    const struct sql_quote *q)
+                    const struct sql_quote *q)
 {
 	struct qnames n = {0};
 	int rc;
@@ -238,7 +243,7 @@ int sql_admin_grant(char **out, const char *role, const char *admin, int server_
 	*out = NULL;
 	if ((rc = qident(&n, 0, role, q)) == 0 && (rc = qident(&n, 1, admin, q)) == 0)
 		rc = fmt(out, "GRANT %s TO %s%s", n.v[0], n.v[1],
-			 server_version >= PG16 ? " WITH INHERIT TRUE, SET TRUE" : "");
+		         server_version >= PG16 ? " WITH INHERIT TRUE, SET TRUE" : "");
 	qnames_free(&n);
 	return rc;
 }

@@ -30,11 +30,11 @@ struct sql_quote {
  * transaction. Returns 0, APPDB_ENOMEM or APPDB_EINTERNAL.
  */
 int sql_render(char **out, const struct action *a, int server_version, const char *verifier,
-	       const struct sql_quote *q);
+               const struct sql_quote *q);
 
 /* GRANT role TO member for the admin's own temporary membership. */
 int sql_admin_grant(char **out, const char *role, const char *admin, int server_version,
-		    const struct sql_quote *q);
+                    const struct sql_quote *q);
 /* REVOKE role FROM member. */
 int sql_admin_revoke(char **out, const char *role, const char *admin, const struct sql_quote *q);
 

@@ -99,11 +99,12 @@ static int secret_key(const char *s)
 	return 1;
 }
 
-static const char ident_rule[] = "must match ^[a-z_][a-z0-9_]{0,62}$ (lowercase letters, digits, underscores; at most 63)";
+static const char ident_rule[] =
+    "must match ^[a-z_][a-z0-9_]{0,62}$ (lowercase letters, digits, underscores; at most 63)";
 
 /* Checks a role name: identifier and not reserved. */
 static void check_role(struct field_errs *errs, const char *field, const char *name,
-		       const char *admin_role)
+                       const char *admin_role)
 {
 	if (!validate_identifier(name))
 		field_errs_add(errs, field, "%s", ident_rule);
@@ -111,8 +112,7 @@ static void check_role(struct field_errs *errs, const char *field, const char *n
 		field_errs_add(errs, field, "\"%s\" is reserved", name);
 }
 
-static void check_password_from(struct field_errs *errs, const struct secret_ref *ref,
-				size_t i)
+static void check_password_from(struct field_errs *errs, const struct secret_ref *ref, size_t i)
 {
 	char f[96];
 
@@ -131,7 +131,7 @@ static void check_password_from(struct field_errs *errs, const struct secret_ref
 		snprintf(f, sizeof(f), "spec.users[%zu].passwordFrom.kubernetesSecret.key", i);
 		if (ref->key != NULL && !secret_key(ref->key))
 			field_errs_add(errs, f, "must match ^[-._a-zA-Z0-9]+$ (at most %d)",
-				       SECRET_KEY_MAX);
+			               SECRET_KEY_MAX);
 	}
 }
 
@@ -143,7 +143,8 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
 
 	if (db->name != NULL && !dns_subdomain(db->name))
 		field_errs_add(errs, "metadata.name", "must be a DNS-1123 subdomain");
-	if (db->ns != NULL && (!dns_subdomain(db->ns) || strlen(db->ns) > 63 || strchr(db->ns, '.')))
+	if (db->ns != NULL &&
+	    (!dns_subdomain(db->ns) || strlen(db->ns) > 63 || strchr(db->ns, '.')))
 		field_errs_add(errs, "metadata.namespace", "must be a DNS-1123 label");
 	if (db->instance != NULL && (db->instance[0] == '\0' || strlen(db->instance) > 63))
 		field_errs_add(errs, "spec.instance", "must be 1 to 63 characters");
@@ -151,7 +152,8 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
 		if (!validate_identifier(db->db_name))
 			field_errs_add(errs, "spec.database.name", "%s", ident_rule);
 		else if (reserved_database(db->db_name))
-			field_errs_add(errs, "spec.database.name", "\"%s\" is reserved", db->db_name);
+			field_errs_add(errs, "spec.database.name", "\"%s\" is reserved",
+			               db->db_name);
 	}
 	if (db->owner != NULL)
 		check_role(errs, "spec.database.owner", db->owner, admin_role);

@@ -14,7 +14,8 @@
 /* 1 when s matches ^[a-z_][a-z0-9_]{0,62}$. */
 int validate_identifier(const char *s);
 
-/* 1 when s may not name a role: postgres, template0/1, rdsadmin, public, pg_*, rds_*, admin_role. */
+/* 1 when s may not name a role: postgres, template0/1, rdsadmin, public, pg_*, rds_*, admin_role.
+ */
 int validate_reserved_role(const char *s, const char *admin_role);
 
 /*

@@ -113,7 +113,7 @@ static size_t path_push(struct walk *w, const char *key, long index)
 static int fail_at(struct walk *w, const yaml_node_t *node, int code, const char *what)
 {
 	return err_set(w->err, code, "%s:%zu:%zu: %s%s%s", w->name, node->start_mark.line + 1,
-		       node->start_mark.column + 1, w->path, w->path[0] ? ": " : "", what);
+	               node->start_mark.column + 1, w->path, w->path[0] ? ": " : "", what);
 }
 
 static int is_plain(const yaml_node_t *n)
@@ -121,80 +121,166 @@ static int is_plain(const yaml_node_t *n)
 	return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-/* Parses a plain decimal or 0x/0o integer; returns 1 when s is one. */
-static int parse_int(const char *s, long long *out)
+/*
+ * Plain scalars are resolved as kubectl reads them (YAML 1.1, as go-yaml v2
+ * and sigs.k8s.io/yaml do), so a manifest means the same to the operator as
+ * to the API server: yes/no/on/off/y/n are booleans, 010 is octal, 0b101
+ * binary, underscores may group digits, and a float with a whole value
+ * becomes an integer in JSON.
+ */
+static int one_of(const char *s, const char *const *words)
 {
-	char *end = NULL;
-	int base = 10;
-	const char *p = s;
-
-	if (*p == '+' || *p == '-')
-		p++;
-	if (*p == '\0')
-		return 0;
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o'))
-		base = p[1] == 'x' ? 16 : 8;
-	for (const char *q = p + (base == 10 ? 0 : 2); *q != '\0'; q++) {
-		if (base == 10 && (*q < '0' || *q > '9'))
-			return 0;
-		if (base == 8 && (*q < '0' || *q > '7'))
-			return 0;
-		if (base == 16 && !((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') ||
-				    (*q >= 'A' && *q <= 'F')))
-			return 0;
-	}
-	if (base != 10 && p[2] == '\0')
-		return 0;
-	errno = 0;
-	*out = strtoll(base == 10 ? s : p + 2, &end, base);
-	if (base != 10 && s[0] == '-')
-		*out = -*out;
-	return errno == 0 && *end == '\0';
+	for (; *words != NULL; words++)
+		if (strcmp(s, *words) == 0)
+			return 1;
+	return 0;
 }
 
-/* Parses a plain float; returns 1 when s is one. */
+/* Copies s without underscores into out (len bytes); returns 0 when too long. */
+static int strip_underscores(char *out, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '_')
+			continue;
+		if (n + 1 >= len)
+			return 0;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	return 1;
+}
+
+/* Digits of s in base; returns 1 when all of s is such digits (at least one). */
+static int all_digits(const char *s, int base)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		int d;
+
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return 0;
+		if (d >= base)
+			return 0;
+	}
+	return 1;
+}
+
+/* Resolves an integer like Go's strconv.ParseInt(s, 0, 64); returns 1 when s is one. */
+static int parse_int(const char *s, long long *out)
+{
+	const char *p = s;
+	int base = 10, neg = 0;
+	unsigned long long v;
+	char *end = NULL;
+
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		base = 16, p += 2;
+	else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B'))
+		base = 2, p += 2;
+	else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O'))
+		base = 8, p += 2;
+	else if (p[0] == '0' && p[1] != '\0')
+		base = 8, p += 1;
+	if (!all_digits(p, base))
+		return 0;
+	errno = 0;
+	v = strtoull(p, &end, base);
+	if (errno != 0 || *end != '\0' || v > (unsigned long long)INT64_MAX + (neg ? 1 : 0))
+		return 0;
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return 1;
+}
+
+/* Resolves a YAML 1.1 float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
 static int parse_float(const char *s, double *out)
 {
+	const char *p = s;
 	char *end = NULL;
 	int digits = 0;
 
-	for (const char *q = s; *q != '\0'; q++) {
-		if (*q >= '0' && *q <= '9')
-			digits++;
-		else if (!strchr("+-.eE", *q))
-			return 0;
+	if (*p == '+' || *p == '-')
+		p++;
+	while (*p >= '0' && *p <= '9')
+		p++, digits++;
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9')
+			p++, digits++;
 	}
 	if (digits == 0)
+		return 0;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p != '\0')
 		return 0;
 	errno = 0;
 	*out = strtod(s, &end);
 	return errno == 0 && *end == '\0';
 }
 
-/*
- * Turns a scalar into the JSON value YAML 1.2's core schema gives it: quoted
- * scalars are strings; plain ones may be null, booleans or numbers.
- */
-static json_t *scalar_value(const yaml_node_t *n)
+/* Turns a scalar into the JSON value kubectl gives it; NULL with *bad set when it has none. */
+static json_t *scalar_value(const yaml_node_t *n, const char **bad)
 {
+	static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
+	static const char *const trues[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+	                                    "True", "TRUE", "on",  "On",  "ON",  NULL};
+	static const char *const falses[] = {"n",     "N",     "no",  "No",  "NO",  "false",
+	                                     "False", "FALSE", "off", "Off", "OFF", NULL};
+	static const char *const specials[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf",
+	                                       "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+	                                       ".NaN",  ".NAN",  NULL};
 	const char *s = (const char *)n->data.scalar.value;
 	size_t len = n->data.scalar.length;
+	const char *tag = (const char *)n->tag;
+	char num[128];
 	long long i;
 	double d;
 
+	*bad = NULL;
+	if (tag != NULL && strcmp(tag, "tag:yaml.org,2002:binary") == 0) {
+		*bad = "binary (!!binary) values are not supported";
+		return NULL;
+	}
 	if (!is_plain(n) || strlen(s) != len)
 		return json_stringn(s, len);
-	if (len == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
-	    strcmp(s, "NULL") == 0)
+	if (len == 0 || one_of(s, nulls))
 		return json_null();
-	if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
+	if (one_of(s, trues))
 		return json_true();
-	if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+	if (one_of(s, falses))
 		return json_false();
-	if (parse_int(s, &i))
-		return json_integer(i);
-	if (parse_float(s, &d))
-		return json_real(d);
+	if (one_of(s, specials)) {
+		*bad = "infinity and NaN cannot be represented in JSON";
+		return NULL;
+	}
+	if (strip_underscores(num, sizeof(num), s)) {
+		if (parse_int(num, &i))
+			return json_integer(i);
+		if (parse_float(num, &d)) {
+			/* JSON has one number type: a whole float is an integer to the API. */
+			if (d == (double)(long long)d && d > -9.2e18 && d < 9.2e18)
+				return json_integer((long long)d);
+			return json_real(d);
+		}
+	}
 	return json_stringn(s, len);
 }
 
@@ -303,13 +389,16 @@ static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 		return fail_at(w, node, APPDB_ELIMIT, "document nested too deeply");
 	if (++w->produced > YAMLJSON_MAX_NODES)
 		return fail_at(w, node, APPDB_ELIMIT,
-			       "document too large once aliases are expanded (alias bomb?)");
+		               "document too large once aliases are expanded (alias bomb?)");
 	switch (node->type) {
-	case YAML_SCALAR_NODE:
-		v = scalar_value(node);
+	case YAML_SCALAR_NODE: {
+		const char *bad = NULL;
+
+		v = scalar_value(node, &bad);
 		if (v == NULL)
-			return APPDB_ENOMEM;
+			return bad != NULL ? fail_at(w, node, APPDB_EINVAL, bad) : APPDB_ENOMEM;
 		break;
+	}
 	case YAML_MAPPING_NODE:
 		rc = walk_mapping(&v, w, node, depth);
 		break;
@@ -321,7 +410,8 @@ static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 	}
 	if (rc != 0)
 		return rc;
-	if (posmap_put(w->pm, v, (int)node->start_mark.line + 1, (int)node->start_mark.column + 1) != 0) {
+	if (posmap_put(w->pm, v, (int)node->start_mark.line + 1,
+	               (int)node->start_mark.column + 1) != 0) {
 		json_decref(v);
 		return APPDB_ENOMEM;
 	}
@@ -348,7 +438,7 @@ static int push_doc(struct yaml_docs *d, json_t *v, int line)
 }
 
 int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const char *name,
-		   struct err *err)
+                   struct err *err)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -359,7 +449,7 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 	memset(out, 0, sizeof(*out));
 	if (len > YAMLJSON_MAX_BYTES)
 		return err_set(err, APPDB_ELIMIT, "%s: file larger than %u bytes", name,
-			       YAMLJSON_MAX_BYTES);
+		               YAMLJSON_MAX_BYTES);
 	d.pos = calloc(1, sizeof(*d.pos));
 	d.name = strdup(name);
 	if (d.pos == NULL || d.name == NULL) {
@@ -379,9 +469,10 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 
 		if (!yaml_parser_load(&parser, &doc)) {
 			rc = err_set(err, APPDB_EINVAL, "%s:%zu:%zu: %s%s%s", name,
-				     parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-				     parser.problem ? parser.problem : "invalid YAML",
-				     parser.context ? " " : "", parser.context ? parser.context : "");
+			             parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+			             parser.problem ? parser.problem : "invalid YAML",
+			             parser.context ? " " : "",
+			             parser.context ? parser.context : "");
 			goto out;
 		}
 		root = yaml_document_get_root_node(&doc);

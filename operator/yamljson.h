@@ -28,7 +28,7 @@ struct yaml_docs {
 	int *lines; /* line of each document's start */
 	size_t n;
 	struct yaml_posmap *pos; /* positions of every produced value */
-	char *name; /* file name for messages */
+	char *name;              /* file name for messages */
 };
 
 /*
@@ -37,7 +37,7 @@ struct yaml_docs {
  * APPDB_ENOMEM. out is filled only on success; free it with yaml_docs_clear.
  */
 int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const char *name,
-		   struct err *err);
+                   struct err *err);
 
 /* Reads and parses a file; APPDB_EIO when it cannot be read. */
 int yamljson_parse_file(struct yaml_docs *out, const char *path, struct err *err);

@@ -17,10 +17,11 @@ import simproto
 import simrbac
 import simres
 import simschema
+import simvap
 from simstore import Watcher
 from simutil import (ApiError, FieldError, bad_request, conflict, already_exists, not_found, invalid, gone,
-                     forbidden, now_ts, now_micro, parse_label_selector, label_match, parse_field_selector,
-                     field_match, field_value, merge_patch, json_patch, strategic_merge, dig)
+                     forbidden, now_ts, parse_label_selector, label_match, parse_field_selector,
+                     field_match, field_value, merge_patch, json_patch, strategic_merge)
 
 ADMIN_USER = "kubernetes-admin"
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -43,6 +44,7 @@ class Request:
         self.body = body
         self.user = None
         self.groups = []
+        self.cert_user = None  # (CN, [O...]) of a verified client certificate
 
     def q(self, name, default=None):
         return self.query.get(name, default)
@@ -86,6 +88,7 @@ class Api:
         self.delays = []  # dicts: method, regex, seconds
         self.openapi_cache = None
         self.ns_cleanup_delay = 0.5
+        self.snapshots = {}  # (skey, ns, rv) -> objects of a paginated list
         if "admin_token" not in store.extra:
             store.set_extra("admin_token", pysecrets.token_urlsafe(32))
         if "sa_tokens" not in store.extra:
@@ -128,6 +131,13 @@ class Api:
     # ---- authentication -------------------------------------------------------
     def authenticate(self, req):
         auth = req.headers.get("Authorization", "")
+        if req.cert_user:
+            # x509 comes first in the real authenticator chain: CN is the
+            # user, O the groups
+            req.user = req.cert_user[0]
+            req.groups = list(req.cert_user[1]) + ["system:authenticated"]
+            self._impersonate(req)
+            return
         if not auth:
             req.user, req.groups = "system:anonymous", ["system:unauthenticated"]
             return
@@ -143,6 +153,9 @@ class Api:
             ns, name = sa.split("/", 1)
             req.user = "system:serviceaccount:%s:%s" % (ns, name)
             req.groups = ["system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"]
+        self._impersonate(req)
+
+    def _impersonate(self, req):
         imp = req.headers.get("Impersonate-User")
         if imp:
             if not simrbac.authorize(self.store, req.user, req.groups,
@@ -185,6 +198,12 @@ class Api:
                                       "2025-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
                                       "platform": "linux/amd64"})
             return Response(200, None, raw=b"ok", ctype="text/plain; charset=utf-8")
+        if p in ("/api", "/apis") and "as=APIGroupDiscoveryList" in req.headers.get("Accept", "") and \
+                "v=v2;" in req.headers.get("Accept", "").replace(" ", "") + ";":
+            self.authorize_path(req, p)
+            with self.lock:
+                doc = simres.aggregated(self.resources, p == "/api")
+            return Response(200, doc, ctype="application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
         if p == "/api":
             self.authorize_path(req, p)
             return Response(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
@@ -302,6 +321,10 @@ class Api:
         table = "as=Table" in req.headers.get("Accept", "")
         if m == "GET":
             if watch:
+                self.selectors(req, r)  # a bad selector is a 400 before the stream starts
+                rvq = req.q("resourceVersion")
+                if rvq not in (None, "") and not rvq.isdigit():
+                    raise bad_request('invalid resource version: "%s"' % rvq)
                 return WatchResponse(self, r, ns, req, table)
             if name:
                 obj = self.get(r, ns, name)
@@ -409,7 +432,7 @@ class Api:
         include = req.q("includeObject", "Metadata")
         rows = []
         for o in objs:
-            row = {"cells": cells(o)}
+            row = {"cells": cells(from_events_v1(copy.deepcopy(o)) if r.group == "events.k8s.io" else o)}
             if include == "Object":
                 row["object"] = o
             elif include != "None":
@@ -507,6 +530,9 @@ class Api:
                                "that were created, modified, or deleted between the time the first chunk was "
                                "returned and now may show up in the list.")
                 rv = rv_tok
+                snap = self.snapshots.get((r.skey, ns, rv))
+                if snap is not None:
+                    objs = snap  # the state at the first page's resourceVersion
             items = []
             next_tok = None
             remaining = 0
@@ -522,6 +548,11 @@ class Api:
                     continue
                 items.append(o)
             if remaining:
+                if not cont:
+                    # remember this state so that the next pages are consistent
+                    self.snapshots[(r.skey, ns, rv)] = objs
+                    while len(self.snapshots) > 16:
+                        self.snapshots.pop(next(iter(self.snapshots)))
                 last = items[-1]["metadata"]
                 next_tok = base64.urlsafe_b64encode(json.dumps(
                     {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}).encode()).decode().rstrip("=")
@@ -601,7 +632,9 @@ class Api:
                 nowt = time.monotonic()
                 if nowt >= deadline:
                     break
-                wait = deadline - nowt
+                wait = min(deadline - nowt, 1.0)
+                if w.closed():
+                    break
                 if bookmarks:
                     wait = min(wait, max(0.0, next_bm - nowt))
                 try:
@@ -613,6 +646,10 @@ class Api:
                 if ev is False:
                     if bookmarks and time.monotonic() >= next_bm:
                         with self.lock:
+                            # events are queued under this lock: an empty
+                            # queue means everything up to store.rv was sent
+                            if not w.q.empty():
+                                continue
                             brv = self.store.rv if not self.store.paused else last_rv
                         bookmark(brv)
                         next_bm = time.monotonic() + self.bookmark_seconds
@@ -643,7 +680,7 @@ class Api:
         return max(last_rv, rv)
 
     # ---- writes -------------------------------------------------------------------
-    def check_namespace(self, r, ns, creating=True):
+    def check_namespace(self, r, ns, creating=True, name=""):
         if not r.namespaced:
             return
         nso = self.store.get("/namespaces", "", ns)
@@ -651,7 +688,7 @@ class Api:
             raise not_found("", "namespaces", ns)
         if creating and (nso.get("metadata") or {}).get("deletionTimestamp"):
             raise ApiError(403, "Forbidden", "%s \"%s\" is forbidden: unable to create new content in namespace "
-                           "%s because it is being terminated" % (simres_qual(r), "", ns),
+                           "%s because it is being terminated" % (simres_qual(r), name, ns),
                            {"group": r.group, "kind": r.plural,
                             "causes": [{"reason": "NamespaceTerminating",
                                         "message": "namespace %s is being terminated" % ns,
@@ -664,9 +701,9 @@ class Api:
                 raise bad_request("the namespace of the provided object does not match the namespace sent on "
                                   "the request")
         self.check_kind(r, body)
-        self.check_namespace(r, ns)
+        self.check_namespace(r, ns, name=(body.get("metadata") or {}).get("name") or "")
         strict = req.q("fieldValidation", "Warn")
-        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user})
+        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user, "groups": req.groups})
 
     def check_kind(self, r, body):
         av, kind = body.get("apiVersion"), body.get("kind")
@@ -695,6 +732,9 @@ class Api:
         body, warnings = self.admit(r, body, None, errs, opts)
         if self.store.get(r.skey, ns or "", name) is not None:
             raise already_exists(r.group, r.plural, name)
+        if opts.get("user"):
+            warnings += simvap.admit(self.store, r, "CREATE", self.out(r, body), None, opts["user"],
+                                     opts.get("groups") or [], ns, name, None, opts.get("dry"))
         md = body["metadata"]
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = now_ts()
@@ -765,7 +805,7 @@ class Api:
             data = body.get("data") or {}
             for key, val in data.items():
                 try:
-                    base64.b64decode(val, validate=True)
+                    base64.b64decode(val.replace("\n", "").replace("\r", ""), validate=True)
                 except (ValueError, TypeError):
                     raise bad_request("Secret in version \"v1\" cannot be handled as a Secret: illegal base64 "
                                       "data at input byte 0")
@@ -792,9 +832,8 @@ class Api:
             if io.get("namespace") and ns and io["namespace"] != ns:
                 errs.append(FieldError("Invalid value", "involvedObject.namespace", io["namespace"],
                                        "does not match event.namespace"))
-            if not body.get("reason") and not body.get("eventTime"):
-                pass
-            body.setdefault("count", 1) if body.get("firstTimestamp") else None
+            if body.get("firstTimestamp"):
+                body.setdefault("count", 1)
         elif k == "apiextensions.k8s.io/customresourcedefinitions":
             self.admit_crd(body, old, errs)
         elif k in ("/configmaps",):
@@ -856,14 +895,13 @@ class Api:
                 for path, msg in simschema.structural_errors(sch, "spec.versions[%d].schema.openAPIV3Schema" % i):
                     errs.append(FieldError("Required value" if "Required" in msg else "Invalid value", path,
                                            detail=msg.replace("Required value: ", "")))
-        if old is None and not errs:
-            others, _ = self.store.list("apiextensions.k8s.io/customresourcedefinitions")
         spec.setdefault("conversion", {"strategy": "None"})
         names.setdefault("singular", (names.get("kind") or "").lower())
         names.setdefault("listKind", (names.get("kind") or "") + "List")
+        old_conds = ((old or {}).get("status") or {}).get("conditions")
         body["status"] = {
             "acceptedNames": names,
-            "conditions": [
+            "conditions": old_conds or [
                 {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
                  "message": "no conflicts found", "lastTransitionTime": now_ts()},
                 {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
@@ -872,9 +910,9 @@ class Api:
                                          ((old or {}).get("status") or {}).get("storedVersions", [])))}
 
     def update(self, req, r, ns, name, sub, body, dry, patched=False):
+        self.check_kind(r, body)
         if r.group == "events.k8s.io":
             body = from_events_v1(copy.deepcopy(body))
-        self.check_kind(r, body)
         md = body.get("metadata") or {}
         if md.get("name") and md["name"] != name:
             raise bad_request("the name of the object (%s) does not match the name on the URL (%s)"
@@ -887,14 +925,13 @@ class Api:
             if r.create_on_update and not sub and not patched:
                 self.check_namespace(r, ns)
                 body.setdefault("metadata", {})["name"] = name
-                obj, w = self._create(r, ns, body, {"dry": dry, "strict": req.q("fieldValidation", "Warn")})
+                obj, w = self._create(r, ns, body, {"dry": dry, "strict": req.q("fieldValidation", "Warn"),
+                                                    "user": req.user, "groups": req.groups})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         want_rv = md.get("resourceVersion")
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise conflict(r.group, r.plural, name)
-        if not want_rv and not patched and r.skey in ("/namespaces",) and False:
-            pass
         new = copy.deepcopy(body)
         new["apiVersion"] = old["apiVersion"]
         new["kind"] = r.kind
@@ -936,6 +973,8 @@ class Api:
                 return {k: v for k, v in o.items() if k not in ("metadata", "status" if r.status else "")}
             if specish(new) != specish(old):
                 nmd["generation"] = old["metadata"].get("generation", 1) + 1
+        warnings += simvap.admit(self.store, r, "UPDATE", self.out(r, new), self.out(r, old), req.user, req.groups,
+                                 ns, name, sub, dry)
         if new == old:
             return old, 200, warnings
         if dry:
@@ -963,7 +1002,8 @@ class Api:
                     raise not_found(r.group, r.plural, name)
                 self.check_namespace(r, ns)
                 data.setdefault("metadata", {})["name"] = name
-                obj, w = self._create(r, ns, data, {"dry": dry, "strict": req.q("fieldValidation", "Strict")})
+                obj, w = self._create(r, ns, data, {"dry": dry, "strict": req.q("fieldValidation", "Strict"),
+                                                    "user": req.user, "groups": req.groups})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         cur = self.out(r, old)
@@ -1004,11 +1044,12 @@ class Api:
             raise conflict(r.group, r.plural, name, "Precondition failed: ResourceVersion in precondition: %s, "
                            "ResourceVersion in object meta: %s" % (pre["resourceVersion"],
                                                                    old["metadata"].get("resourceVersion")))
+        simvap.admit(self.store, r, "DELETE", None, self.out(r, old), req.user, req.groups, ns, name, None, dry)
         obj = self._delete(r, ns, name, old, opts, dry)
         if obj is None or dry:
             return Response(200, self.out(r, obj or old))
         if obj.get("metadata", {}).get("deletionTimestamp") and self.store.get(r.skey, ns or "", name):
-            return Response(200 if not r.skey == "/namespaces" else 200, self.out(r, obj))
+            return Response(200, self.out(r, obj))
         if r.return_object:
             return Response(200, self.out(r, obj))
         return Response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -1021,9 +1062,6 @@ class Api:
             return old
         finalizers = old["metadata"].get("finalizers") or []
         ns_final = r.skey == "/namespaces"
-        policy = opts.get("propagationPolicy")
-        if policy == "Orphan" and "orphan" not in finalizers:
-            finalizers = finalizers + ["orphan"] if False else finalizers
         if finalizers or ns_final:
             if old["metadata"].get("deletionTimestamp"):
                 if ns_final:
@@ -1219,5 +1257,3 @@ def from_events_v1(o):
     out["apiVersion"], out["kind"] = "v1", "Event"
     return out
 
-
-del dig, now_micro

@@ -181,6 +181,42 @@ def api_resource_list(resources, group, version):
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res}
 
 
+def aggregated(resources, core):
+    """APIGroupDiscoveryList (apidiscovery.k8s.io/v2) for /api or /apis."""
+    items = []
+    for g, vs in group_versions(resources).items():
+        if (g == "") != core:
+            continue
+        versions = []
+        for v in vs:
+            res = []
+            for r in resources:
+                if r.group != g or r.version != v:
+                    continue
+                d = {"resource": r.plural, "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                     "scope": "Namespaced" if r.namespaced else "Cluster", "singularResource": r.singular,
+                     "verbs": r.verbs}
+                if r.short:
+                    d["shortNames"] = r.short
+                if r.cats:
+                    d["categories"] = r.cats
+                subs = []
+                if r.status:
+                    subs.append({"subresource": "status", "responseKind": dict(d["responseKind"]),
+                                 "verbs": ["get", "patch", "update"]})
+                if r.skey == "/serviceaccounts":
+                    subs.append({"subresource": "token", "responseKind": {
+                        "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+                        "verbs": ["create"]})
+                if subs:
+                    d["subresources"] = subs
+                res.append(d)
+            versions.append({"version": v, "resources": res, "freshness": "Current"})
+        items.append({"metadata": {"name": g, "creationTimestamp": None}, "versions": versions})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
+            "items": items}
+
+
 def api_group(group, versions):
     vs = [{"groupVersion": "%s/%s" % (group, v), "version": v} for v in versions]
     return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": vs, "preferredVersion": vs[0]}
@@ -345,8 +381,5 @@ def table_columns(r):
             return out
         return cols, cells
     if r.skey in BUILTIN_TABLES:
-        cols, fn = BUILTIN_TABLES[r.skey]
-        if r.skey == "apiextensions.k8s.io/customresourcedefinitions":
-            return cols, fn
-        return cols, fn
+        return BUILTIN_TABLES[r.skey]
     return ([_col("Name", fmt="name", desc=NAME_DESC), _col("Age")], lambda o: [_meta(o).get("name"), _age(o)])

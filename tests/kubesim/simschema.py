@@ -50,6 +50,8 @@ def prune(schema, value, path, unknown, root=False):
                 out[k] = v
                 continue
             if props is not None and k in props:
+                if v is None and not props[k].get("nullable"):
+                    continue  # nulls of non-nullable fields are dropped (then defaulted)
                 out[k] = prune(props[k], v, _join(path, k), unknown)
             elif isinstance(addl, dict):
                 out[k] = prune(addl, v, _join(path, k), unknown)
@@ -286,20 +288,60 @@ def _cel(schema, value, old, has_old, path, errs):
             _cel(schema["items"], v, ov, ho, "%s[%d]" % (path, i), errs)
 
 
+_MISSING = object()
+
+
+def value_at(obj, path):
+    """The value at a field path like spec.users[0].name, or _MISSING."""
+    cur = obj
+    for name, idx in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        if name:
+            if not isinstance(cur, dict) or name not in cur:
+                return _MISSING
+            cur = cur[name]
+        else:
+            i = int(idx)
+            if not isinstance(cur, list) or i >= len(cur):
+                return _MISSING
+            cur = cur[i]
+    return cur
+
+
+def ratchet(errs, obj, old):
+    """CRD validation ratcheting (on by default since 1.30): on update, an
+    error on a value that did not change is not reported."""
+    if old is None:
+        return errs
+    out = []
+    for e in errs:
+        if e.etype in ("Required value",):
+            parent = e.path.rsplit(".", 1)[0] if "." in e.path else ""
+            nv = value_at(obj, parent) if parent else obj
+            ov = value_at(old, parent) if parent else old
+        else:
+            nv, ov = value_at(obj, e.path), value_at(old, e.path)
+        if nv is not _MISSING and nv == ov:
+            continue
+        out.append(e)
+    return out
+
+
 def validate_object(schema, obj, old, strict):
     """Prune, default and validate a custom resource.
     Returns (object, [FieldError], [unknown field paths])."""
     unknown = []
     obj = prune(schema, obj, "", unknown, root=True)
     apply_defaults(schema, obj)
+    oldv = None
+    if old is not None:
+        oldv = copy.deepcopy(old)
+        apply_defaults(schema, oldv)
     errs = []
     _validate(schema, obj, "", errs)
+    errs = ratchet(errs, obj, oldv)
     if not errs:
-        oldv = None
-        if old is not None:
-            oldv = copy.deepcopy(old)
-            apply_defaults(schema, oldv)
         _cel(schema, obj, oldv, old is not None, "", errs)
+        errs = ratchet(errs, obj, oldv)
     return obj, errs, unknown
 
 

@@ -27,6 +27,7 @@ class Watcher:
         self.namespace = namespace
         self.q = queue.Queue()
         self.sock = None
+        self.closed = lambda: False
 
     def wants(self, skey, namespace):
         return skey == self.skey and (self.namespace is None or self.namespace == namespace)

@@ -147,6 +147,33 @@ def read_events(resp, n=None, until=None, max_seconds=5.0):
     return out
 
 
+class Reader:
+    """Reads a watch stream in a thread: .events grows, .done is set when
+    the stream ends (cleanly or not)."""
+
+    def __init__(self, resp):
+        import threading
+        self.events = []
+        self.done = threading.Event()
+        self.error = None
+        self.t = threading.Thread(target=self._run, args=(resp,), daemon=True)
+        self.t.start()
+
+    def _run(self, resp):
+        try:
+            for line in iter(resp.readline, b""):
+                self.events.append(json.loads(line))
+        except Exception as e:  # a cut connection
+            self.error = e
+        self.done.set()
+
+    def wait_for(self, n, seconds=5.0):
+        end = time.monotonic() + seconds
+        while len(self.events) < n and time.monotonic() < end and not self.done.is_set():
+            time.sleep(0.02)
+        return self.events
+
+
 class SimTestCase(unittest.TestCase):
     """A test class sharing one simulator."""
 

@@ -267,6 +267,14 @@ class HttpTest(SimTestCase):
         st, body, _ = self.sim.http("GET", "/apis/example.dev/v1/widgets?fieldSelector=metadata.namespace%3Dpg")
         self.assertEqual(len(body["items"]), 7)
         self.assertEqual(body["kind"], "WidgetList")
+        # later pages show the state of the first page's resourceVersion
+        st, body, _ = self.sim.http("GET", WPATH % "pg" + "?limit=3")
+        cont = body["metadata"]["continue"]
+        self.sim.http("DELETE", WPATH % "pg" + "/p4")
+        self.sim.http("PATCH", WPATH % "pg" + "/p5", {"spec": {"size": 9}}, ctype="application/merge-patch+json")
+        st, body, _ = self.sim.http("GET", WPATH % "pg" + "?limit=3&continue=" + cont)
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["p3", "p4", "p5"])
+        self.assertEqual(body["items"][2]["spec"]["size"], 3)
 
     def test_event_field_selectors_core_and_events_v1(self):
         for i, kind in enumerate(["Widget", "Widget", "Secret"]):
@@ -283,6 +291,22 @@ class HttpTest(SimTestCase):
         st, body, _ = self.sim.http("PATCH", "/api/v1/namespaces/h/events/ev1", {"count": 2},
                                     ctype="application/strategic-merge-patch+json")
         self.assertEqual((st, body["count"]), (200, 2))
+        ep = "/apis/events.k8s.io/v1/namespaces/h/events/ev1"
+        st, body, _ = self.sim.http("PATCH", ep, {"note": "changed"}, ctype="application/merge-patch+json")
+        self.assertEqual((st, body.get("note")), (200, "changed"))
+        body["deprecatedCount"] = 3
+        st, body, _ = self.sim.http("PUT", ep, body)
+        self.assertEqual((st, body.get("deprecatedCount")), (200, 3))
+        st, body, _ = self.sim.http("GET", "/api/v1/namespaces/h/events/ev1")
+        self.assertEqual((body["message"], body["count"]), ("changed", 3))
+        ev = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "new1"},
+              "regarding": {"kind": "Widget", "name": "obj9", "namespace": "h"}, "note": "n",
+              "reason": "R", "type": "Normal", "action": "Reconcile", "reportingController": "appdb",
+              "reportingInstance": "appdb-0", "eventTime": "2026-01-01T00:00:00.000000Z"}
+        st, body, _ = self.sim.http("POST", "/apis/events.k8s.io/v1/namespaces/h/events", ev)
+        self.assertEqual((st, body["regarding"]["name"]), (201, "obj9"))
+        st, body, _ = self.sim.http("GET", "/api/v1/namespaces/h/events?fieldSelector=involvedObject.name%3Dobj9")
+        self.assertEqual([e["message"] for e in body["items"]], ["n"])
 
     def test_list_resource_version_too_old_is_410(self):
         self.create("old1")
@@ -358,6 +382,12 @@ class HttpTest(SimTestCase):
         self.assertIn("too old resource version", evs[0]["object"]["message"])
         c.close()
 
+    def test_watch_bad_parameters_are_400(self):
+        st, body, _ = self.sim.http("GET", WPATH % "h" + "?watch=true&fieldSelector=spec.x%3D1")
+        self.assertEqual((st, body["reason"]), (400, "BadRequest"))
+        st, body, _ = self.sim.http("GET", WPATH % "h" + "?watch=true&resourceVersion=abc")
+        self.assertEqual(st, 400)
+
     def test_watch_namespace_scoped_only(self):
         self.ensure_ns("other")
         st, body, _ = self.sim.http("GET", WPATH % "h")
@@ -375,6 +405,19 @@ class HttpTest(SimTestCase):
         self.assertEqual(res["widgets"]["kind"], "Widget")
         self.assertIn("widgets/status", res)
         self.assertEqual(res["widgets"]["shortNames"], ["wdg"])
+        acc = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+               "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+        st, body, h = self.sim.http("GET", "/apis", headers={"Accept": acc})
+        self.assertEqual(body["kind"], "APIGroupDiscoveryList")
+        self.assertIn("as=APIGroupDiscoveryList", h["Content-Type"])
+        g = [i for i in body["items"] if i["metadata"]["name"] == "example.dev"][0]
+        r = [x for x in g["versions"][0]["resources"] if x["resource"] == "widgets"][0]
+        self.assertEqual((r["scope"], r["responseKind"]["kind"], r["subresources"][0]["subresource"]),
+                         ("Namespaced", "Widget", "status"))
+        st, body, _ = self.sim.http("GET", "/api", headers={"Accept": acc})
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], [""])
+        st, body, _ = self.sim.http("GET", "/apis")
+        self.assertEqual(body["kind"], "APIGroupList")
         st, root, _ = self.sim.http("GET", "/openapi/v3")
         url = root["paths"]["apis/example.dev/v1"]["serverRelativeURL"]
         st, doc, _ = self.sim.http("GET", url)

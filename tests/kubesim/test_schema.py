@@ -136,6 +136,38 @@ class SchemaTest(SimTestCase):
         st, body, _ = self.post(dict(w, metadata={"name": "t6"}), "?fieldValidation=Ignore")
         self.assertEqual(st, 201)
 
+    def test_nullable(self):
+        w = widget("n1", "sc", note=None, color=None, tags=None)
+        st, body, _ = self.post(w)
+        self.assertEqual(st, 201, body)
+        self.assertIsNone(body["spec"]["note"])  # nullable: kept
+        self.assertEqual(body["spec"]["color"], "red")  # null dropped, then defaulted
+        self.assertNotIn("tags", body["spec"])
+        w = widget("n2", "sc", tags=[None])
+        st, body, _ = self.post(w)
+        self.assertEqual(st, 422)
+        self.assertIn("must be of type string", self.causes(body)["spec.tags[0]"])
+
+    def test_validation_ratcheting(self):
+        crd = open(os.path.join(HERE, "testdata", "widget-crd.yaml")).read()
+        crd = crd.replace("widgets", "ratchets").replace("widget", "ratchet").replace("Widget", "Ratchet") \
+            .replace("wdg", "rtc").replace("[example]", "[]")
+        self.sim.kubectl("apply", "-f", "-", input=crd)
+        path = "/apis/example.dev/v1/namespaces/sc/ratchets"
+        w = dict(widget("r1", "sc", size=8), kind="Ratchet")
+        st, body, _ = self.sim.http("POST", path, w)
+        self.assertEqual(st, 201, body)
+        self.sim.kubectl("apply", "-f", "-", input=crd.replace("maximum: 10", "maximum: 5"))
+        st, body, _ = self.sim.http("PATCH", path + "/r1", {"metadata": {"labels": {"a": "b"}}},
+                                    ctype="application/merge-patch+json")
+        self.assertEqual(st, 200, body)  # the invalid size did not change
+        st, body, _ = self.sim.http("PATCH", path + "/r1", {"spec": {"size": 7}},
+                                    ctype="application/merge-patch+json")
+        self.assertEqual(st, 422)
+        self.assertIn("less than or equal to 5", body["message"])
+        st, body, _ = self.sim.http("POST", path, dict(widget("r2", "sc", size=8), kind="Ratchet"))
+        self.assertEqual(st, 422)
+
     def test_cel_rules(self):
         w = widget("c1", "sc")
         w["spec"]["db"]["name"] = "postgres"

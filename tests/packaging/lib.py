@@ -217,3 +217,61 @@ def main_for(module_name, tests):
     finally:
         cleanup()
     sys.exit(r.finish())
+
+
+KUBESIM = os.path.join(ROOT, "tests", "kubesim", "kubesim")
+KUBESIMCTL = os.path.join(ROOT, "tests", "kubesim", "kubesimctl")
+
+
+class Kubesim:
+    """The API simulator (tests/kubesim), started in a fresh state directory."""
+
+    def __init__(self):
+        if not os.access(KUBESIM, os.X_OK):
+            raise Skip("tests/kubesim/kubesim is not in this tree")
+        self.dir = tempfile.mkdtemp(prefix="appdb-kubesim.")
+        self.cache = os.path.join(self.dir, "kubectl-cache")
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.proc = subprocess.Popen([KUBESIM, "--state-dir", self.dir], stdout=subprocess.PIPE,
+                                     stderr=open(os.path.join(self.dir, "kubesim.stderr"), "w"), text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("kubesim ready "):
+            self.close()
+            raise AssertionError("kubesim did not start: %r" % line)
+        self.url = line.split()[-1]
+
+    def kubectl(self, *args, check=True, input=None, kubeconfig=None, timeout=120):
+        argv = [KUBECTL, "--kubeconfig", kubeconfig or self.kubeconfig, "--cache-dir", self.cache] + list(args)
+        return run(argv, check=check, input=input, timeout=timeout)
+
+    def ctl(self, *args):
+        return run([sys.executable, KUBESIMCTL, "--state-dir", self.dir] + list(args))
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def operator_binary():
+    """The operator binary when it is built and has `validate`, else None."""
+    binary = os.environ.get("APPDB_OPERATOR") or os.path.join(ROOT, "bin", "appdb-operator")
+    if not os.access(binary, os.X_OK):
+        return None
+    p = run([binary, "--help"], check=False)
+    if "validate" not in p.stdout + p.stderr:
+        return None
+    return binary

@@ -22,13 +22,13 @@ LEADER_KEYS = {"enabled", "namespace", "name", "leaseDurationSeconds", "renewDea
 # Every (apiGroup, resource) the operator may be granted, and the verbs.
 ALLOWED = {
     ("db.platform.dev", "appdatabases"): {"get", "list", "watch"},
-    ("db.platform.dev", "appdatabases/status"): {"get", "patch"},
+    ("db.platform.dev", "appdatabases/status"): {"patch"},
     ("", "events"): {"create", "patch"},
     ("", "secrets"): {"get"},
     ("coordination.k8s.io", "leases"): {"create", "get", "update"},
 }
 APPDB_RULES = {("db.platform.dev", "appdatabases", v, None) for v in ("get", "list", "watch")} | \
-    {("db.platform.dev", "appdatabases/status", v, None) for v in ("get", "patch")} | \
+    {("db.platform.dev", "appdatabases/status", "patch", None)} | \
     {("", "events", v, None) for v in ("create", "patch")}
 
 
@@ -263,6 +263,7 @@ def test_prod_values():
     cfg, _ = operator_config(objs)
     assert cfg["environment"] == "prod"
     assert cfg["instances"]["orders-rds"]["sslMode"] == "verify-full"
+    assert cfg["instances"]["orders-rds"]["sslRootCert"] == "/etc/appdb-operator/rds-ca.pem"
     dep = one(objs, "Deployment")
     c = dep["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in c["env"]}
@@ -313,6 +314,8 @@ def test_irsa_values():
     cfg, _ = operator_config(objs)
     assert cfg["instances"]["billing-rds"]["admin"]["iamAuth"] == {"region": "us-east-1"}
     assert not [g for g in grants(objs) if g[2] == "secrets"], "no Secret access with readSecrets false"
+    # verify-full without sslRootCert and without caBundle: the image's system bundle.
+    assert cfg["instances"]["billing-rds"]["sslRootCert"] == "/etc/ssl/certs/ca-certificates.crt"
     c = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"} in c["env"]
 
@@ -386,6 +389,58 @@ def test_notes():
     assert "approved-generation" not in text
     text = render_notes(sets=["environment=staging"])
     assert "allowProvision is false" in text
+
+
+def test_readme_documents_every_value():
+    with open(os.path.join(lib.CHART, "values.yaml")) as f:
+        text = f.read()
+    doc = "apiVersion: v1\nkind: Values\nmetadata: {name: v}\nvalues:\n" + \
+        "".join("  " + line + "\n" for line in text.splitlines())
+    (obj,) = lib.yaml_text_to_objects(doc, "values-wrapper.yaml")
+    paths = []
+
+    def walk(v, prefix):
+        if isinstance(v, dict) and v and prefix not in ("resources",):
+            for k, sub in v.items():
+                walk(sub, prefix + "." + k if prefix else k)
+        else:
+            paths.append(prefix)
+    walk(obj["values"], "")
+    with open(os.path.join(lib.CHART, "README.md")) as f:
+        readme = f.read()
+    missing = [p for p in paths if "`%s`" % p not in readme]
+    assert not missing, "helm/appdb-operator/README.md does not document: %s" % ", ".join(missing)
+    assert len(paths) > 40, paths
+
+
+def test_package():
+    """helm package carries the CRD, the schema and the README."""
+    import tarfile
+    out = os.path.join(lib.tmpdir(), "package")
+    lib.run([lib.helm(), "package", lib.CHART, "--destination", out], env=lib.helm_env())
+    (tgz,) = os.listdir(out)
+    assert tgz == "appdb-operator-0.1.0.tgz", tgz
+    with tarfile.open(os.path.join(out, tgz)) as t:
+        names = set(t.getnames())
+        for want in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md", "crds/appdatabase.yaml",
+                     "templates/NOTES.txt", "templates/deployment.yaml", "templates/admission-policy.yaml"):
+            assert "appdb-operator/" + want in names, want
+        crd = t.extractfile("appdb-operator/crds/appdatabase.yaml").read()
+    with open(lib.CRD, "rb") as f:
+        assert crd == f.read(), "the packaged CRD differs from crds/appdatabase.yaml"
+
+
+def test_ssl_root_cert_defaults():
+    base = ["config.instances.a.host=a", "config.instances.a.admin.user=u",
+            "config.instances.a.admin.iamAuth.region=r"]
+    cfg, _ = operator_config(render(sets=base))
+    assert cfg["instances"]["a"]["sslRootCert"] == "/etc/ssl/certs/ca-certificates.crt"
+    cfg, _ = operator_config(render(sets=base + ["caBundle=x"]))
+    assert cfg["instances"]["a"]["sslRootCert"] == "/etc/appdb-operator/rds-ca.pem"
+    cfg, _ = operator_config(render(sets=base + ["config.instances.a.sslRootCert=/etc/own.pem"]))
+    assert cfg["instances"]["a"]["sslRootCert"] == "/etc/own.pem"
+    cfg, _ = operator_config(render(sets=base + ["config.instances.a.sslMode=require"]))
+    assert "sslRootCert" not in cfg["instances"]["a"]
 
 
 # ---- the approval policy ------------------------------------------------

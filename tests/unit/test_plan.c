@@ -18,9 +18,9 @@
 static const char *const SCHEMAS[] = {"public", "sales"};
 
 static struct desired_user USERS[] = {
-	{"app", ACCESS_READWRITE, 10, 0, NULL},
-	{"ro", ACCESS_READONLY, -1, 0, NULL},
-	{"mig", ACCESS_OWNER, -1, 0, NULL},
+    {"app", ACCESS_READWRITE, 10, 0, NULL},
+    {"ro", ACCESS_READONLY, -1, 0, NULL},
+    {"mig", ACCESS_OWNER, -1, 0, NULL},
 };
 
 static struct desired desired(void)
@@ -42,7 +42,7 @@ static void fact(struct observed *o, const char *fmt, ...)
 }
 
 static void add_role(struct observed *o, const char *name, int login, int limit,
-		     const char *comment)
+                     const char *comment)
 {
 	struct obs_role *r;
 
@@ -116,13 +116,15 @@ static void expect_texts(const struct plan *p, const char *const *want)
 
 	for (i = 0; want[i] != NULL; i++) {
 		if (i >= p->n)
-			fail_msg("plan has %zu actions, expected more: missing \"%s\"", p->n, want[i]);
+			fail_msg("plan has %zu actions, expected more: missing \"%s\"", p->n,
+			         want[i]);
 		if (strcmp(p->items[i].text, want[i]) != 0)
-			fail_msg("action %zu: got \"%s\", want \"%s\"", i, p->items[i].text, want[i]);
+			fail_msg("action %zu: got \"%s\", want \"%s\"", i, p->items[i].text,
+			         want[i]);
 	}
 	if (p->n != i)
 		fail_msg("plan has %zu actions, expected %zu; extra: \"%s\"", p->n, i,
-			 p->items[i].text);
+		         p->items[i].text);
 }
 
 static void test_fresh_instance(void **state)
@@ -184,50 +186,58 @@ static void test_cases(void **state)
 		const char *want[6];
 		int admin_roles;
 	} cases[] = {
-		{"leftover membership after a crash",
-		 {"member:shop_owner:admin", "member:mig:admin"},
-		 {NULL},
-		 {"revoke shop_owner from admin (left by an interrupted run)",
-		  "revoke mig from admin (left by an interrupted run)"},
-		 0},
-		{"public can connect",
-		 {"db:CONNECT:PUBLIC"},
-		 {NULL},
-		 {"revoke connect on database shop from public"},
-		 2},
-		{"user lost connect", {NULL}, {"db:CONNECT:ro"},
-		 {"grant connect on database shop to ro"}, 2},
-		{"owner membership missing", {NULL}, {"member:shop_owner:mig"},
-		 {"grant shop_owner to mig"}, 0},
-		{"readonly user made a member of the owner",
-		 {"member:shop_owner:ro"},
-		 {NULL},
-		 {"revoke shop_owner from ro"},
-		 0},
-		{"new table without grants",
-		 {"objects:public:r", "all:public:r:SELECT:ro", "all:public:r:SELECT:app",
-		  "any:public:r:SELECT:app"},
-		 {NULL},
-		 {"grant INSERT, UPDATE, DELETE on all tables in schema public to app"},
-		 2},
-		{"readonly user holds write privileges",
-		 {"objects:sales:r", "all:sales:r:SELECT:ro", "any:sales:r:INSERT:ro",
-		  "all:sales:r:SELECT:app"},
-		 {NULL},
-		 {"grant INSERT, UPDATE, DELETE on all tables in schema sales to app",
-		  "revoke INSERT on all tables in schema sales from ro"},
-		 2},
-		{"schema missing and default privileges gone",
-		 {NULL},
-		 {"schema:sales", "defacl:mig:sales:S:SELECT:ro"},
-		 {"create schema sales owner shop_owner",
-		  "alter default privileges for role mig in schema sales grant SELECT on sequences to ro"},
-		 2},
-		{"readonly default privileges too wide",
-		 {"defacl:shop_owner:public:r:UPDATE:ro"},
-		 {NULL},
-		 {"alter default privileges for role shop_owner in schema public revoke UPDATE on tables from ro"},
-		 2},
+	    {"leftover membership after a crash",
+	     {"member:shop_owner:admin", "member:mig:admin"},
+	     {NULL},
+	     {"revoke shop_owner from admin (left by an interrupted run)",
+	      "revoke mig from admin (left by an interrupted run)"},
+	     0},
+	    {"public can connect",
+	     {"db:CONNECT:PUBLIC"},
+	     {NULL},
+	     {"revoke connect on database shop from public"},
+	     2},
+	    {"user lost connect",
+	     {NULL},
+	     {"db:CONNECT:ro"},
+	     {"grant connect on database shop to ro"},
+	     2},
+	    {"owner membership missing",
+	     {NULL},
+	     {"member:shop_owner:mig"},
+	     {"grant shop_owner to mig"},
+	     0},
+	    {"readonly user made a member of the owner",
+	     {"member:shop_owner:ro"},
+	     {NULL},
+	     {"revoke shop_owner from ro"},
+	     0},
+	    {"new table without grants",
+	     {"objects:public:r", "all:public:r:SELECT:ro", "all:public:r:SELECT:app",
+	      "any:public:r:SELECT:app"},
+	     {NULL},
+	     {"grant INSERT, UPDATE, DELETE on all tables in schema public to app"},
+	     2},
+	    {"readonly user holds write privileges",
+	     {"objects:sales:r", "all:sales:r:SELECT:ro", "any:sales:r:INSERT:ro",
+	      "all:sales:r:SELECT:app"},
+	     {NULL},
+	     {"grant INSERT, UPDATE, DELETE on all tables in schema sales to app",
+	      "revoke INSERT on all tables in schema sales from ro"},
+	     2},
+	    {"schema missing and default privileges gone",
+	     {NULL},
+	     {"schema:sales", "defacl:mig:sales:S:SELECT:ro"},
+	     {"create schema sales owner shop_owner",
+	      "alter default privileges for role mig in schema sales grant SELECT on sequences to "
+	      "ro"},
+	     2},
+	    {"readonly default privileges too wide",
+	     {"defacl:shop_owner:public:r:UPDATE:ro"},
+	     {NULL},
+	     {"alter default privileges for role shop_owner in schema public revoke UPDATE on "
+	      "tables from ro"},
+	     2},
 	};
 	size_t c, i;
 
@@ -258,15 +268,15 @@ static void test_roles_and_markers(void **state)
 	struct observed o;
 	struct plan p;
 	static const char *const want[] = {
-		"alter role shop_owner nologin",
-		"mark role shop_owner as managed",
-		"alter role app login connection limit",
-		"set password for app",
-		"mark role app as managed",
-		"mark role ro as managed",
-		"mark role mig as managed",
-		"mark database shop as managed",
-		NULL,
+	    "alter role shop_owner nologin",
+	    "mark role shop_owner as managed",
+	    "alter role app login connection limit",
+	    "set password for app",
+	    "mark role app as managed",
+	    "mark role ro as managed",
+	    "mark role mig as managed",
+	    "mark database shop as managed",
+	    NULL,
 	};
 	size_t i;
 
@@ -300,18 +310,33 @@ static void test_marker_match(void **state)
 	(void)state;
 	assert_int_equal(plan_marker_match(NULL, &d, NULL), 0);
 	assert_int_equal(plan_marker_match("hand made", &d, NULL), 0);
-	assert_int_equal(plan_marker_match("{\"managedBy\":\"someone\",\"resource\":\"team-a/shop\"}",
-					   &d, NULL), 0);
-	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-b/x\",\"uid\":\"u\"}",
-					   &d, NULL), 3);
-	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"old\"}",
-					   &d, NULL), 2);
-	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\"}",
-					   &d, NULL), 1);
-	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\"}",
-					   &d, &u), 2);
-	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\",\"passwordVersion\":\"7\"}",
-					   &d, &u), 1);
+	assert_int_equal(
+	    plan_marker_match("{\"managedBy\":\"someone\",\"resource\":\"team-a/shop\"}", &d, NULL),
+	    0);
+	assert_int_equal(
+	    plan_marker_match(
+	        "{\"managedBy\":\"appdb-operator\",\"resource\":\"team-b/x\",\"uid\":\"u\"}", &d,
+	        NULL),
+	    3);
+	assert_int_equal(
+	    plan_marker_match(
+	        "{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"old\"}",
+	        &d, NULL),
+	    2);
+	assert_int_equal(
+	    plan_marker_match(
+	        "{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\"}",
+	        &d, NULL),
+	    1);
+	assert_int_equal(
+	    plan_marker_match(
+	        "{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/shop\",\"uid\":\"uid-1\"}",
+	        &d, &u),
+	    2);
+	assert_int_equal(plan_marker_match("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-"
+	                                   "a/shop\",\"uid\":\"uid-1\",\"passwordVersion\":\"7\"}",
+	                                   &d, &u),
+	                 1);
 }
 
 static void test_failing_allocator(void **state)
@@ -345,12 +370,9 @@ static void test_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh_instance),
-		cmocka_unit_test(test_converged_is_empty),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_roles_and_markers),
-		cmocka_unit_test(test_marker_match),
-		cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_fresh_instance), cmocka_unit_test(test_converged_is_empty),
+	    cmocka_unit_test(test_cases),          cmocka_unit_test(test_roles_and_markers),
+	    cmocka_unit_test(test_marker_match),   cmocka_unit_test(test_failing_allocator),
 	};
 
 	failalloc_init();

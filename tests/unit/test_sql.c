@@ -163,7 +163,8 @@ static void test_database_and_grants(void **state)
 	a = act(ACT_CREATE_SCHEMA);
 	a.schema = "sales";
 	a.other = "orders_owner";
-	expect(&a, 150000, NULL, "CREATE SCHEMA IF NOT EXISTS \"sales\" AUTHORIZATION \"orders_owner\"");
+	expect(&a, 150000, NULL,
+	       "CREATE SCHEMA IF NOT EXISTS \"sales\" AUTHORIZATION \"orders_owner\"");
 	a = act(ACT_GRANT_SCHEMA_USAGE);
 	a.schema = "sales";
 	a.other = "app";
@@ -173,7 +174,8 @@ static void test_database_and_grants(void **state)
 	a.other = "app";
 	a.privs = "SELECT, INSERT";
 	a.objtype = 'r';
-	expect(&a, 150000, NULL, "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"sales\" TO \"app\"");
+	expect(&a, 150000, NULL,
+	       "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"sales\" TO \"app\"");
 	a.kind = ACT_REVOKE_ON_ALL;
 	a.objtype = 'S';
 	a.privs = "USAGE";
@@ -185,10 +187,12 @@ static void test_database_and_grants(void **state)
 	a.privs = "SELECT";
 	a.objtype = 'r';
 	expect(&a, 160000, NULL,
-	       "ALTER DEFAULT PRIVILEGES FOR ROLE \"orders_owner\" IN SCHEMA \"public\" GRANT SELECT ON TABLES TO \"ro\"");
+	       "ALTER DEFAULT PRIVILEGES FOR ROLE \"orders_owner\" IN SCHEMA \"public\" GRANT "
+	       "SELECT ON TABLES TO \"ro\"");
 	a.kind = ACT_DEFAULT_REVOKE;
 	expect(&a, 160000, NULL,
-	       "ALTER DEFAULT PRIVILEGES FOR ROLE \"orders_owner\" IN SCHEMA \"public\" REVOKE SELECT ON TABLES FROM \"ro\"");
+	       "ALTER DEFAULT PRIVILEGES FOR ROLE \"orders_owner\" IN SCHEMA \"public\" REVOKE "
+	       "SELECT ON TABLES FROM \"ro\"");
 }
 
 static void test_failing_allocator(void **state)
@@ -220,10 +224,10 @@ static void test_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roles),
-		cmocka_unit_test(test_memberships_by_version),
-		cmocka_unit_test(test_database_and_grants),
-		cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_roles),
+	    cmocka_unit_test(test_memberships_by_version),
+	    cmocka_unit_test(test_database_and_grants),
+	    cmocka_unit_test(test_failing_allocator),
 	};
 
 	failalloc_init();

@@ -17,21 +17,20 @@
 #include "validate.h"
 #include "yamljson.h"
 
-static const char BASE[] =
-	"apiVersion: db.platform.dev/v1alpha1\n"
-	"kind: AppDatabase\n"
-	"metadata: {name: orders, namespace: team-a}\n"
-	"spec:\n"
-	"  instance: local\n"
-	"  database: {name: orders, owner: orders_owner}\n"
-	"  users:\n"
-	"    - name: orders_app\n"
-	"      access: readwrite\n"
-	"      passwordFrom: {kubernetesSecret: {name: s, key: password}}\n"
-	"    - name: orders_ro\n"
-	"      access: readonly\n"
-	"      connectionLimit: 5\n"
-	"      passwordFrom: {secretsManager: {secretId: prod/orders/ro}}\n";
+static const char BASE[] = "apiVersion: db.platform.dev/v1alpha1\n"
+                           "kind: AppDatabase\n"
+                           "metadata: {name: orders, namespace: team-a}\n"
+                           "spec:\n"
+                           "  instance: local\n"
+                           "  database: {name: orders, owner: orders_owner}\n"
+                           "  users:\n"
+                           "    - name: orders_app\n"
+                           "      access: readwrite\n"
+                           "      passwordFrom: {kubernetesSecret: {name: s, key: password}}\n"
+                           "    - name: orders_ro\n"
+                           "      access: readonly\n"
+                           "      connectionLimit: 5\n"
+                           "      passwordFrom: {secretsManager: {secretId: prod/orders/ro}}\n";
 
 /* Decodes and validates text; returns the joined problems (owned) or NULL when valid. */
 static char *check(const char *text, const char *admin)
@@ -79,7 +78,7 @@ static void expect_field(const char *from, const char *to, const char *field)
 
 	if (msg == NULL || strstr(msg, field) == NULL)
 		fail_msg("mutation [%s] -> [%s]: expected a problem naming %s, got %s", from, to,
-			 field, msg ? msg : "(valid)");
+		         field, msg ? msg : "(valid)");
 	free(msg);
 	free(text);
 }
@@ -98,9 +97,10 @@ static void test_identifiers(void **state)
 	(void)state;
 	assert_true(validate_identifier("a"));
 	assert_true(validate_identifier("_x9"));
-	assert_true(validate_identifier("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"));
+	assert_true(
+	    validate_identifier("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"));
 	assert_false(validate_identifier(
-		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl")); /* 64 */
+	    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl")); /* 64 */
 	assert_false(validate_identifier(""));
 	assert_false(validate_identifier("9a"));
 	assert_false(validate_identifier("Orders"));
@@ -123,7 +123,7 @@ static void test_each_rule(void **state)
 	(void)state;
 	expect_field("name: orders, owner", "name: Orders, owner", "spec.database.name");
 	expect_field("name: orders, owner", "name: \"orders; drop table x\", owner",
-		     "spec.database.name");
+	             "spec.database.name");
 	expect_field("name: orders, owner", "name: postgres, owner", "spec.database.name");
 	expect_field("name: orders, owner", "name: template0, owner", "spec.database.name");
 	expect_field("name: orders, owner", "name: pg_x, owner", "spec.database.name");
@@ -133,67 +133,69 @@ static void test_each_rule(void **state)
 	expect_field("owner: orders_owner", "owner: \"o'wner\"", "spec.database.owner");
 	expect_field("owner: orders_owner", "owner: 12", "spec.database.owner");
 	expect_field("database: {name: orders, owner: orders_owner}", "database: {name: orders}",
-		     "spec.database.owner");
-	expect_field("  database: {name: orders, owner: orders_owner}\n", "",
-		     "spec.database");
+	             "spec.database.owner");
+	expect_field("  database: {name: orders, owner: orders_owner}\n", "", "spec.database");
 	expect_field("  instance: local\n", "", "spec.instance");
 	expect_field("name: orders_app", "name: orders_ro", "spec.users[1].name");
 	expect_field("name: orders_app", "name: orders_owner", "spec.users[0].name");
 	expect_field("name: orders_app", "name: pg_read_all_data", "spec.users[0].name");
 	expect_field("name: orders_app", "name: \"orders\\u0430pp\"", "spec.users[0].name");
 	expect_field("name: orders_app",
-		     "name: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl",
-		     "spec.users[0].name");
+	             "name: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl",
+	             "spec.users[0].name");
 	expect_field("access: readwrite", "access: admin", "spec.users[0].access");
 	expect_field("access: readwrite", "access: [readwrite]", "spec.users[0].access");
 	expect_field("connectionLimit: 5", "connectionLimit: -2", "spec.users[1].connectionLimit");
-	expect_field("connectionLimit: 5", "connectionLimit: \"5\"", "spec.users[1].connectionLimit");
+	expect_field("connectionLimit: 5", "connectionLimit: \"5\"",
+	             "spec.users[1].connectionLimit");
 	expect_field("connectionLimit: 5", "connectionLimit: 1.5", "spec.users[1].connectionLimit");
 	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
-		     "passwordFrom: {kubernetesSecret: {name: s, key: password}, secretsManager: {secretId: x}}",
-		     "spec.users[0].passwordFrom");
+	             "passwordFrom: {kubernetesSecret: {name: s, key: password}, secretsManager: "
+	             "{secretId: x}}",
+	             "spec.users[0].passwordFrom");
 	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
-		     "passwordFrom: {}", "spec.users[0].passwordFrom");
+	             "passwordFrom: {}", "spec.users[0].passwordFrom");
 	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
-		     "passwordFrom: {kubernetesSecret: {name: s}}",
-		     "spec.users[0].passwordFrom.kubernetesSecret.key");
+	             "passwordFrom: {kubernetesSecret: {name: s}}",
+	             "spec.users[0].passwordFrom.kubernetesSecret.key");
 	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
-		     "passwordFrom: {kubernetesSecret: {name: S_bad, key: password}}",
-		     "spec.users[0].passwordFrom.kubernetesSecret.name");
+	             "passwordFrom: {kubernetesSecret: {name: S_bad, key: password}}",
+	             "spec.users[0].passwordFrom.kubernetesSecret.name");
 	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
-		     "passwordFrom: {kubernetesSecret: {name: s, key: \"a/b\"}}",
-		     "spec.users[0].passwordFrom.kubernetesSecret.key");
+	             "passwordFrom: {kubernetesSecret: {name: s, key: \"a/b\"}}",
+	             "spec.users[0].passwordFrom.kubernetesSecret.key");
 	expect_field("{secretId: prod/orders/ro}", "{secretId: \"\"}",
-		     "spec.users[1].passwordFrom.secretsManager.secretId");
+	             "spec.users[1].passwordFrom.secretsManager.secretId");
 	expect_field("{secretId: prod/orders/ro}", "{key: password}",
-		     "spec.users[1].passwordFrom.secretsManager.secretId");
+	             "spec.users[1].passwordFrom.secretsManager.secretId");
 	expect_field("      access: readwrite\n", "      access: readwrite\n      extra: 1\n",
-		     "spec.users[0].extra");
+	             "spec.users[0].extra");
 	expect_field("  instance: local\n", "  instance: local\n  schemas: [public, Bad]\n",
-		     "spec.schemas[1]");
+	             "spec.schemas[1]");
 	expect_field("  instance: local\n", "  instance: local\n  schemas: [public, public]\n",
-		     "spec.schemas[1]");
+	             "spec.schemas[1]");
 	expect_field("  instance: local\n", "  instance: local\n  schemas: [pg_catalog]\n",
-		     "spec.schemas[0]");
-	expect_field("  instance: local\n", "  instance: local\n  schemas: public\n", "spec.schemas");
+	             "spec.schemas[0]");
+	expect_field("  instance: local\n", "  instance: local\n  schemas: public\n",
+	             "spec.schemas");
 	expect_field("  users:\n", "  users: {}\n  x:\n", "spec.users");
 	expect_field("kind: AppDatabase", "kind: ConfigMap", "kind");
 	expect_field("apiVersion: db.platform.dev/v1alpha1", "apiVersion: db.platform.dev/v1",
-		     "apiVersion");
+	             "apiVersion");
 	expect_field("metadata: {name: orders, namespace: team-a}", "metadata: {namespace: team-a}",
-		     "metadata.name");
+	             "metadata.name");
 	expect_field("metadata: {name: orders, namespace: team-a}",
-		     "metadata: {name: Orders_X, namespace: team-a}", "metadata.name");
+	             "metadata: {name: Orders_X, namespace: team-a}", "metadata.name");
 	expect_field("metadata: {name: orders, namespace: team-a}",
-		     "metadata: {name: orders..db, namespace: team-a}", "metadata.name");
+	             "metadata: {name: orders..db, namespace: team-a}", "metadata.name");
 	expect_field("metadata: {name: orders, namespace: team-a}",
-		     "metadata: {name: orders-.db, namespace: team-a}", "metadata.name");
+	             "metadata: {name: orders-.db, namespace: team-a}", "metadata.name");
 	expect_field("passwordFrom: {kubernetesSecret: {name: s, key: password}}",
-		     "passwordFrom: {kubernetesSecret: {name: s..x, key: password}}",
-		     "spec.users[0].passwordFrom.kubernetesSecret.name");
+	             "passwordFrom: {kubernetesSecret: {name: s..x, key: password}}",
+	             "spec.users[0].passwordFrom.kubernetesSecret.name");
 	expect_field("metadata: {name: orders, namespace: team-a}",
-		     "metadata: {name: orders, namespace: team-a, generation: 0}",
-		     "metadata.generation");
+	             "metadata: {name: orders, namespace: team-a, generation: 0}",
+	             "metadata.generation");
 }
 
 static void test_too_many_users(void **state)
@@ -204,12 +206,13 @@ static void test_too_many_users(void **state)
 
 	(void)state;
 	strcpy(text, "apiVersion: db.platform.dev/v1alpha1\nkind: AppDatabase\n"
-		     "metadata: {name: big}\nspec:\n  instance: local\n"
-		     "  database: {name: big, owner: big_owner}\n  users:\n");
+	             "metadata: {name: big}\nspec:\n  instance: local\n"
+	             "  database: {name: big, owner: big_owner}\n  users:\n");
 	for (i = 0; i < 101; i++)
 		sprintf(text + strlen(text),
-			"  - {name: u%d, access: readonly, passwordFrom: {kubernetesSecret: {name: s, key: k}}}\n",
-			i);
+		        "  - {name: u%d, access: readonly, passwordFrom: {kubernetesSecret: {name: "
+		        "s, key: k}}}\n",
+		        i);
 	msg = check(text, NULL);
 	assert_non_null(msg);
 	assert_non_null(strstr(msg, "spec.users: must have at most 100"));
@@ -252,11 +255,11 @@ static void test_decode_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base_is_valid),
-		cmocka_unit_test(test_identifiers),
-		cmocka_unit_test(test_each_rule),
-		cmocka_unit_test(test_too_many_users),
-		cmocka_unit_test(test_decode_failing_allocator),
+	    cmocka_unit_test(test_base_is_valid),
+	    cmocka_unit_test(test_identifiers),
+	    cmocka_unit_test(test_each_rule),
+	    cmocka_unit_test(test_too_many_users),
+	    cmocka_unit_test(test_decode_failing_allocator),
 	};
 
 	failalloc_init();

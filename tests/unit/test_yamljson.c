@@ -31,7 +31,10 @@ static void test_documents_and_types(void **state)
 	int line, col;
 
 	(void)state;
-	assert_int_equal(parse(&d, "---\na: 1\nb: \"2\"\nc: true\nd: ~\ne: x\nf: 0x1f\ng: 1.5\n---\n---\n- 1\n", &err), 0);
+	assert_int_equal(
+	    parse(&d, "---\na: 1\nb: \"2\"\nc: true\nd: ~\ne: x\nf: 0x1f\ng: 1.5\n---\n---\n- 1\n",
+	          &err),
+	    0);
 	assert_int_equal(d.n, 2); /* the empty document is skipped */
 	o = d.docs[0];
 	assert_true(json_is_integer(json_object_get(o, "a")));
@@ -42,10 +45,44 @@ static void test_documents_and_types(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "f")), 31);
 	assert_true(json_is_real(json_object_get(o, "g")));
 	assert_true(json_is_array(d.docs[1]));
+
 	assert_true(yaml_pos(&d, json_object_get(o, "e"), &line, &col));
 	assert_int_equal(line, 6);
 	assert_int_equal(col, 4);
 	yaml_docs_clear(&d);
+}
+
+/* Plain scalars resolve as kubectl resolves them. */
+static void test_kubectl_scalars(void **state)
+{
+	struct yaml_docs d;
+	struct err err;
+	json_t *o;
+
+	(void)state;
+	/* As kubectl reads YAML (1.1): */
+	assert_int_equal(parse(&d,
+	                       "a: on\nb: no\nc: y\nd: 010\ne: 0b101\nf: 1_000\ng: 5.0\nh: 1e3\n"
+	                       "i: \"on\"\nj: 08\nk: 0o17\n",
+	                       &err),
+	                 0);
+	o = d.docs[0];
+	assert_true(json_is_true(json_object_get(o, "a")));
+	assert_true(json_is_false(json_object_get(o, "b")));
+	assert_true(json_is_true(json_object_get(o, "c")));
+	assert_int_equal(json_integer_value(json_object_get(o, "d")), 8);
+	assert_int_equal(json_integer_value(json_object_get(o, "e")), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "f")), 1000);
+	assert_int_equal(json_integer_value(json_object_get(o, "g")), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "h")), 1000);
+	assert_string_equal(json_string_value(json_object_get(o, "i")), "on");
+	assert_int_equal(json_integer_value(json_object_get(o, "j")),
+	                 8); /* as Go: not octal, a float */
+	assert_int_equal(json_integer_value(json_object_get(o, "k")), 15);
+	yaml_docs_clear(&d);
+	assert_int_equal(parse(&d, "x:\n  y: !!binary aGVsbG8=\n", &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "x.y: binary"));
+	assert_int_equal(parse(&d, "x: .inf\n", &err), APPDB_EINVAL);
 }
 
 static void test_refusals(void **state)
@@ -58,25 +95,28 @@ static void test_refusals(void **state)
 	(void)state;
 	assert_int_equal(parse(&d, "a: 1\na: 2\n", &err), APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:2:1: a: duplicate key"));
-	assert_int_equal(parse(&d, "spec:\n  users:\n  - {name: a, name: b}\n", &err), APPDB_EINVAL);
+	assert_int_equal(parse(&d, "spec:\n  users:\n  - {name: a, name: b}\n", &err),
+	                 APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:3:15: spec.users[0].name: duplicate key"));
 	assert_int_equal(parse(&d, "a: [1, 2\n", &err), APPDB_EINVAL);
 	assert_non_null(strstr(err.msg, "t.yaml:"));
 	assert_int_equal(parse(&d, "? [a]\n: 1\n", &err), APPDB_EINVAL);
 	assert_int_equal(parse(&d, "a: &x {b: 1}\nc:\n  <<: *x\n", &err), APPDB_EINVAL);
 	/* A billion laughs: nine levels of ten aliases each. */
-	assert_int_equal(parse(&d,
-			       "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
-			       "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-			       "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-			       "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-			       "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-			       "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-			       "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-			       "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-			       "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
-			       &err),
-			 APPDB_ELIMIT);
+	assert_int_equal(
+	    parse(
+	        &d,
+	        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+	        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+	        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+	        "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+	        "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+	        "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+	        "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
+	        &err),
+	    APPDB_ELIMIT);
 	assert_non_null(strstr(err.msg, "alias"));
 	/* Nesting deeper than the bound. */
 	deep = malloc(400);
@@ -96,7 +136,8 @@ static void test_refusals(void **state)
 
 static void test_parse_failing_allocator(void **state)
 {
-	static const char text[] = "a: &x {b: [1, 2, \"three\"], c: {d: e}}\nf: *x\n---\ng: [h, i]\n";
+	static const char text[] =
+	    "a: &x {b: [1, 2, \"three\"], c: {d: e}}\nf: *x\n---\ng: [h, i]\n";
 	long n;
 
 	(void)state;
@@ -187,22 +228,25 @@ static void test_config_errors(void **state)
 		const char *text;
 		const char *want;
 	} cases[] = {
-		{"environment: qa\ninstances: {}\n", ":1:14: environment: must be one of"},
-		{"instances:\n  x:\n    host: h\n    port: big\n    admin: {user: u, passwordFrom: {file: /f}}\n",
-		 ":4:11: instances.x.port: must be an integer"},
-		{"instances:\n  x:\n    host: h\n    admin: {user: u}\n",
-		 "instances.x.admin: must give exactly one of passwordFrom, iamAuth"},
-		{"instances:\n  x:\n    host: h\n    sslMode: verify\n    admin: {user: u, iamAuth: {region: r}}\n",
-		 ":4:14: instances.x.sslMode: must be one of"},
-		{"instances: {}\nworkerz: 3\n", ":2:10: workerz: unknown field"},
-		{"instances:\n  x:\n    admin: {user: u, passwordFrom: {file: /f}}\n",
-		 "instances.x.host: required field is missing"},
-		{"instances:\n  x:\n    host: h\n    admin: {user: u, passwordFrom: {file: /f, secretsManager: {secretId: s}}}\n",
-		 "must name exactly one of"},
-		{"instances: {}\nleaderElection: {leaseDurationSeconds: 5, renewDeadlineSeconds: 9}\n",
-		 "renewDeadlineSeconds: must be less than leaseDurationSeconds"},
-		{"- a\n- b\n", "must hold exactly one YAML mapping"},
-		{"instances: [\n", "t"},
+	    {"environment: qa\ninstances: {}\n", ":1:14: environment: must be one of"},
+	    {"instances:\n  x:\n    host: h\n    port: big\n    admin: {user: u, passwordFrom: "
+	     "{file: /f}}\n",
+	     ":4:11: instances.x.port: must be an integer"},
+	    {"instances:\n  x:\n    host: h\n    admin: {user: u}\n",
+	     "instances.x.admin: must give exactly one of passwordFrom, iamAuth"},
+	    {"instances:\n  x:\n    host: h\n    sslMode: verify\n    admin: {user: u, iamAuth: "
+	     "{region: r}}\n",
+	     ":4:14: instances.x.sslMode: must be one of"},
+	    {"instances: {}\nworkerz: 3\n", ":2:10: workerz: unknown field"},
+	    {"instances:\n  x:\n    admin: {user: u, passwordFrom: {file: /f}}\n",
+	     "instances.x.host: required field is missing"},
+	    {"instances:\n  x:\n    host: h\n    admin: {user: u, passwordFrom: {file: /f, "
+	     "secretsManager: {secretId: s}}}\n",
+	     "must name exactly one of"},
+	    {"instances: {}\nleaderElection: {leaseDurationSeconds: 5, renewDeadlineSeconds: 9}\n",
+	     "renewDeadlineSeconds: must be less than leaseDurationSeconds"},
+	    {"- a\n- b\n", "must hold exactly one YAML mapping"},
+	    {"instances: [\n", "t"},
 	};
 	struct err err;
 	size_t i;
@@ -241,12 +285,13 @@ static void test_config_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_documents_and_types),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_parse_failing_allocator),
-		cmocka_unit_test(test_config_full),
-		cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_config_failing_allocator),
+	    cmocka_unit_test(test_documents_and_types),
+	    cmocka_unit_test(test_kubectl_scalars),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_parse_failing_allocator),
+	    cmocka_unit_test(test_config_full),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_config_failing_allocator),
 	};
 
 	failalloc_init();

@@ -102,9 +102,18 @@ as a JSON list; empty means every namespace (ClusterRoles).
 {{- $_ := set $cfg "environment" .Values.environment -}}
 {{- $_ := set $cfg "cacheDir" (include "appdb-operator.cacheDir" .) -}}
 {{- $_ := set $cfg "httpPort" (include "appdb-operator.httpPort" . | int) -}}
-{{- if not (index $cfg "instances") -}}
-{{- $_ := set $cfg "instances" dict -}}
+{{- /* verify-ca/verify-full need a root certificate; the image has no
+       ~/.postgresql/root.crt, so default to caBundle, else the system bundle. */ -}}
+{{- $instances := dict -}}
+{{- range $name, $inst := (index $cfg "instances" | default dict) -}}
+{{- $i := deepCopy $inst -}}
+{{- $mode := index $i "sslMode" | default "verify-full" -}}
+{{- if and (has $mode (list "verify-ca" "verify-full")) (not (index $i "sslRootCert")) -}}
+{{- $_ := set $i "sslRootCert" (ternary "/etc/appdb-operator/rds-ca.pem" "/etc/ssl/certs/ca-certificates.crt" (ne $.Values.caBundle "")) -}}
 {{- end -}}
+{{- $_ := set $instances $name $i -}}
+{{- end -}}
+{{- $_ := set $cfg "instances" $instances -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 
