@@ -17,8 +17,7 @@ static void wipe_decref(json_t *doc)
 	json_t *v;
 
 	if (json_is_object(doc)) {
-		json_object_foreach(doc, k, v)
-		{
+		json_object_foreach (doc, k, v) {
 			if (json_is_string(v))
 				OPENSSL_cleanse((void *)json_string_value(v),
 				                json_string_length(v));
