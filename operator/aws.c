@@ -1,8 +1,7 @@
 /*
- * aws.c - the AWS client context and the pod's credential chain
- * (DESIGN section 5): environment keys, IRSA through STS
- * AssumeRoleWithWebIdentity, EKS Pod Identity, and the background thread
- * that refreshes temporary credentials before they expire.
+ * aws.c - the AWS client context: settings, the credentials in use and
+ * the background thread that refreshes temporary credentials before they
+ * expire (the sources themselves are in aws_chain.c), RDS IAM tokens.
  *
  * Locking: mu guards the credentials, the generation and the thread's
  * state; refresh_mu serialises the (slow, networked) reads of the chain so
@@ -12,26 +11,15 @@
 #include "config.h"
 #include "log.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define TOKEN_FILE_MAX 16384
 #define RETRY_MIN_SECONDS 10
 #define RETRY_MAX_SECONDS 300
-
-enum cred_source { SRC_NONE = 0, SRC_ENV, SRC_IRSA, SRC_POD };
-
-static const char *const source_names[] = {"none", "environment", "IRSA web identity",
-                                           "EKS Pod Identity"};
+#define REFRESH_SPACING_SECONDS 60 /* least time between two background refreshes */
 
 struct aws {
 	char *region;      /* NULL when none is known */
@@ -43,7 +31,7 @@ struct aws {
 	struct aws_creds creds;
 	int have_creds;
 	int stale; /* invalidated: refresh on next use */
-	enum cred_source src;
+	enum aws_cred_source src;
 	unsigned long generation;
 	int thread_started;
 	int stopping;
@@ -59,6 +47,7 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Wipes and frees the strings of c; c stays usable. */
 void aws_creds_clear(struct aws_creds *c)
 {
 	aws_free_secret(c->access_key);
@@ -67,6 +56,7 @@ void aws_creds_clear(struct aws_creds *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Deep copy of src into out. */
 int aws_creds_copy(struct aws_creds *out, const struct aws_creds *src)
 {
 	memset(out, 0, sizeof(*out));
@@ -83,6 +73,7 @@ int aws_creds_copy(struct aws_creds *out, const struct aws_creds *src)
 	return 0;
 }
 
+/* SigV4 percent-encoding of s into a new string. */
 char *aws_uri_encode(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -121,18 +112,12 @@ static int region_valid(const char *r)
 	return 1;
 }
 
-/* A non-empty environment variable or NULL. */
-static const char *env_get(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
+/* Checks the settings and makes a client; credentials are read on first use. */
 int aws_new(struct aws **out, const struct aws_settings *settings, struct err *err)
 {
 	struct aws *aws = NULL;
 	const char *region = NULL, *region_field = "aws.region";
+	const char *endpoint, *endpoint_field = "aws.endpoint";
 	int rc = 0;
 
 	*out = NULL;
@@ -147,9 +132,9 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 	    settings->secret_cache_seconds > 0 ? settings->secret_cache_seconds : 0;
 	if (settings->region != NULL && settings->region[0] != '\0') {
 		region = settings->region;
-	} else if ((region = env_get("AWS_REGION")) != NULL) {
+	} else if ((region = aws_env("AWS_REGION")) != NULL) {
 		region_field = "AWS_REGION";
-	} else if ((region = env_get("AWS_DEFAULT_REGION")) != NULL) {
+	} else if ((region = aws_env("AWS_DEFAULT_REGION")) != NULL) {
 		region_field = "AWS_DEFAULT_REGION";
 	}
 	if (region != NULL) {
@@ -164,17 +149,26 @@ int aws_new(struct aws **out, const struct aws_settings *settings, struct err *e
 			goto out;
 		}
 	}
-	if (settings->endpoint != NULL && settings->endpoint[0] != '\0') {
-		rc = aws_check_endpoint(settings->endpoint, "aws.endpoint", err);
+	/* As the AWS SDKs: the config, then the service's variable, then the global one. */
+	endpoint = settings->endpoint;
+	if (endpoint != NULL && endpoint[0] != '\0') {
+		endpoint_field = "aws.endpoint";
+	} else if ((endpoint = aws_env("AWS_ENDPOINT_URL_SECRETS_MANAGER")) != NULL) {
+		endpoint_field = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+	} else if ((endpoint = aws_env("AWS_ENDPOINT_URL")) != NULL) {
+		endpoint_field = "AWS_ENDPOINT_URL";
+	}
+	if (endpoint != NULL && endpoint[0] != '\0') {
+		rc = aws_check_endpoint(endpoint, endpoint_field, err);
 		if (rc != 0)
 			goto out;
-		aws->sm_endpoint = strdup(settings->endpoint);
+		aws->sm_endpoint = strdup(endpoint);
 	} else if (aws->region != NULL) {
-		if (asprintf(&aws->sm_endpoint, "https://secretsmanager.%s.amazonaws.com/",
-		             aws->region) < 0)
+		if (asprintf(&aws->sm_endpoint, "https://secretsmanager.%s.%s/", aws->region,
+		             aws_dns_suffix(aws->region)) < 0)
 			aws->sm_endpoint = NULL;
 	}
-	if ((settings->endpoint != NULL && settings->endpoint[0] != '\0') || aws->region != NULL) {
+	if ((endpoint != NULL && endpoint[0] != '\0') || aws->region != NULL) {
 		if (aws->sm_endpoint == NULL) {
 			rc = APPDB_ENOMEM;
 			goto out;
@@ -190,6 +184,7 @@ out:
 	return rc;
 }
 
+/* Stops the refresh thread, wipes credentials and the cache, frees. */
 void aws_free(struct aws *aws)
 {
 	if (aws == NULL)
@@ -210,389 +205,29 @@ void aws_free(struct aws *aws)
 	free(aws);
 }
 
+/* The region in use, or NULL. */
 const char *aws_region(const struct aws *aws)
 {
 	return aws->region;
 }
 
+/* The Secrets Manager base URL, or NULL without region and endpoint. */
 const char *aws_sm_endpoint(const struct aws *aws)
 {
 	return aws->sm_endpoint;
 }
 
+/* How long a secret value stays cached (0: not at all). */
 int aws_cache_seconds(const struct aws *aws)
 {
 	return aws->cache_seconds;
 }
 
+/* The client's secret cache (borrowed). */
 struct aws_sm_cache *aws_sm_cache_of(struct aws *aws)
 {
 	return aws->cache;
 }
-
-/*
- * Reads a token file (re-read on every call: the kubelet rotates it),
- * without trailing white space. *out is new and must be wiped.
- */
-static int read_token_file(char **out, const char *path, const char *field, struct err *err)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd, rc = 0;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, APPDB_EUNAUTHORIZED, "could not open %s file %s: %s", field,
-		               path, strerror(errno));
-	buf = malloc(TOKEN_FILE_MAX + 1);
-	if (buf == NULL) {
-		rc = APPDB_ENOMEM;
-		goto out;
-	}
-	while (len < TOKEN_FILE_MAX && (n = read(fd, buf + len, TOKEN_FILE_MAX - len)) > 0)
-		len += (size_t)n;
-	if (len == TOKEN_FILE_MAX) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "%s file %s is too large", field, path);
-		goto out;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || memchr(buf, '\0', len) != NULL || strpbrk(buf, "\r\n") != NULL) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "%s file %s is empty or not a token", field,
-		             path);
-		goto out;
-	}
-	*out = buf;
-	buf = NULL;
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, TOKEN_FILE_MAX + 1);
-		free(buf);
-	}
-	close(fd);
-	return rc;
-}
-
-/* Wipes every string of a header list, then frees it (headers may carry tokens). */
-static void slist_free_wiped(struct curl_slist *l)
-{
-	struct curl_slist *p;
-
-	for (p = l; p != NULL; p = p->next)
-		OPENSSL_cleanse(p->data, strlen(p->data));
-	curl_slist_free_all(l);
-}
-
-/* Describes a non-200 answer: the AWS error code and message when the body has them. */
-static int answer_error(struct err *err, const struct aws_http_resp *resp, int xml,
-                        const char *what)
-{
-	struct aws_error e;
-	int found, code;
-
-	found = xml ? aws_err_parse_xml(&e, resp->body, resp->len)
-	            : aws_err_parse_json(&e, resp->body, resp->len);
-	if (found != 0 && resp->error_type[0] != '\0') {
-		memset(&e, 0, sizeof(e));
-		snprintf(e.code, sizeof(e.code), "%s", resp->error_type);
-		found = 0;
-	}
-	code = aws_err_classify(found == 0 ? e.code : NULL, resp->status);
-	if (code == APPDB_ETHROTTLED && err != NULL)
-		err->retry_after = resp->retry_after;
-	if (found == 0)
-		return err_set(err, code, "%s: AWS answered %ld %s%s%s", what, resp->status, e.code,
-		               e.message[0] ? ": " : "", e.message);
-	return err_set(err, code, "%s: AWS answered HTTP %ld", what, resp->status);
-}
-
-/* IRSA: AssumeRoleWithWebIdentity, an unsigned Query-protocol POST to STS. */
-static int load_irsa(struct aws_creds *out, const struct aws *aws, struct err *err)
-{
-	const char *role = env_get("AWS_ROLE_ARN");
-	const char *token_file = env_get("AWS_WEB_IDENTITY_TOKEN_FILE");
-	const char *session = env_get("AWS_ROLE_SESSION_NAME");
-	const char *sts = env_get("AWS_ENDPOINT_URL_STS");
-	char *token = NULL, *e_token = NULL, *e_role = NULL, *e_session = NULL;
-	char *body = NULL, *url = NULL;
-	char session_buf[64];
-	char what[512];
-	struct curl_slist *hdrs = NULL;
-	struct aws_http_req req = {0};
-	struct aws_http_resp resp = {0};
-	int rc;
-
-	snprintf(what, sizeof(what), "could not assume role %.300s with web identity", role);
-	if (sts != NULL) {
-		rc = aws_check_endpoint(sts, "AWS_ENDPOINT_URL_STS", err);
-		if (rc != 0)
-			goto out;
-		url = strdup(sts);
-	} else if (aws->region != NULL) {
-		if (asprintf(&url, "https://sts.%s.amazonaws.com/", aws->region) < 0)
-			url = NULL;
-	} else {
-		rc = err_set(err, APPDB_EINVAL,
-		             "%s: no AWS region: set aws.region in the config or AWS_REGION", what);
-		goto out;
-	}
-	if (url == NULL) {
-		rc = APPDB_ENOMEM;
-		goto out;
-	}
-	rc = read_token_file(&token, token_file, "AWS_WEB_IDENTITY_TOKEN_FILE", err);
-	if (rc != 0) {
-		err_wrap(err, rc, "%s", what);
-		goto out;
-	}
-	if (session == NULL) {
-		snprintf(session_buf, sizeof(session_buf), "appdb-operator-%lld",
-		         (long long)time(NULL));
-		session = session_buf;
-	}
-	e_token = aws_uri_encode(token);
-	e_role = aws_uri_encode(role);
-	e_session = aws_uri_encode(session);
-	if (e_token == NULL || e_role == NULL || e_session == NULL ||
-	    asprintf(&body,
-	             "Action=AssumeRoleWithWebIdentity&RoleArn=%s&RoleSessionName=%s"
-	             "&Version=2011-06-15&WebIdentityToken=%s",
-	             e_role, e_session, e_token) < 0) {
-		body = NULL;
-		rc = APPDB_ENOMEM;
-		goto out;
-	}
-	hdrs = curl_slist_append(NULL,
-	                         "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
-	if (hdrs == NULL) {
-		rc = APPDB_ENOMEM;
-		goto out;
-	}
-	req.method = "POST";
-	req.url = url;
-	req.body = body;
-	req.body_len = strlen(body);
-	req.headers = hdrs;
-	rc = aws_http_do(&resp, &req, err);
-	if (rc != 0) {
-		err_wrap(err, rc, "%s", what);
-		goto out;
-	}
-	if (resp.status != 200) {
-		rc = answer_error(err, &resp, 1, what);
-		goto out;
-	}
-	rc = aws_sts_parse(out, resp.body, resp.len, err);
-	if (rc != 0)
-		err_wrap(err, rc, "%s", what);
-out:
-	aws_free_secret(token);
-	aws_free_secret(e_token);
-	aws_free_secret(body);
-	free(e_role);
-	free(e_session);
-	free(url);
-	curl_slist_free_all(hdrs);
-	aws_http_resp_clear(&resp);
-	return rc;
-}
-
-/* True for the hosts the AWS SDKs let the container credentials URL use over plain http. */
-static int container_host_allowed(const char *host)
-{
-	return aws_host_is_loopback(host) || strcmp(host, "169.254.170.2") == 0 ||
-	       strcmp(host, "169.254.170.23") == 0 || strcasecmp(host, "[fd00:ec2::23]") == 0 ||
-	       strcasecmp(host, "fd00:ec2::23") == 0;
-}
-
-/* Checks the container credentials URL: https anywhere, http only on the allowed hosts. */
-static int check_container_url(const char *url, struct err *err)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	int rc = 0;
-
-	if (u == NULL)
-		return APPDB_ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = err_set(err, APPDB_EINVAL,
-		             "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a valid URL");
-		goto out;
-	}
-	if (strcasecmp(scheme, "https") == 0)
-		goto out;
-	if (strcasecmp(scheme, "http") != 0 || !container_host_allowed(host))
-		rc = err_set(err, APPDB_EINVAL,
-		             "AWS_CONTAINER_CREDENTIALS_FULL_URI: host %s is not allowed over %s; "
-		             "use https, a loopback host or the EKS/ECS agent address",
-		             host, scheme);
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-/* EKS Pod Identity (and ECS): GET the credentials URL with the token as Authorization. */
-static int load_container(struct aws_creds *out, struct err *err)
-{
-	const char *full = env_get("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-	const char *rel = env_get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *token_file = env_get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *token_env = env_get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-	const char *what = "could not read container credentials";
-	char *url = NULL, *token = NULL, *hdr = NULL;
-	struct curl_slist *hdrs = NULL;
-	struct aws_http_req req = {0};
-	struct aws_http_resp resp = {0};
-	json_t *doc = NULL;
-	const char *akid, *secret, *stoken, *exp;
-	int rc;
-
-	if (full != NULL)
-		url = strdup(full);
-	else if (asprintf(&url, "http://169.254.170.2%s", rel) < 0)
-		url = NULL;
-	if (url == NULL)
-		return APPDB_ENOMEM;
-	rc = check_container_url(url, err);
-	if (rc != 0)
-		goto out;
-	if (token_file != NULL) {
-		rc = read_token_file(&token, token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-		                     err);
-		if (rc != 0) {
-			err_wrap(err, rc, "%s", what);
-			goto out;
-		}
-	} else if (token_env != NULL) {
-		if (strpbrk(token_env, "\r\n") != NULL) {
-			rc = err_set(err, APPDB_EINVAL,
-			             "AWS_CONTAINER_AUTHORIZATION_TOKEN contains a line break");
-			goto out;
-		}
-		token = strdup(token_env);
-		if (token == NULL) {
-			rc = APPDB_ENOMEM;
-			goto out;
-		}
-	}
-	if (token != NULL) {
-		if (asprintf(&hdr, "Authorization: %s", token) < 0) {
-			hdr = NULL;
-			rc = APPDB_ENOMEM;
-			goto out;
-		}
-		hdrs = curl_slist_append(NULL, hdr);
-		if (hdrs == NULL) {
-			rc = APPDB_ENOMEM;
-			goto out;
-		}
-	}
-	req.method = "GET";
-	req.url = url;
-	req.headers = hdrs;
-	rc = aws_http_do(&resp, &req, err);
-	if (rc != 0) {
-		err_wrap(err, rc, "%s", what);
-		goto out;
-	}
-	if (resp.status != 200) {
-		rc = answer_error(err, &resp, 0, what);
-		goto out;
-	}
-	doc = json_loadb(resp.body, resp.len, 0, NULL);
-	akid = json_string_value(json_object_get(doc, "AccessKeyId"));
-	secret = json_string_value(json_object_get(doc, "SecretAccessKey"));
-	stoken = json_string_value(json_object_get(doc, "Token"));
-	exp = json_string_value(json_object_get(doc, "Expiration"));
-	if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0') {
-		rc = err_set(err, APPDB_EINVAL,
-		             "%s: the answer has no AccessKeyId and SecretAccessKey", what);
-		goto out;
-	}
-	if (exp != NULL && aws_parse_iso8601(&out->expires, exp) != 0) {
-		rc =
-		    err_set(err, APPDB_EINVAL, "%s: the answer has an unreadable Expiration", what);
-		goto out;
-	}
-	out->access_key = strdup(akid);
-	out->secret_key = strdup(secret);
-	if (stoken != NULL && stoken[0] != '\0')
-		out->session_token = strdup(stoken);
-	if (out->access_key == NULL || out->secret_key == NULL ||
-	    (stoken != NULL && stoken[0] != '\0' && out->session_token == NULL))
-		rc = APPDB_ENOMEM;
-out:
-	if (doc != NULL) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach (doc, k, v) {
-			if (json_is_string(v))
-				OPENSSL_cleanse((void *)json_string_value(v),
-				                json_string_length(v));
-		}
-		json_decref(doc);
-	}
-	if (rc != 0)
-		aws_creds_clear(out);
-	aws_free_secret(token);
-	aws_free_secret(hdr);
-	slist_free_wiped(hdrs);
-	aws_http_resp_clear(&resp);
-	free(url);
-	return rc;
-}
-
-/* Static keys from the environment. */
-static int load_env(struct aws_creds *out, struct err *err)
-{
-	const char *akid = env_get("AWS_ACCESS_KEY_ID");
-	const char *secret = env_get("AWS_SECRET_ACCESS_KEY");
-	const char *token = env_get("AWS_SESSION_TOKEN");
-	struct aws_creds src = {0};
-
-	if (akid == NULL || secret == NULL)
-		return err_set(err, APPDB_EUNAUTHORIZED, "%s is set but %s is not",
-		               akid != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-		               akid != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-	src.access_key = (char *)akid;
-	src.secret_key = (char *)secret;
-	src.session_token = (char *)token;
-	return aws_creds_copy(out, &src);
-}
-
-/* Reads the chain in order: which source, then its credentials. */
-static int load_chain(struct aws_creds *out, enum cred_source *src, const struct aws *aws,
-                      struct err *err)
-{
-	memset(out, 0, sizeof(*out));
-	if (env_get("AWS_ACCESS_KEY_ID") != NULL || env_get("AWS_SECRET_ACCESS_KEY") != NULL) {
-		*src = SRC_ENV;
-		return load_env(out, err);
-	}
-	if (env_get("AWS_ROLE_ARN") != NULL && env_get("AWS_WEB_IDENTITY_TOKEN_FILE") != NULL) {
-		*src = SRC_IRSA;
-		return load_irsa(out, aws, err);
-	}
-	if (env_get("AWS_CONTAINER_CREDENTIALS_FULL_URI") != NULL ||
-	    env_get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != NULL) {
-		*src = SRC_POD;
-		return load_container(out, err);
-	}
-	*src = SRC_NONE;
-	return err_set(err, APPDB_EUNAUTHORIZED,
-	               "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-	               "or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), or "
-	               "AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity)");
-}
-
 /* True when the held credentials must be read again before use (mu held). */
 static int needs_refresh(const struct aws *aws, time_t now)
 {
@@ -609,12 +244,12 @@ static void *refresh_thread(void *arg);
 static int refresh_now(struct aws *aws, struct err *err)
 {
 	struct aws_creds fresh;
-	enum cred_source src = SRC_NONE;
+	enum aws_cred_source src = AWS_SRC_NONE;
 	char until[32] = "";
 	struct tm tm;
 	int rc;
 
-	rc = load_chain(&fresh, &src, aws, err);
+	rc = aws_chain_load(&fresh, &src, aws->region, err);
 	if (rc != 0)
 		return rc;
 	if (fresh.expires != 0) {
@@ -636,7 +271,7 @@ static int refresh_now(struct aws *aws, struct err *err)
 	}
 	pthread_cond_broadcast(&aws->cv);
 	pthread_mutex_unlock(&aws->mu);
-	log_info(NULL, "aws: credentials from %s%s", source_names[src], until);
+	log_info(NULL, "aws: credentials from %s%s", aws_source_name(src), until);
 	return 0;
 }
 
@@ -677,8 +312,8 @@ static void *refresh_thread(void *arg)
 			not_before = now + backoff;
 			backoff = backoff * 2 > RETRY_MAX_SECONDS ? RETRY_MAX_SECONDS : backoff * 2;
 		} else {
-			/* Short-lived answers must not make this loop spin. */
-			not_before = now + 30;
+			/* Credentials shorter than the window must not make this loop spin. */
+			not_before = now + REFRESH_SPACING_SECONDS;
 			backoff = RETRY_MIN_SECONDS;
 		}
 	}
@@ -686,6 +321,7 @@ static void *refresh_thread(void *arg)
 	return NULL;
 }
 
+/* A copy of the current credentials, refreshing them first when needed. */
 int aws_creds_get(struct aws_creds *out, unsigned long *generation, struct aws *aws,
                   struct err *err)
 {
@@ -726,6 +362,7 @@ out:
 	return rc;
 }
 
+/* Marks the credentials of generation stale. */
 void aws_creds_invalidate(struct aws *aws, unsigned long generation)
 {
 	pthread_mutex_lock(&aws->mu);
@@ -734,6 +371,7 @@ void aws_creds_invalidate(struct aws *aws, unsigned long generation)
 	pthread_mutex_unlock(&aws->mu);
 }
 
+/* A fresh RDS IAM token with the client's current credentials. */
 int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const char *user,
                   const char *region, struct err *err)
 {
@@ -757,6 +395,7 @@ int aws_rds_token(char **out, struct aws *aws, const char *host, int port, const
 	return rc;
 }
 
+/* engine_token_fn: the RDS IAM token for an iamAuth instance's admin. */
 int aws_engine_token(void *ctx, char **out, const struct instance_config *in, struct err *err)
 {
 	return aws_rds_token(out, ctx, in->host, in->port, in->admin_user, in->iam_region, err);

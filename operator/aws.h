@@ -54,9 +54,11 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 /* Drops every cached value (wiped). */
 void aws_sm_cache_flush(struct aws *aws);
 
-/* A secret_invalidate_fn (secret.h) for SECRET_AWS_SM: aws_sm_cache_flush on ctx, a struct aws *.
- */
+/* A secret_invalidate_fn (secret.h) for SECRET_AWS_SM: aws_sm_cache_flush(ctx). */
 void aws_sm_invalidate(void *ctx);
+
+/* Registers aws_sm_fetch and aws_sm_invalidate for SECRET_AWS_SM in r; aws is borrowed. */
+void aws_sm_register(struct secret_resolver *r, struct aws *aws);
 
 /* Drops the cached value of one secret id (wiped), e.g. before re-reading a rotated secret. */
 void aws_sm_cache_forget(struct aws *aws, const char *secret_id);

@@ -24,11 +24,13 @@ static void *xml_malloc(size_t n)
 	return aws_xml_malloc(n);
 }
 
+/* expat's realloc hook. */
 static void *xml_realloc(void *p, size_t n)
 {
 	return aws_xml_realloc(p, n);
 }
 
+/* A UTF-8 expat parser on the swappable allocator. */
 void *aws_xml_parser_new(void)
 {
 	static const XML_Memory_Handling_Suite suite = {xml_malloc, xml_realloc, free};
@@ -49,6 +51,7 @@ static void copy_printable(char *dst, size_t dstlen, const char *src, size_t src
 	dst[n] = '\0';
 }
 
+/* Keeps only the bare error code: no "prefix#", no ":suffix". */
 void aws_err_normalize_code(char *code)
 {
 	char *p;
@@ -61,6 +64,7 @@ void aws_err_normalize_code(char *code)
 		*p = '\0';
 }
 
+/* Reads a JSON-protocol error body. */
 int aws_err_parse_json(struct aws_error *out, const char *body, size_t len)
 {
 	json_t *doc = NULL;
@@ -180,6 +184,7 @@ static void xml_err_doctype(void *ud, const XML_Char *name, const XML_Char *sysi
 	XML_StopParser(st->parser, XML_FALSE);
 }
 
+/* Reads a Query-protocol XML error body. */
 int aws_err_parse_xml(struct aws_error *out, const char *body, size_t len)
 {
 	struct xml_err_state st;
@@ -269,6 +274,7 @@ static int in_list(const char *code, const char *const *list)
 	return 0;
 }
 
+/* True when code says the session token expired. */
 int aws_err_is_expired_token(const char *code)
 {
 	return code != NULL &&
@@ -276,6 +282,7 @@ int aws_err_is_expired_token(const char *code)
 	        strcasecmp(code, "ExpiredToken") == 0 || strcasecmp(code, "RequestExpired") == 0);
 }
 
+/* Maps an AWS error code (or, without one, the HTTP status) to a project code. */
 int aws_err_classify(const char *code, long status)
 {
 	if (code != NULL && code[0] != '\0') {

@@ -17,6 +17,7 @@
 #define AWS_CONNECT_TIMEOUT_MS 5000L
 #define AWS_TOTAL_TIMEOUT_MS 15000L
 
+/* Wipes and frees a string. */
 void aws_free_secret(char *s)
 {
 	if (s == NULL)
@@ -25,6 +26,7 @@ void aws_free_secret(char *s)
 	free(s);
 }
 
+/* True for localhost, 127.0.0.0/8 and ::1. */
 int aws_host_is_loopback(const char *host)
 {
 	char buf[64];
@@ -52,6 +54,7 @@ int aws_host_is_loopback(const char *host)
 	return 0;
 }
 
+/* https anywhere, plain http only on a loopback host. */
 int aws_check_endpoint(const char *url, const char *field, struct err *err)
 {
 	CURLU *u = NULL;
@@ -86,6 +89,7 @@ out:
 	return rc;
 }
 
+/* Wipes and frees the body; out stays usable. */
 void aws_http_resp_clear(struct aws_http_resp *r)
 {
 	if (r->body != NULL) {
@@ -171,6 +175,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Performs one request; any HTTP status is a success here. */
 int aws_http_do(struct aws_http_resp *out, const struct aws_http_req *req, struct err *err)
 {
 	CURL *c = NULL;

@@ -26,6 +26,27 @@ struct aws_creds {
 
 void aws_creds_clear(struct aws_creds *c);
 
+/* Where the credentials in use came from. */
+enum aws_cred_source { AWS_SRC_NONE = 0, AWS_SRC_ENV, AWS_SRC_IRSA, AWS_SRC_POD };
+
+/* A name for logs ("IRSA web identity"). */
+const char *aws_source_name(enum aws_cred_source src);
+
+/*
+ * Reads the credential chain in order (aws_chain.c): out gets new strings,
+ * src the source used. region (may be NULL) names the STS endpoint.
+ * Returns 0, APPDB_EUNAUTHORIZED (no source, a refused token...),
+ * APPDB_EINVAL (a bad URL or endpoint), APPDB_ETHROTTLED/APPDB_ETRANSIENT.
+ */
+int aws_chain_load(struct aws_creds *out, enum aws_cred_source *src, const char *region,
+                   struct err *err);
+
+/* A non-empty environment variable or NULL. */
+const char *aws_env(const char *name);
+
+/* The DNS suffix of the region's partition: "amazonaws.com" or "amazonaws.com.cn". */
+const char *aws_dns_suffix(const char *region);
+
 /* Deep copy; returns 0 or APPDB_ENOMEM. */
 int aws_creds_copy(struct aws_creds *out, const struct aws_creds *src);
 
@@ -124,6 +145,12 @@ int aws_err_is_expired_token(const char *code);
  * missing or unparseable) or APPDB_ENOMEM.
  */
 int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct err *err);
+
+/*
+ * Parses the container credentials answer (Pod Identity, ECS) into out (new
+ * strings). Returns 0, APPDB_EINVAL (not the expected object) or APPDB_ENOMEM.
+ */
+int aws_container_parse(struct aws_creds *out, const char *body, size_t len, struct err *err);
 
 /* Parses "2026-11-29T10:00:00Z" (fraction allowed) to a time; 0 or APPDB_EINVAL. */
 int aws_parse_iso8601(time_t *out, const char *s);

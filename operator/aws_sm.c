@@ -48,6 +48,7 @@ static void entry_free(struct cache_entry *e)
 	free(e);
 }
 
+/* An empty secret cache. */
 int aws_sm_cache_new(struct aws_sm_cache **out)
 {
 	*out = calloc(1, sizeof(**out));
@@ -70,6 +71,7 @@ static void cache_drop_all(struct aws_sm_cache *c)
 	c->n = 0;
 }
 
+/* Wipes every cached value and frees the cache. */
 void aws_sm_cache_free(struct aws_sm_cache *c)
 {
 	if (c == NULL)
@@ -79,6 +81,7 @@ void aws_sm_cache_free(struct aws_sm_cache *c)
 	free(c);
 }
 
+/* Drops every cached value (wiped). */
 void aws_sm_cache_flush(struct aws *aws)
 {
 	struct aws_sm_cache *c = aws_sm_cache_of(aws);
@@ -88,9 +91,17 @@ void aws_sm_cache_flush(struct aws *aws)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* secret_invalidate_fn: drops the cached values. */
 void aws_sm_invalidate(void *ctx)
 {
 	aws_sm_cache_flush(ctx);
+}
+
+/* Plugs Secrets Manager into a resolver. */
+void aws_sm_register(struct secret_resolver *r, struct aws *aws)
+{
+	secret_resolver_set(r, SECRET_AWS_SM, aws_sm_fetch, aws);
+	r->providers[SECRET_AWS_SM].invalidate = aws_sm_invalidate;
 }
 
 /* Unlinks and frees the entries for which drop says so (mu held). */
@@ -110,6 +121,7 @@ static void cache_prune(struct aws_sm_cache *c, const char *secret_id, time_t ol
 	}
 }
 
+/* Drops one secret id's cached value (wiped). */
 void aws_sm_cache_forget(struct aws *aws, const char *secret_id)
 {
 	struct aws_sm_cache *c = aws_sm_cache_of(aws);
@@ -389,6 +401,7 @@ static int secret_id_valid(const char *id)
 	return 1;
 }
 
+/* secret_fetch_fn for SECRET_AWS_SM: the SecretString or its field, and the VersionId. */
 int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err)
 {
 	struct aws *aws = ctx;

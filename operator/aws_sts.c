@@ -144,6 +144,7 @@ static void trim(char *s)
 		memmove(s, s + start, n - start + 1);
 }
 
+/* Reads an AssumeRoleWithWebIdentity answer into out. */
 int aws_sts_parse(struct aws_creds *out, const char *body, size_t len, struct err *err)
 {
 	struct sts_state st;
@@ -206,6 +207,7 @@ out:
 	return rc;
 }
 
+/* Parses an ISO 8601 time as AWS writes it. */
 int aws_parse_iso8601(time_t *out, const char *s)
 {
 	struct tm tm;

@@ -49,6 +49,7 @@ static int host_valid(const char *host)
 	return n > 0 && n < 256 && strpbrk(host, "/?#@ \t\r\n%\\") == NULL;
 }
 
+/* Presigns GET host:port/?Action=connect&DBUser=user for rds-db, valid 900 s. */
 int rds_iam_presign(char **out, const char *host, int port, const char *user, const char *region,
                     const char *access_key, const char *secret_key, const char *session_token,
                     time_t now, struct err *err)

@@ -2,6 +2,7 @@
 a clean environment, and the check that no secret reaches any output."""
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,20 +21,24 @@ class Skip(Exception):
 class Fake:
     """The fake AWS endpoint as a child process on a loopback port."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, FAKE, "--max-seconds", "900"],
+    def __init__(self, tls=None):
+        """tls: (certificate file, key file) to serve https instead of http."""
+        extra = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
+        # The control channel trusts the fake's own certificate, and only it.
+        self.ssl_ctx = ssl.create_default_context(cafile=tls[0]) if tls else None
+        self.proc = subprocess.Popen([sys.executable, FAKE, "--max-seconds", "900"] + extra,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "PORT":
             self.stop()
             raise RuntimeError("fake AWS did not start: %r" % line)
         self.port = int(line[1])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
 
     def ctl(self, op, **kw):
         req = urllib.request.Request(self.url + "/_control/" + op, data=json.dumps(kw).encode(),
                                      method="POST")
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self.ssl_ctx) as r:
             return json.loads(r.read())
 
     def counts(self):

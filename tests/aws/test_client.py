@@ -227,6 +227,17 @@ def test_irsa(c):
     check("credentials from IRSA web identity, valid until" in err, err)
 
 
+def test_irsa_long_token_no_delay(c):
+    # EKS tokens are over 1 KiB: the request must not wait for a 100-continue.
+    env, _ = irsa_env(c, token="eyJ" + "a" * 1400 + ".sig")
+    c.fake.ctl("put_secret", id="s", string="pw-long-1")
+    t0 = time.time()
+    rc, out, err = sm(c, env, "s", expect="pw-long-1")
+    check(rc == 0 and "match=yes" in out, out + err)
+    check(time.time() - t0 < 0.9, "took %.2fs" % (time.time() - t0))
+    check(c.fake.counts()["sts_expect"] == 0, "an Expect: 100-continue was sent")
+
+
 def test_irsa_bad_token(c):
     env, path = irsa_env(c)
     with open(path, "w") as f:
@@ -376,3 +387,20 @@ def test_threads_share_one_client_through_expiries(c):
     n = c.fake.counts()
     check(n["sts_ok"] >= 2, "credentials were refreshed: %s" % n)
     assert_no_leak([out, err], c.fake.ctl("credentials")["values"])
+
+
+def test_tls_always_verified(c):
+    # An https endpoint whose certificate no trusted CA signed is refused,
+    # with a message that says so; nothing is retried or sent in clear.
+    cert, key = os.path.join(c.tmp, "self.crt"), os.path.join(c.tmp, "self.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    tls = Fake(tls=(cert, key))
+    try:
+        env = fresh(c)
+        rc, out, _ = probe(["--region", "us-east-1", "--endpoint", tls.url, "sm", "s"], env)
+        check(rc == 1 and "code=unauthorized" in out and "could not verify the TLS certificate" in out, out)
+        check(tls.counts()["sm"] == 0, "the request never reached the handler")
+    finally:
+        tls.stop()

@@ -56,7 +56,7 @@ class State:
         self.inject = {"sm": [], "sts": [], "pod": []}   # queued (status, code, retry_after)
         self.expire_after_uses = None
         self.skew = 0
-        self.counts = {"sm": 0, "sm_ok": 0, "sts": 0, "sts_ok": 0, "pod": 0, "pod_ok": 0,
+        self.counts = {"sm": 0, "sm_ok": 0, "sts": 0, "sts_ok": 0, "pod": 0, "pod_ok": 0, "sts_expect": 0,
                        "signature_rejected": 0}
         self.errors = {}
         self.log = []            # (service, action, detail), never a value
@@ -249,6 +249,8 @@ class Handler(BaseHTTPRequestHandler):
     def sts(self, form):
         with LOCK:
             STATE.counts["sts"] += 1
+            if self.headers.get("Expect"):
+                STATE.counts["sts_expect"] += 1
             if form.get("Action") != "AssumeRoleWithWebIdentity" or form.get("Version") != "2011-06-15":
                 return self.xml_error(400, "InvalidAction", "Could not find operation %s" % form.get("Action"))
             if self.headers.get("Authorization"):
@@ -375,8 +377,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--max-seconds", type=int, default=900)
+    ap.add_argument("--tls-cert", help="serve https with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="and this key")
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     print("PORT %d" % srv.server_address[1], flush=True)
     timer = threading.Timer(args.max_seconds, srv.shutdown)

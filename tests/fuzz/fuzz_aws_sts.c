@@ -1,6 +1,7 @@
 /*
- * fuzz_aws_sts.c - libFuzzer entry point for the STS
- * AssumeRoleWithWebIdentity reader and the ISO 8601 times it reads.
+ * fuzz_aws_sts.c - libFuzzer entry point for the credential answers: the
+ * STS AssumeRoleWithWebIdentity reader, the container credentials (Pod
+ * Identity) reader, and the ISO 8601 times they carry.
  * Build: tests/fuzz/run.sh (clang -fsanitize=fuzzer,address).
  */
 #include "aws_int.h"
@@ -27,6 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(c.access_key == NULL && c.secret_key == NULL && c.session_token == NULL);
 	}
 	assert(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+	err_clear(&err);
+	if (aws_container_parse(&c, (const char *)data, size, &err) == 0) {
+		assert(c.access_key != NULL && c.secret_key != NULL);
+		aws_creds_clear(&c);
+	} else {
+		assert(c.access_key == NULL && c.secret_key == NULL && c.session_token == NULL);
+	}
 	s = malloc(size + 1);
 	if (s == NULL)
 		return 0;

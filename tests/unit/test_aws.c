@@ -27,6 +27,8 @@ static const char *const aws_vars[] = {"AWS_ACCESS_KEY_ID",
                                        "AWS_REGION",
                                        "AWS_DEFAULT_REGION",
                                        "AWS_ENDPOINT_URL_STS",
+                                       "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                                       "AWS_ENDPOINT_URL",
                                        NULL};
 
 /* Every test starts from an environment without AWS variables. */
@@ -107,6 +109,37 @@ static void test_new_checks(void **state)
 	                    "https://secretsmanager.eu-west-1.amazonaws.com/");
 	assert_int_equal(aws_cache_seconds(aws), 60);
 	aws_free(aws);
+	s.region = "cn-north-1";
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws),
+	                    "https://secretsmanager.cn-north-1.amazonaws.com.cn/");
+	aws_free(aws);
+}
+
+/* Endpoint precedence: the config, the service's variable, the global one. */
+static void test_endpoint_precedence(void **state)
+{
+	struct aws *aws = NULL;
+	struct err err = {0};
+	struct aws_settings s = {.region = "us-east-1"};
+
+	(void)state;
+	setenv("AWS_ENDPOINT_URL", "https://all.example", 1);
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws), "https://all.example");
+	aws_free(aws);
+	setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:1/", 1);
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws), "http://127.0.0.1:1/");
+	aws_free(aws);
+	s.endpoint = "https://vpce.example";
+	assert_int_equal(aws_new(&aws, &s, &err), 0);
+	assert_string_equal(aws_sm_endpoint(aws), "https://vpce.example");
+	aws_free(aws);
+	s.endpoint = NULL;
+	setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm.example/", 1);
+	assert_int_equal(aws_new(&aws, &s, &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "AWS_ENDPOINT_URL_SECRETS_MANAGER"));
 }
 
 /* Static keys from the environment, copied out; a half-set pair is named. */
@@ -255,6 +288,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_loopback, clean_env),
 	    cmocka_unit_test_setup(test_endpoint_rules, clean_env),
 	    cmocka_unit_test_setup(test_new_checks, clean_env),
+	    cmocka_unit_test_setup(test_endpoint_precedence, clean_env),
 	    cmocka_unit_test_setup(test_env_creds, clean_env),
 	    cmocka_unit_test_setup(test_no_creds, clean_env),
 	    cmocka_unit_test_setup(test_container_url_rules, clean_env),

@@ -147,6 +147,50 @@ static void test_iso8601(void **state)
 	assert_int_equal(aws_parse_iso8601(&t, NULL), APPDB_EINVAL);
 }
 
+/* Reads a container credentials fixture and parses it. */
+static int parse_container(const char *name, struct aws_creds *c, struct err *err)
+{
+	char path[256], buf[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "tests/aws/data/container/%s", name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	return aws_container_parse(c, buf, n, err);
+}
+
+/* The Pod Identity answer, and what is refused. */
+static void test_container(void **state)
+{
+	struct aws_creds c;
+	struct err err = {0};
+
+	(void)state;
+	assert_int_equal(parse_container("ok.json", &c, &err), 0);
+	assert_string_equal(c.access_key, "ASIAPOD");
+	assert_string_equal(c.secret_key, "pod-secret");
+	assert_string_equal(c.session_token, "pod-token");
+	assert_int_equal((long long)c.expires, 1795946400LL);
+	aws_creds_clear(&c);
+	assert_int_equal(parse_container("no-expiration.json", &c, &err), 0);
+	assert_null(c.session_token);
+	assert_int_equal((long long)c.expires, 0);
+	aws_creds_clear(&c);
+	assert_int_equal(parse_container("bad-expiration.json", &c, &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "Expiration"));
+	err_clear(&err);
+	assert_int_equal(parse_container("duplicate.json", &c, &err), APPDB_EINVAL);
+	err_clear(&err);
+	assert_int_equal(parse_container("error.json", &c, &err), APPDB_EINVAL);
+	assert_non_null(strstr(err.msg, "AccessKeyId"));
+	err_clear(&err);
+	assert_int_equal(parse_container("array.json", &c, &err), APPDB_EINVAL);
+	assert_null(c.access_key);
+}
+
 static int chaos_left; /* allocations that still succeed; <0: all */
 
 /* malloc that fails once chaos_left allocations have been made. */
@@ -203,9 +247,10 @@ static void test_chaos(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ok),      cmocka_unit_test(test_compact_offset),
-	    cmocka_unit_test(test_refused), cmocka_unit_test(test_field_too_long),
-	    cmocka_unit_test(test_iso8601), cmocka_unit_test(test_chaos),
+	    cmocka_unit_test(test_ok),        cmocka_unit_test(test_compact_offset),
+	    cmocka_unit_test(test_refused),   cmocka_unit_test(test_field_too_long),
+	    cmocka_unit_test(test_iso8601),   cmocka_unit_test(test_chaos),
+	    cmocka_unit_test(test_container),
 	};
 
 	return cmocka_run_group_tests_name("aws_sts", tests, NULL, NULL);
