@@ -151,35 +151,50 @@ static int api_up(struct ctl *c)
 
 /* ---- the cache ---- */
 
-/* Writes key's object and pending lists to the cache when they changed. Caller holds mu. */
-static void save_locked(struct ctl *c, const char *key, int force)
+/*
+ * Builds the cache entry of key when its object or pending lists changed
+ * (caller holds mu); returns 1 with *out filled when there is something to
+ * write. The write itself (two fsyncs) happens after the lock is released,
+ * with save_entry.
+ */
+static int entry_locked(struct ctl *c, const char *key, int force, struct cache_entry *out)
 {
 	json_t *obj = json_object_get(c->objects, key);
 	json_t *pend = json_object_get(c->pending, key);
-	struct cache_entry e = {0};
 	struct err err = {0};
 	size_t i;
 	json_t *v;
 
+	memset(out, 0, sizeof(*out));
 	if (obj == NULL)
-		return;
-	if (cache_entry_from_object(&e, obj, &err) != 0) {
+		return 0;
+	if (cache_entry_from_object(out, obj, &err) != 0) {
 		log_warn(NULL, "could not cache %s: %s", key, err.msg);
-		return;
+		return 0;
 	}
-	if (!force && json_equal(e.object, json_object_get(c->saved, key))) {
-		cache_entry_clear(&e);
-		return;
+	if (!force && json_equal(out->object, json_object_get(c->saved, key))) {
+		cache_entry_clear(out);
+		return 0;
 	}
-	json_array_foreach (json_object_get(pend, "status"), i, v)
-		cache_entry_push_status(&e, v);
-	json_array_foreach (json_object_get(pend, "events"), i, v)
-		cache_entry_push_event(&e, v);
-	if (cache_save(c->cache, &e, &err) != 0)
-		log_error(NULL, "could not write the cache file of %s: %s", key, err.msg);
-	else
-		json_object_set(c->saved, key, e.object);
-	cache_entry_clear(&e);
+	json_array_foreach (json_object_get(pend, "status"), i, v) {
+		cache_entry_push_status(out, v);
+	}
+	json_array_foreach (json_object_get(pend, "events"), i, v) {
+		cache_entry_push_event(out, v);
+	}
+	json_object_set(c->saved, key, out->object);
+	return 1;
+}
+
+/* Writes an entry built by entry_locked and clears it. */
+static void save_entry(struct ctl *c, struct cache_entry *e)
+{
+	struct err err = {0};
+
+	if (cache_save(c->cache, e, &err) != 0)
+		log_error(NULL, "could not write the cache file of %s/%s: %s", e->ns, e->name,
+		          err.msg);
+	cache_entry_clear(e);
 }
 
 /* Loads the cache at start: every cached resource is known and queued. */
@@ -220,7 +235,9 @@ static void load_cache(struct ctl *c)
 /* Appends item to pending[key][list] (status or events) and saves. */
 static void keep_pending(struct ctl *c, const char *key, const char *list, json_t *item)
 {
+	struct cache_entry e;
 	json_t *pend, *arr;
+	int dirty;
 
 	pthread_mutex_lock(&c->mu);
 	pend = json_object_get(c->pending, key);
@@ -234,8 +251,10 @@ static void keep_pending(struct ctl *c, const char *key, const char *list, json_
 	while (json_array_size(arr) >
 	       (strcmp(list, "status") == 0 ? CACHE_PENDING_STATUS_MAX : CACHE_PENDING_EVENTS_MAX))
 		json_array_remove(arr, 0);
-	save_locked(c, key, 1);
+	dirty = entry_locked(c, key, 1, &e);
 	pthread_mutex_unlock(&c->mu);
+	if (dirty)
+		save_entry(c, &e);
 }
 
 /* ---- the watch ---- */
@@ -267,17 +286,20 @@ static int needs_reconcile(json_t *old, json_t *obj)
 /* Records obj as known; queues it when it changed. */
 static void put_object(struct ctl *c, json_t *obj)
 {
+	struct cache_entry e;
 	char key[600];
 	json_t *old;
-	int queue;
+	int queue, dirty;
 
 	object_key(key, sizeof(key), obj);
 	pthread_mutex_lock(&c->mu);
 	old = json_object_get(c->objects, key);
 	queue = needs_reconcile(old, obj);
 	json_object_set(c->objects, key, obj);
-	save_locked(c, key, 0);
+	dirty = entry_locked(c, key, 0, &e);
 	pthread_mutex_unlock(&c->mu);
+	if (dirty)
+		save_entry(c, &e);
 	if (queue)
 		workqueue_add(c->q, key);
 }
@@ -394,6 +416,10 @@ static void *watch_loop(void *arg)
 		httpd_health_beat(c->health, w->health_id);
 		if (!listed) {
 			rc = relist(w, &err);
+			if (rc == APPDB_EGONE) {
+				log_info(NULL, "list continue token expired; listing again");
+				continue;
+			}
 			if (rc != 0) {
 				set_api_up(c, 0);
 				log_warn(NULL, "could not list AppDatabases%s%s: %s",
@@ -603,8 +629,9 @@ static void emit_event(struct worker *w, const char *key, const struct appdb *db
 static void flush_pending(struct worker *w, const char *key, const char *ns, const char *name)
 {
 	struct ctl *c = w->ctl;
+	struct cache_entry e;
 	json_t *pend, *status, *events;
-	int rc = 0;
+	int rc = 0, dirty;
 
 	pthread_mutex_lock(&c->mu);
 	pend = json_object_get(c->pending, key);
@@ -641,8 +668,10 @@ static void flush_pending(struct worker *w, const char *key, const char *ns, con
 	else
 		json_object_set_new(c->pending, key,
 		                    json_pack("{s:O, s:O}", "status", status, "events", events));
-	save_locked(c, key, 1);
+	dirty = entry_locked(c, key, 1, &e);
 	pthread_mutex_unlock(&c->mu);
+	if (dirty)
+		save_entry(c, &e);
 	if (rc == 0)
 		log_info(NULL, "sent the status and Events of %s kept while the API was away", key);
 	json_decref(status);
@@ -716,6 +745,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	if (gone != NULL) {
 		handle_deletion(w, key, gone);
 		json_decref(gone);
+		workqueue_forget(c->q, key);
 	}
 	if (obj == NULL)
 		return;
@@ -883,7 +913,10 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
 			ns = getenv("POD_NAMESPACE");
 		lo.ns = ns != NULL && ns[0] != '\0' ? ns : "default";
 		lo.name = cfg->leader.lease_name;
-		lo.identity = pod;
+		/* Without POD_NAME the elector's default, <hostname>_<pid>, keeps two
+		 * processes on one host apart. */
+		lo.identity =
+		    getenv("POD_NAME") != NULL && getenv("POD_NAME")[0] != '\0' ? pod : NULL;
 		lo.lease_seconds = cfg->leader.lease_seconds;
 		lo.renew_deadline = cfg->leader.renew_seconds;
 		lo.retry_period = cfg->leader.retry_seconds;
