@@ -108,8 +108,7 @@ void cache_entry_clear(struct cache_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* The kept part of an API object (new reference), or NULL. */
-static json_t *sanitize(json_t *obj)
+json_t *cache_sanitize(json_t *obj)
 {
 	json_t *meta = json_object_get(obj, "metadata"),
 	       *ann = json_object_get(meta, "annotations");
@@ -168,7 +167,7 @@ int cache_entry_set_object(struct cache_entry *e, json_t *obj, struct err *err)
 	if (ns == NULL || name == NULL || ns[0] == '\0' || name[0] == '\0')
 		return err_set(err, APPDB_EINVAL,
 		               "cache: object needs metadata.namespace and name");
-	s = sanitize(obj);
+	s = cache_sanitize(obj);
 	if (s == NULL)
 		return APPDB_ENOMEM;
 	if (e->ns == NULL) {

@@ -55,6 +55,12 @@ const char *cache_dir(const struct cache *c);
  */
 int cache_entry_from_object(struct cache_entry *out, json_t *obj, struct err *err);
 
+/*
+ * The part of an API object (borrowed) the cache keeps, described above, as
+ * a new reference; NULL on allocation failure.
+ */
+json_t *cache_sanitize(json_t *obj);
+
 /* Replaces the entry's object with a sanitized copy of obj (borrowed). */
 int cache_entry_set_object(struct cache_entry *e, json_t *obj, struct err *err);
 

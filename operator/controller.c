@@ -283,14 +283,26 @@ static int needs_reconcile(json_t *old, json_t *obj)
 	return !same(json_object_get(old, "spec"), json_object_get(obj, "spec"));
 }
 
-/* Records obj as known; queues it when it changed. */
-static void put_object(struct ctl *c, json_t *obj)
+/*
+ * Records obj (borrowed) as known; queues it when it changed. Only what the
+ * cache keeps, plus the status, is held in memory: managedFields and the
+ * last-applied annotation are left out.
+ */
+static void put_object(struct ctl *c, json_t *full)
 {
 	struct cache_entry e;
 	char key[600];
-	json_t *old;
+	json_t *old, *obj, *status;
 	int queue, dirty;
 
+	obj = cache_sanitize(full);
+	if (obj == NULL) {
+		log_error(NULL, "out of memory keeping an AppDatabase");
+		return;
+	}
+	status = json_object_get(full, "status");
+	if (status != NULL)
+		json_object_set(obj, "status", status);
 	object_key(key, sizeof(key), obj);
 	pthread_mutex_lock(&c->mu);
 	old = json_object_get(c->objects, key);
@@ -298,6 +310,7 @@ static void put_object(struct ctl *c, json_t *obj)
 	json_object_set(c->objects, key, obj);
 	dirty = entry_locked(c, key, 0, &e);
 	pthread_mutex_unlock(&c->mu);
+	json_decref(obj);
 	if (dirty)
 		save_entry(c, &e);
 	if (queue)
