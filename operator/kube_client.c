@@ -8,6 +8,8 @@
  * callback as they arrive.
  */
 #include "kube_client.h"
+
+#include "secret.h"
 #include "model.h"
 
 #include <curl/curl.h>
@@ -780,21 +782,7 @@ out:
 
 void kube_json_wipe(json_t *j)
 {
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	if (json_is_string(j)) {
-		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
-	} else if (json_is_object(j)) {
-		json_object_foreach (j, k, v) {
-			kube_json_wipe(v);
-		}
-	} else if (json_is_array(j)) {
-		json_array_foreach (j, i, v) {
-			kube_json_wipe(v);
-		}
-	}
+	secret_wipe_json(j);
 }
 
 int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,

@@ -3,6 +3,8 @@
  * the exec credential plugin.
  */
 #include "kube_config.h"
+
+#include "secret.h"
 #include "yamljson.h"
 
 #include <errno.h>
@@ -267,26 +269,6 @@ static int base64_decode(char **out, size_t *out_len, const char *in)
 bad:
 	wipe_free(buf, n / 4 * 3 + 4);
 	return APPDB_EINVAL;
-}
-
-/* Wipes every string inside j. */
-static void kube_json_wipe_strings(json_t *j)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	if (json_is_string(j)) {
-		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
-	} else if (json_is_object(j)) {
-		json_object_foreach (j, k, v) {
-			kube_json_wipe_strings(v);
-		}
-	} else if (json_is_array(j)) {
-		json_array_foreach (j, i, v) {
-			kube_json_wipe_strings(v);
-		}
-	}
 }
 
 /* ---- kubeconfig ---- */
@@ -559,7 +541,7 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 out:
 	/* the kubeconfig may hold tokens and keys */
 	if (docs.n > 0)
-		kube_json_wipe_strings(docs.docs[0]);
+		secret_wipe_json(docs.docs[0]);
 	yaml_docs_clear(&docs);
 	kube_config_free(cfg);
 	free(owned_path);

@@ -365,6 +365,48 @@ static const char *objtype_word(char t)
 	return t == 'S' ? "sequences" : "tables";
 }
 
+/*
+ * Appends a grant or revoke of privs on schema's objects of type t for user
+ * u: on the existing objects (creator NULL) or as creator's default
+ * privileges. Nothing when privs is empty.
+ */
+static void add_privs(struct builder *b, enum action_kind kind, const char *creator,
+                      const char *schema, char t, const char *privs, const char *user)
+{
+	struct action *a;
+
+	if (privs[0] == '\0')
+		return;
+	switch (kind) {
+	case ACT_GRANT_ON_ALL:
+		a = add(b, kind, user, "grant %s on all %s in schema %s to %s", privs,
+		        objtype_word(t), schema, user);
+		break;
+	case ACT_REVOKE_ON_ALL:
+		a = add(b, kind, user, "revoke %s on all %s in schema %s from %s", privs,
+		        objtype_word(t), schema, user);
+		break;
+	case ACT_DEFAULT_GRANT:
+		a = add(b, kind, user,
+		        "alter default privileges for role %s in schema %s grant %s on %s to %s",
+		        creator, schema, privs, objtype_word(t), user);
+		break;
+	default:
+		a = add(b, kind, user,
+		        "alter default privileges for role %s in schema %s revoke %s on %s from %s",
+		        creator, schema, privs, objtype_word(t), user);
+		break;
+	}
+	if (a == NULL)
+		return;
+	a->target_db = 1;
+	a->objtype = t;
+	set(b, &a->role, creator);
+	set(b, &a->schema, schema);
+	set(b, &a->privs, privs);
+	set(b, &a->other, user);
+}
+
 /* Grants and revocations on existing objects and default privileges for one user. */
 static void plan_object_privs(struct builder *b, const struct desired *d, const struct observed *o,
                               const char *schema, const struct desired_user *u, char t)
@@ -373,7 +415,6 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 	int has_objects = observed_has(o, "objects:%s:%c", schema, t);
 	int missing[8] = {0}, excess[8] = {0};
 	char privs[128];
-	struct action *a;
 	size_t i, c;
 
 	for (i = 0; list[i] != NULL; i++) {
@@ -385,29 +426,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 		            observed_has(o, "any:%s:%c:%s:%s", schema, t, list[i], u->name);
 	}
 	privs_where(privs, sizeof(privs), list, missing, 1);
-	if (privs[0] != '\0') {
-		a = add(b, ACT_GRANT_ON_ALL, u->name, "grant %s on all %s in schema %s to %s",
-		        privs, objtype_word(t), schema, u->name);
-		if (a != NULL) {
-			a->target_db = 1;
-			a->objtype = t;
-			set(b, &a->schema, schema);
-			set(b, &a->privs, privs);
-			set(b, &a->other, u->name);
-		}
-	}
+	add_privs(b, ACT_GRANT_ON_ALL, NULL, schema, t, privs, u->name);
 	privs_where(privs, sizeof(privs), list, excess, 1);
-	if (privs[0] != '\0') {
-		a = add(b, ACT_REVOKE_ON_ALL, u->name, "revoke %s on all %s in schema %s from %s",
-		        privs, objtype_word(t), schema, u->name);
-		if (a != NULL) {
-			a->target_db = 1;
-			a->objtype = t;
-			set(b, &a->schema, schema);
-			set(b, &a->privs, privs);
-			set(b, &a->other, u->name);
-		}
-	}
+	add_privs(b, ACT_REVOKE_ON_ALL, NULL, schema, t, privs, u->name);
 
 	/* Default privileges, for every role that creates objects. */
 	for (c = 0; c <= d->n_users; c++) {
@@ -428,35 +449,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 			excess[i] = !want && has;
 		}
 		privs_where(privs, sizeof(privs), list, missing, 1);
-		if (privs[0] != '\0') {
-			a = add(b, ACT_DEFAULT_GRANT, u->name,
-			        "alter default privileges for role %s in schema %s grant %s on %s "
-			        "to %s",
-			        creator, schema, privs, objtype_word(t), u->name);
-			if (a != NULL) {
-				a->target_db = 1;
-				a->objtype = t;
-				set(b, &a->role, creator);
-				set(b, &a->schema, schema);
-				set(b, &a->privs, privs);
-				set(b, &a->other, u->name);
-			}
-		}
+		add_privs(b, ACT_DEFAULT_GRANT, creator, schema, t, privs, u->name);
 		privs_where(privs, sizeof(privs), list, excess, 1);
-		if (privs[0] != '\0') {
-			a = add(b, ACT_DEFAULT_REVOKE, u->name,
-			        "alter default privileges for role %s in schema %s revoke %s on %s "
-			        "from %s",
-			        creator, schema, privs, objtype_word(t), u->name);
-			if (a != NULL) {
-				a->target_db = 1;
-				a->objtype = t;
-				set(b, &a->role, creator);
-				set(b, &a->schema, schema);
-				set(b, &a->privs, privs);
-				set(b, &a->other, u->name);
-			}
-		}
+		add_privs(b, ACT_DEFAULT_REVOKE, creator, schema, t, privs, u->name);
 	}
 }
 

@@ -58,6 +58,25 @@ int secret_error_is_missing(int code)
 	       code == APPDB_EUNAUTHORIZED;
 }
 
+void secret_wipe_json(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach (j, k, v) {
+			secret_wipe_json(v);
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach (j, i, v) {
+			secret_wipe_json(v);
+		}
+	}
+}
+
 void secret_clear(struct secret *s)
 {
 	if (s->value != NULL) {

@@ -82,6 +82,9 @@ void secret_invalidate(const struct secret_resolver *r, const struct secret_ref 
 /* True for the codes that mean the reason SecretMissing. */
 int secret_error_is_missing(int code);
 
+/* Wipes every string inside j (a parsed secret, before json_decref). */
+void secret_wipe_json(json_t *j);
+
 /* Wipes and frees the value and version; out stays usable. */
 void secret_clear(struct secret *s);
 
