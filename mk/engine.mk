@@ -1,6 +1,13 @@
-# The engine against a real PostgreSQL, through the reconcile/plan commands.
+# The engine against a real PostgreSQL, through the reconcile/plan commands;
+# the manifest fuzz target replayed over the corpus.
 TEST_SUITES += engine
 
-.PHONY: test-engine
+.PHONY: test-engine fuzz-engine
 test-engine: $(BIN)
+	@tests/fuzz/run-manifest.sh regress
 	@python3 tests/lib/run.py engine tests/engine
+
+fuzz-engine:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-manifest.sh fuzz
+
+fuzz: fuzz-engine
