@@ -54,7 +54,7 @@ struct ctl {
 
 	pthread_mutex_t mu; /* guards the maps below and api_up */
 	json_t *objects;    /* key -> last known AppDatabase (API or cache) */
-	json_t *saved;      /* key -> the sanitized object last written to the cache */
+	json_t *saved;      /* key -> a hash of the sanitized object last written to the cache */
 	json_t *deleted;    /* key -> the object as it was deleted, until handled */
 	json_t *pending;    /* key -> {"status": [...], "events": [...]} not yet sent */
 	json_t *secrets;    /* "ns/name" -> Secret object, memory only */
@@ -152,6 +152,23 @@ static int api_up(struct ctl *c)
 
 /* ---- the cache ---- */
 
+/* A 64-bit FNV-1a hash of an object's canonical text; 0 when it cannot be made. */
+static json_int_t object_hash(json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	unsigned long long h = 14695981039346656037ULL;
+	const char *p;
+
+	if (text == NULL)
+		return 0;
+	for (p = text; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	free(text);
+	return (json_int_t)(h >> 1);
+}
+
 /*
  * Builds the cache entry of key when its object or pending lists changed
  * (caller holds mu); returns 1 with *out filled when there is something to
@@ -163,6 +180,7 @@ static int entry_locked(struct ctl *c, const char *key, int force, struct cache_
 	json_t *obj = json_object_get(c->objects, key);
 	json_t *pend = json_object_get(c->pending, key);
 	struct err err = {0};
+	json_int_t hash;
 	size_t i;
 	json_t *v;
 
@@ -173,7 +191,9 @@ static int entry_locked(struct ctl *c, const char *key, int force, struct cache_
 		log_warn(NULL, "could not cache %s: %s", key, err.msg);
 		return 0;
 	}
-	if (!force && json_equal(out->object, json_object_get(c->saved, key))) {
+	hash = object_hash(out->object);
+	if (!force && hash != 0 &&
+	    json_integer_value(json_object_get(c->saved, key)) == hash) {
 		cache_entry_clear(out);
 		return 0;
 	}
@@ -183,7 +203,7 @@ static int entry_locked(struct ctl *c, const char *key, int force, struct cache_
 	json_array_foreach (json_object_get(pend, "events"), i, v) {
 		cache_entry_push_event(out, v);
 	}
-	json_object_set(c->saved, key, out->object);
+	json_object_set_new(c->saved, key, json_integer(hash));
 	return 1;
 }
 
@@ -218,7 +238,7 @@ static void load_cache(struct ctl *c)
 
 		snprintf(key, sizeof(key), "%s/%s", entries[i].ns, entries[i].name);
 		json_object_set(c->objects, key, entries[i].object);
-		json_object_set(c->saved, key, entries[i].object);
+		json_object_set_new(c->saved, key, json_integer(object_hash(entries[i].object)));
 		if (json_array_size(entries[i].pending_status) > 0 ||
 		    json_array_size(entries[i].pending_events) > 0) {
 			pend = json_pack("{s:O, s:O}", "status", entries[i].pending_status,
@@ -301,9 +321,19 @@ static void put_object(struct ctl *c, json_t *full)
 		log_error(NULL, "out of memory keeping an AppDatabase");
 		return;
 	}
+	/* Of the status, what the next run compares with: the generation, the
+	 * conditions, and whether actions await approval. */
 	status = json_object_get(full, "status");
-	if (status != NULL)
-		json_object_set(obj, "status", status);
+	if (json_is_object(status)) {
+		json_t *keep = json_object();
+
+		json_object_set(keep, "observedGeneration",
+		                json_object_get(status, "observedGeneration"));
+		json_object_set(keep, "conditions", json_object_get(status, "conditions"));
+		if (json_object_get(status, "pendingActions") != NULL)
+			json_object_set_new(keep, "pendingActions", json_true());
+		json_object_set_new(obj, "status", keep);
+	}
 	object_key(key, sizeof(key), obj);
 	pthread_mutex_lock(&c->mu);
 	old = json_object_get(c->objects, key);

@@ -39,7 +39,9 @@ def manifests(n, prefix, instance, ns="bench"):
     return "\n".join(json.dumps(d) for d in docs)
 
 
-def count_ready(sim, ns, reason):
+def count_ready(sim, ns, reason, op=None):
+    if op is not None and op.proc.poll() is not None:
+        raise RuntimeError("the operator exited: " + op.output()[-2000:])
     out = sim.kubectl("get", "appdb", "-n", ns, "-o", "json", timeout=120).stdout
     items = json.loads(out)["items"]
     n = 0
@@ -59,20 +61,21 @@ def main():
     try:
         sim.kubectl("apply", "-f", CRD)
         op = Operator(pg, sim, "dev", "workers: 4\nresyncSeconds: 3600\n").start()
+        wait_until(lambda: op.http("/readyz")[0] == 200, 30, what="the operator ready")
         base = rss_kb(op.proc.pid)
         # Provisioning: apply to Ready.
         text = manifests(ready_n, "rb", "local")
         start = time.monotonic()
         sim.kubectl("apply", "-f", "-", input=text, timeout=600)
         applied = time.monotonic() - start
-        wait_until(lambda: count_ready(sim, "bench", "Provisioned") >= ready_n, 1800, interval=1,
+        wait_until(lambda: count_ready(sim, "bench", "Provisioned", op) >= ready_n, 1800, interval=1,
                    what="all Ready")
         total = time.monotonic() - start
         # Many resources cached: refused quickly (unknown instance), all kept.
         text = manifests(cached_n, "cb", "nowhere", ns="bench-cached")
         start = time.monotonic()
         sim.kubectl("apply", "-f", "-", input=text, timeout=1800)
-        wait_until(lambda: count_ready(sim, "bench-cached", "InstanceUnknown") >= cached_n, 1800,
+        wait_until(lambda: count_ready(sim, "bench-cached", "InstanceUnknown", op) >= cached_n, 1800,
                    interval=2, what="all cached resources seen")
         seen = time.monotonic() - start
         time.sleep(2)

@@ -128,9 +128,9 @@ class Operator:
             f.write("environment: %s\ninstances:\n  local:\n    host: 127.0.0.1\n"
                     "    port: %d\n    sslMode: verify-full\n    sslRootCert: %s\n"
                     "    admin: {user: %s, passwordFrom: {file: %s}}\n"
-                    "cacheDir: %s\nhttpPort: %d\nworkers: 2\n%s"
+                    "cacheDir: %s\nhttpPort: %d\n%s%s"
                     % (environment, pg.port, pg.ca, pg.admin, self.admin_pw, self.cache,
-                       self.http_port, extra))
+                       self.http_port, "" if "workers:" in extra else "workers: 2\n", extra))
         self.proc = None
         self.logfile = os.path.join(self.dir, name + ".log")
 
