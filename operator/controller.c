@@ -443,6 +443,8 @@ static int relist(struct watcher *w, struct err *err)
 	free(w->rv);
 	w->rv = list.resource_version != NULL ? strdup(list.resource_version) : NULL;
 	kube_list_clear(&list);
+	/* A full list is the largest thing the operator parses: give its pages back. */
+	malloc_trim(0);
 	return 0;
 }
 
