@@ -122,6 +122,28 @@ static int answer_error(struct err *err, const struct aws_http_resp *resp, int x
 	return err_set(err, code, "%s: AWS answered HTTP %ld", what, resp->status);
 }
 
+/*
+ * Sends req and reads the credentials in its answer with parse; an answer
+ * other than 200 is read as an error body (XML from STS, JSON otherwise).
+ * what names the call in messages.
+ */
+static int request_credentials(struct aws_creds *out, const struct aws_http_req *req, int xml,
+                               int (*parse)(struct aws_creds *, const char *, size_t, struct err *),
+                               const char *what, struct err *err)
+{
+	struct aws_http_resp resp = {0};
+	int rc = aws_http_do(&resp, req, err);
+
+	if (rc != 0)
+		err_wrap(err, rc, "%s", what);
+	else if (resp.status != 200)
+		rc = answer_error(err, &resp, xml, what);
+	else if ((rc = parse(out, resp.body, resp.len, err)) != 0)
+		err_wrap(err, rc, "%s", what);
+	aws_http_resp_clear(&resp);
+	return rc;
+}
+
 /* IRSA: AssumeRoleWithWebIdentity, an unsigned Query-protocol POST to STS. */
 static int load_irsa(struct aws_creds *out, const char *region, struct err *err)
 {
@@ -136,7 +158,6 @@ static int load_irsa(struct aws_creds *out, const char *region, struct err *err)
 	char what[512];
 	struct curl_slist *hdrs = NULL;
 	struct aws_http_req req = {0};
-	struct aws_http_resp resp = {0};
 	int rc;
 
 	snprintf(what, sizeof(what), "could not assume role %.300s with web identity", role);
@@ -197,18 +218,7 @@ static int load_irsa(struct aws_creds *out, const char *region, struct err *err)
 	req.body = body;
 	req.body_len = strlen(body);
 	req.headers = hdrs;
-	rc = aws_http_do(&resp, &req, err);
-	if (rc != 0) {
-		err_wrap(err, rc, "%s", what);
-		goto out;
-	}
-	if (resp.status != 200) {
-		rc = answer_error(err, &resp, 1, what);
-		goto out;
-	}
-	rc = aws_sts_parse(out, resp.body, resp.len, err);
-	if (rc != 0)
-		err_wrap(err, rc, "%s", what);
+	rc = request_credentials(out, &req, 1, aws_sts_parse, what, err);
 out:
 	aws_free_secret(token);
 	aws_free_secret(e_token);
@@ -217,7 +227,6 @@ out:
 	free(e_session);
 	free(url);
 	curl_slist_free_all(hdrs);
-	aws_http_resp_clear(&resp);
 	return rc;
 }
 
@@ -270,7 +279,6 @@ static int load_container(struct aws_creds *out, struct err *err)
 	char *url = NULL, *token = NULL, *hdr = NULL;
 	struct curl_slist *hdrs = NULL;
 	struct aws_http_req req = {0};
-	struct aws_http_resp resp = {0};
 	int rc;
 
 	if (full != NULL)
@@ -316,23 +324,11 @@ static int load_container(struct aws_creds *out, struct err *err)
 	req.method = "GET";
 	req.url = url;
 	req.headers = hdrs;
-	rc = aws_http_do(&resp, &req, err);
-	if (rc != 0) {
-		err_wrap(err, rc, "%s", what);
-		goto out;
-	}
-	if (resp.status != 200) {
-		rc = answer_error(err, &resp, 0, what);
-		goto out;
-	}
-	rc = aws_container_parse(out, resp.body, resp.len, err);
-	if (rc != 0)
-		err_wrap(err, rc, "%s", what);
+	rc = request_credentials(out, &req, 0, aws_container_parse, what, err);
 out:
 	aws_free_secret(token);
 	aws_free_secret(hdr);
 	slist_free_wiped(hdrs);
-	aws_http_resp_clear(&resp);
 	free(url);
 	return rc;
 }

@@ -192,8 +192,7 @@ static int entry_locked(struct ctl *c, const char *key, int force, struct cache_
 		return 0;
 	}
 	hash = object_hash(out->object);
-	if (!force && hash != 0 &&
-	    json_integer_value(json_object_get(c->saved, key)) == hash) {
+	if (!force && hash != 0 && json_integer_value(json_object_get(c->saved, key)) == hash) {
 		cache_entry_clear(out);
 		return 0;
 	}
