@@ -5,26 +5,11 @@
  * credentials, so its strings are wiped before it is released.
  */
 #include "aws_int.h"
+#include "secret.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <string.h>
-
-/* Wipes every string member of a parsed object, then releases it. */
-static void wipe_decref(json_t *doc)
-{
-	const char *k;
-	json_t *v;
-
-	if (json_is_object(doc)) {
-		json_object_foreach (doc, k, v) {
-			if (json_is_string(v))
-				OPENSSL_cleanse((void *)json_string_value(v),
-				                json_string_length(v));
-		}
-	}
-	json_decref(doc);
-}
 
 /* Reads the container credentials JSON into out. */
 int aws_container_parse(struct aws_creds *out, const char *body, size_t len, struct err *err)
@@ -63,7 +48,8 @@ int aws_container_parse(struct aws_creds *out, const char *body, size_t len, str
 	    (token != NULL && token[0] != '\0' && out->session_token == NULL))
 		rc = APPDB_ENOMEM;
 out:
-	wipe_decref(doc);
+	secret_wipe_json(doc);
+	json_decref(doc);
 	if (rc != 0)
 		aws_creds_clear(out);
 	return rc;

@@ -7,6 +7,7 @@
  * when dropped.
  */
 #include "aws_int.h"
+#include "secret.h"
 #include "log.h"
 
 #include <jansson.h>
@@ -192,22 +193,6 @@ static void cache_put(struct aws *aws, const char *secret_id, const char *value,
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Wipes the strings of a parsed JSON object that held a secret, then releases it. */
-static void json_wipe_decref(json_t *doc)
-{
-	const char *k;
-	json_t *v;
-
-	if (json_is_object(doc)) {
-		json_object_foreach (doc, k, v) {
-			if (json_is_string(v))
-				OPENSSL_cleanse((void *)json_string_value(v),
-				                json_string_length(v));
-		}
-	}
-	json_decref(doc);
-}
-
 /* Adds the hint that goes with an error code the user can act on. */
 static const char *hint_for(const char *code)
 {
@@ -322,7 +307,8 @@ static int get_secret_value(char **string, char **version, char code[96], struct
 		rc = APPDB_ENOMEM;
 	}
 out:
-	json_wipe_decref(doc);
+	secret_wipe_json(doc);
+	json_decref(doc);
 	json_decref(q);
 	free(body);
 	aws_free_secret(hdr_token);

@@ -225,18 +225,26 @@ static const char OBSERVE_ADMIN_SQL[] =
     "      WHERE d.datname = $2) facts) "
     "FROM pg_roles r WHERE r.rolname = current_user";
 
+/* Parses an observation column that holds a JSON array (new reference in *out). */
+static int load_array(json_t **out, const char *text, struct err *err)
+{
+	*out = json_loads(text, 0, NULL);
+	if (json_is_array(*out))
+		return 0;
+	json_decref(*out);
+	*out = NULL;
+	return err_set(err, APPDB_EINTERNAL, "unexpected observation result");
+}
+
 /* Adds each string of a JSON array text to o->facts. */
 static int facts_from_json(struct observed *o, const char *text, struct err *err)
 {
-	json_t *arr = json_loads(text, 0, NULL);
-	json_t *v;
+	json_t *arr, *v;
 	size_t i;
-	int rc = 0;
+	int rc = load_array(&arr, text, err);
 
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		return err_set(err, APPDB_EINTERNAL, "unexpected observation result");
-	}
+	if (rc != 0)
+		return rc;
 	if (o->facts == NULL && (o->facts = json_object()) == NULL)
 		rc = APPDB_ENOMEM;
 	json_array_foreach (arr, i, v) {
@@ -249,15 +257,12 @@ static int facts_from_json(struct observed *o, const char *text, struct err *err
 
 static int roles_from_json(struct observed *o, const char *text, struct err *err)
 {
-	json_t *arr = json_loads(text, 0, NULL);
-	json_t *v;
+	json_t *arr, *v;
 	size_t i;
-	int rc = 0;
+	int rc = load_array(&arr, text, err);
 
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		return err_set(err, APPDB_EINTERNAL, "unexpected observation result");
-	}
+	if (rc != 0)
+		return rc;
 	o->roles = calloc(json_array_size(arr) + 1, sizeof(*o->roles));
 	if (o->roles == NULL) {
 		json_decref(arr);
