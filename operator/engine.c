@@ -7,6 +7,7 @@
 #include "engine.h"
 
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "pg.h"
 #include "plan.h"
@@ -36,7 +37,8 @@ struct engine {
 	void *token_ctx;
 	struct admin_conn *conns;
 	size_t n_conns;
-	long kill_after; /* failpoint: SIGKILL self after this many statements */
+	long kill_after;      /* failpoint: SIGKILL self after this many statements */
+	char next_run_id[40]; /* engine_set_run_id: the next run's id, once */
 	long statements;
 };
 
@@ -99,6 +101,11 @@ void engine_set_audit(struct engine *eng, struct audit *a)
 	eng->audit = a;
 }
 
+void engine_set_run_id(struct engine *eng, const char *run_id)
+{
+	snprintf(eng->next_run_id, sizeof(eng->next_run_id), "%s", run_id != NULL ? run_id : "");
+}
+
 void engine_set_token_fn(struct engine *eng, engine_token_fn fn, void *ctx)
 {
 	eng->token_fn = fn;
@@ -130,18 +137,7 @@ void run_result_clear(struct run_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void now_rfc3339(char *out, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* A run id: 16 random bytes as 32 hex digits. */
-static void new_run_id(char *out, size_t len)
+void engine_new_run_id(char *out, size_t len)
 {
 	unsigned char b[16];
 	size_t i;
@@ -428,6 +424,8 @@ static int step_connect(struct rec *r)
 	struct err err = {0};
 	int rc = get_admin(r, &err);
 
+	if (rc == 0)
+		r->out->instance_reached = 1;
 	return rc != 0 ? unreachable(r, rc, &err) : 0;
 }
 
@@ -881,8 +879,12 @@ static int run_start(struct rec *r, struct engine *eng, const struct appdb *db,
 	r->db = db;
 	r->mode = mode;
 	r->out = out;
-	new_run_id(out->run_id, sizeof(out->run_id));
-	now_rfc3339(out->started_at, sizeof(out->started_at));
+	if (eng->next_run_id[0] != '\0')
+		snprintf(out->run_id, sizeof(out->run_id), "%s", eng->next_run_id);
+	else
+		engine_new_run_id(out->run_id, sizeof(out->run_id));
+	eng->next_run_id[0] = '\0';
+	clock_format_now(out->started_at, sizeof(out->started_at));
 	out->build_id = strdup(db->build_id != NULL ? db->build_id : eng->cfg->build_id);
 	out->database = db->db_name != NULL ? strdup(db->db_name) : NULL;
 	r->log.ns = db->ns;
@@ -917,7 +919,7 @@ static void run_finish(struct rec *r)
 			    strdup(r->plan.n == 0 ? "database, roles and grants match the spec"
 			                          : "database, roles and grants provisioned");
 	}
-	now_rfc3339(r->out->finished_at, sizeof(r->out->finished_at));
+	clock_format_now(r->out->finished_at, sizeof(r->out->finished_at));
 	fill_users(r);
 	write_audit(r);
 	secret_clear(&r->admin_pw);

@@ -63,7 +63,8 @@ struct run_result {
 	size_t n_actions;
 	struct user_status *users;
 	size_t n_users;
-	char *database; /* spec.database.name when known */
+	char *database;       /* spec.database.name when known */
+	int instance_reached; /* 1: the run connected to the instance */
 };
 
 struct engine;
@@ -76,6 +77,15 @@ struct engine;
 int engine_new(struct engine **out, const struct config *cfg,
                const struct secret_resolver *resolver, struct err *err);
 void engine_free(struct engine *eng);
+
+/* A new run id (32 hex digits) into out (at least 33 bytes). */
+void engine_new_run_id(char *out, size_t len);
+
+/*
+ * The run id (copied) the next engine_reconcile, engine_report_invalid or
+ * engine_record_deletion uses, once; without it each run makes its own.
+ */
+void engine_set_run_id(struct engine *eng, const char *run_id);
 
 struct audit;
 /* Sends this engine's audit records to a (borrowed; shared by engines). */

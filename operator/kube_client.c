@@ -8,6 +8,7 @@
  * callback as they arrive.
  */
 #include "kube_client.h"
+#include "dynbuf.h"
 
 #include "secret.h"
 #include "model.h"
@@ -32,16 +33,9 @@ struct kube_client {
 	atomic_int cancelled;
 };
 
-/* A growing response buffer, with a cap. */
-struct buf {
-	char *data;
-	size_t len, cap;
-	size_t max;
-};
-
 struct watch_state {
 	struct kube_client *kc;
-	struct buf line; /* the partial line, or the whole body on a non-200 answer */
+	struct dynbuf line; /* the partial line, or the whole body on a non-200 answer */
 	kube_watch_fn fn;
 	void *ctx;
 	int rc; /* first error found while streaming */
@@ -50,7 +44,7 @@ struct watch_state {
 };
 
 struct req_state {
-	struct buf body;
+	struct dynbuf body;
 	int retry_after;
 	int write_rc; /* why the body could not be kept */
 };
@@ -61,38 +55,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* Appends n bytes; 0, APPDB_ELIMIT over the cap, or APPDB_ENOMEM. */
-static int buf_append(struct buf *b, const char *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap != 0 ? b->cap : 4096;
-		char *nd;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (b->max != 0 && b->len + n > b->max)
-			return APPDB_ELIMIT;
-		nd = realloc(b->data, cap);
-		if (nd == NULL)
-			return APPDB_ENOMEM;
-		b->data = nd;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-/* Wipes and frees the buffer (an answer may carry a Secret). */
-static void buf_free(struct buf *b)
-{
-	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->cap);
-	free(b->data);
-	memset(b, 0, sizeof(*b));
 }
 
 int kube_client_new(struct kube_client **out, struct kube_config *cfg, struct err *err)
@@ -195,7 +157,7 @@ static size_t write_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct req_state *st = ud;
 
-	st->write_rc = buf_append(&st->body, p, size * n);
+	st->write_rc = dynbuf_add(&st->body, p, size * n);
 	return st->write_rc == 0 ? size * n : 0;
 }
 
@@ -356,7 +318,7 @@ static int curl_failure(struct kube_client *kc, CURLcode cc, const char *method,
 int kube_request(json_t **out, struct kube_client *kc, const char *method, const char *path,
                  const char *content_type, json_t *body, struct err *err)
 {
-	struct req_state st = {.body = {.max = BODY_MAX}};
+	struct req_state st = {0};
 	struct curl_slist *headers = NULL;
 	struct kube_creds creds = {0};
 	char *url = NULL, *payload = NULL, what[512];
@@ -366,6 +328,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 
 	if (out != NULL)
 		*out = NULL;
+	dynbuf_init(&st.body, BODY_MAX);
 	path_only(what, sizeof(what), path);
 	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL)
 		goto out;
@@ -375,8 +338,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 		free_headers(headers);
 		headers = NULL;
 		kube_creds_clear(&creds);
-		buf_free(&st.body);
-		st.body.max = BODY_MAX;
+		dynbuf_free(&st.body);
 		st.retry_after = 0;
 		st.write_rc = 0;
 		rc = prepare(kc, method, url,
@@ -416,15 +378,15 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 		break;
 	}
 	if (status < 200 || status >= 300) {
-		rc = error_from_body(err, status, method, what, st.body.data, st.body.len,
-		                     st.retry_after);
+		rc = error_from_body(err, status, method, what, dynbuf_ptr(&st.body),
+		                     dynbuf_len(&st.body), st.retry_after);
 		goto out;
 	}
 	rc = 0;
-	if (out != NULL && st.body.len > 0) {
+	if (out != NULL && dynbuf_len(&st.body) > 0) {
 		json_error_t je;
 
-		*out = json_loadb(st.body.data, st.body.len, 0, &je);
+		*out = json_loadb(dynbuf_ptr(&st.body), dynbuf_len(&st.body), 0, &je);
 		if (*out == NULL && json_error_code(&je) == json_error_out_of_memory)
 			rc = APPDB_ENOMEM;
 		else if (*out == NULL)
@@ -434,7 +396,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 out:
 	free_headers(headers);
 	kube_creds_clear(&creds);
-	buf_free(&st.body);
+	dynbuf_free(&st.body);
 	free(url);
 	free(payload);
 	return rc;
@@ -675,18 +637,18 @@ static size_t watch_write(char *p, size_t size, size_t n, void *ud)
 		curl_easy_getinfo(ws->kc->curl, CURLINFO_RESPONSE_CODE, &ws->status);
 	if (ws->status != 200) {
 		/* An error answer: keep (some of) the body for the message. */
-		if (ws->line.len < 65536)
-			buf_append(&ws->line, p, len);
+		if (dynbuf_len(&ws->line) < 65536)
+			dynbuf_add(&ws->line, p, len);
 		return len;
 	}
 	for (i = 0; i < len; i++) {
 		if (p[i] != '\n')
 			continue;
-		if (ws->line.len > 0) {
-			if ((arc = buf_append(&ws->line, p + start, i - start)) != 0)
+		if (dynbuf_len(&ws->line) > 0) {
+			if ((arc = dynbuf_add(&ws->line, p + start, i - start)) != 0)
 				goto too_long;
-			ws->rc = dispatch_line(ws, ws->line.data, ws->line.len);
-			ws->line.len = 0;
+			ws->rc = dispatch_line(ws, dynbuf_ptr(&ws->line), dynbuf_len(&ws->line));
+			dynbuf_reset(&ws->line);
 		} else {
 			ws->rc = dispatch_line(ws, p + start, i - start);
 		}
@@ -694,7 +656,7 @@ static size_t watch_write(char *p, size_t size, size_t n, void *ud)
 		if (ws->rc != 0)
 			return 0;
 	}
-	if (start < len && (arc = buf_append(&ws->line, p + start, len - start)) != 0)
+	if (start < len && (arc = dynbuf_add(&ws->line, p + start, len - start)) != 0)
 		goto too_long;
 	return len;
 too_long:
@@ -718,7 +680,7 @@ int kube_watch_appdbs(struct kube_client *kc, const struct kube_watch_opts *opts
 	int rc = APPDB_ENOMEM;
 	CURLcode cc;
 
-	ws.line.max = WATCH_LINE_MAX;
+	dynbuf_init(&ws.line, WATCH_LINE_MAX);
 	base = res_path(kc, APPDB_PREFIX, opts->ns, APPDB_PLURAL, NULL, NULL);
 	if (opts->resource_version != NULL && (erv = esc(kc, opts->resource_version)) == NULL)
 		goto out;
@@ -753,8 +715,8 @@ int kube_watch_appdbs(struct kube_client *kc, const struct kube_watch_opts *opts
 	if (ws.status != 0 && ws.status != 200) {
 		if (ws.status == 401)
 			kube_config_invalidate(kc->cfg);
-		rc = error_from_body(err, ws.status, "GET", what, ws.line.data, ws.line.len,
-		                     retry_after);
+		rc = error_from_body(err, ws.status, "GET", what, dynbuf_ptr(&ws.line),
+		                     dynbuf_len(&ws.line), retry_after);
 		goto out;
 	}
 	if (cc != CURLE_OK) {
@@ -762,15 +724,15 @@ int kube_watch_appdbs(struct kube_client *kc, const struct kube_watch_opts *opts
 		goto out;
 	}
 	/* A last line without its newline. */
-	if (ws.line.len > 0) {
-		rc = dispatch_line(&ws, ws.line.data, ws.line.len);
+	if (dynbuf_len(&ws.line) > 0) {
+		rc = dispatch_line(&ws, dynbuf_ptr(&ws.line), dynbuf_len(&ws.line));
 		goto out;
 	}
 	rc = 0;
 out:
 	free_headers(headers);
 	kube_creds_clear(&creds);
-	buf_free(&ws.line);
+	dynbuf_free(&ws.line);
 	free(base);
 	free(erv);
 	free(path);
@@ -780,58 +742,11 @@ out:
 
 /* ---- Secrets ---- */
 
-void kube_json_wipe(json_t *j)
-{
-	secret_wipe_json(j);
-}
-
 int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                     struct err *err)
 {
 	return do_path(out, kc, "GET", res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL), NULL,
 	               NULL, err);
-}
-
-int kube_secret_value(char **out, json_t *secret, const char *key, struct err *err)
-{
-	json_t *data = json_object_get(secret, "data");
-	const char *v = json_string_value(json_object_get(data, key));
-	const char *name =
-	    json_string_value(json_object_get(json_object_get(secret, "metadata"), "name"));
-	unsigned char *buf = NULL;
-	size_t n, olen;
-	int dl;
-
-	*out = NULL;
-	if (v == NULL)
-		return err_set(err, APPDB_ENOTFOUND, "secret %s has no key \"%s\"",
-		               name != NULL ? name : "", key);
-	n = strlen(v);
-	buf = malloc(n / 4 * 3 + 4);
-	if (buf == NULL)
-		return APPDB_ENOMEM;
-	dl = n % 4 == 0 ? EVP_DecodeBlock(buf, (const unsigned char *)v, (int)n) : -1;
-	if (dl < 0) {
-		OPENSSL_cleanse(buf, n / 4 * 3 + 4);
-		free(buf);
-		return err_set(err, APPDB_EINVAL, "secret %s key \"%s\": not valid base64",
-		               name != NULL ? name : "", key);
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	olen = (size_t)dl;
-	if (n >= 1 && v[n - 1] == '=')
-		olen--;
-	if (n >= 2 && v[n - 2] == '=')
-		olen--;
-	buf[olen] = '\0';
-	if (memchr(buf, '\0', olen) != NULL) {
-		OPENSSL_cleanse(buf, n / 4 * 3 + 4);
-		free(buf);
-		return err_set(err, APPDB_EINVAL, "secret %s key \"%s\": holds a NUL byte",
-		               name != NULL ? name : "", key);
-	}
-	*out = (char *)buf;
-	return 0;
 }
 
 /* ---- Events and Leases ---- */

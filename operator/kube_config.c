@@ -4,24 +4,23 @@
  */
 #include "kube_config.h"
 
+#include "base64.h"
+#include "clock.h"
+#include "dynbuf.h"
+#include "execplugin.h"
+#include "fdio.h"
+#include "jfield.h"
 #include "secret.h"
 #include "yamljson.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
 #include <openssl/crypto.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -35,6 +34,8 @@ extern char **environ;
 
 struct kube_config_cache {
 	pthread_mutex_t lock;
+	pthread_cond_t exec_done; /* signalled when a plugin run ends */
+	int exec_running;         /* a thread runs the plugin, outside the lock */
 	/* token file */
 	char *file_token;
 	dev_t dev;
@@ -49,24 +50,6 @@ struct kube_config_cache {
 	double exec_expiry; /* 0: none given; <0: nothing cached */
 };
 
-/* The wall clock in seconds. */
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Wipes and frees a secret string of n bytes (strlen when n is 0). */
-static void wipe_free(char *s, size_t n)
-{
-	if (s == NULL)
-		return;
-	OPENSSL_cleanse(s, n != 0 ? n : strlen(s));
-	free(s);
-}
-
 /* Wipes and frees a NULL-terminated vector. */
 static void free_vec(char **v, int wipe)
 {
@@ -76,7 +59,7 @@ static void free_vec(char **v, int wipe)
 		return;
 	for (i = 0; v[i] != NULL; i++) {
 		if (wipe)
-			wipe_free(v[i], 0);
+			dynbuf_wipe_str(v[i]);
 		else
 			free(v[i]);
 	}
@@ -85,18 +68,18 @@ static void free_vec(char **v, int wipe)
 
 void kube_creds_clear(struct kube_creds *c)
 {
-	wipe_free(c->token, 0);
-	wipe_free(c->cert_pem, c->cert_pem_len);
-	wipe_free(c->key_pem, c->key_pem_len);
+	dynbuf_wipe_str(c->token);
+	dynbuf_wipe_free(c->cert_pem, c->cert_pem_len);
+	dynbuf_wipe_free(c->key_pem, c->key_pem_len);
 	memset(c, 0, sizeof(*c));
 }
 
 /* Drops the cached exec credential. Lock held. */
 static void exec_cache_clear(struct kube_config_cache *c)
 {
-	wipe_free(c->exec_token, 0);
-	wipe_free(c->exec_cert, c->exec_cert_len);
-	wipe_free(c->exec_key, c->exec_key_len);
+	dynbuf_wipe_str(c->exec_token);
+	dynbuf_wipe_free(c->exec_cert, c->exec_cert_len);
+	dynbuf_wipe_free(c->exec_key, c->exec_key_len);
 	c->exec_token = c->exec_cert = c->exec_key = NULL;
 	c->exec_cert_len = c->exec_key_len = 0;
 	c->exec_expiry = -1;
@@ -111,12 +94,12 @@ void kube_config_free(struct kube_config *cfg)
 	free(cfg->ca_data);
 	free(cfg->tls_server_name);
 	free(cfg->ns);
-	wipe_free(cfg->token, 0);
+	dynbuf_wipe_str(cfg->token);
 	free(cfg->token_file);
 	free(cfg->cert_file);
 	free(cfg->key_file);
 	free(cfg->cert_data);
-	wipe_free(cfg->key_data, cfg->key_data_len);
+	dynbuf_wipe_free(cfg->key_data, cfg->key_data_len);
 	if (cfg->exec != NULL) {
 		free(cfg->exec->api_version);
 		free(cfg->exec->command);
@@ -126,7 +109,8 @@ void kube_config_free(struct kube_config *cfg)
 	}
 	if (cfg->cache != NULL) {
 		exec_cache_clear(cfg->cache);
-		wipe_free(cfg->cache->file_token, 0);
+		dynbuf_wipe_str(cfg->cache->file_token);
+		pthread_cond_destroy(&cfg->cache->exec_done);
 		pthread_mutex_destroy(&cfg->cache->lock);
 		free(cfg->cache);
 	}
@@ -146,65 +130,16 @@ static struct kube_config *config_alloc(void)
 		return NULL;
 	}
 	pthread_mutex_init(&cfg->cache->lock, NULL);
+	pthread_cond_init(&cfg->cache->exec_done, NULL);
 	cfg->cache->exec_expiry = -1;
-	cfg->clock = wall_now;
+	cfg->clock = clock_wall;
 	return cfg;
 }
 
 /* Reads a whole file (at most FILE_MAX) into *out (NUL-terminated), length in *out_len. */
 static int read_file(char **out, size_t *out_len, const char *path, struct err *err)
 {
-	FILE *f = NULL;
-	char *buf = NULL;
-	size_t n = 0, cap = 4096, r;
-	int rc = APPDB_EIO;
-
-	*out = NULL;
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		err_set(err, APPDB_EIO, "could not open %s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf = malloc(cap);
-	if (buf == NULL) {
-		rc = APPDB_ENOMEM;
-		goto out;
-	}
-	while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (n + 1 == cap) {
-			char *nb;
-
-			if (cap >= FILE_MAX) {
-				err_set(err, APPDB_EIO, "%s is larger than %d bytes", path,
-				        FILE_MAX);
-				goto out;
-			}
-			nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				rc = APPDB_ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (ferror(f)) {
-		err_set(err, APPDB_EIO, "could not read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	if (out_len != NULL)
-		*out_len = n;
-	buf = NULL;
-	rc = 0;
-out:
-	if (buf != NULL)
-		wipe_free(buf, cap);
-	if (f != NULL)
-		fclose(f);
-	return rc;
+	return fdio_read_file(out, out_len, path, FILE_MAX, err);
 }
 
 /* Removes trailing whitespace in place. */
@@ -215,60 +150,6 @@ static void rtrim(char *s)
 	while (n > 0 &&
 	       (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 		s[--n] = '\0';
-}
-
-/* Decodes standard base64 (whitespace ignored) into an owned NUL-terminated buffer. */
-static int base64_decode(char **out, size_t *out_len, const char *in)
-{
-	size_t n = strlen(in), o = 0;
-	unsigned int acc = 0;
-	int bits = 0, pad = 0;
-	char *buf = malloc(n / 4 * 3 + 4);
-	const char *p;
-
-	*out = NULL;
-	if (buf == NULL)
-		return APPDB_ENOMEM;
-	for (p = in; *p != '\0'; p++) {
-		int v;
-		char ch = *p;
-
-		if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-			continue;
-		if (ch == '=') {
-			pad++;
-			continue;
-		}
-		if (pad > 0)
-			goto bad;
-		if (ch >= 'A' && ch <= 'Z')
-			v = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			v = ch - 'a' + 26;
-		else if (ch >= '0' && ch <= '9')
-			v = ch - '0' + 52;
-		else if (ch == '+')
-			v = 62;
-		else if (ch == '/')
-			v = 63;
-		else
-			goto bad;
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (char)((acc >> bits) & 0xFF);
-		}
-	}
-	if (pad > 2 || bits >= 6)
-		goto bad;
-	buf[o] = '\0';
-	*out = buf;
-	*out_len = o;
-	return 0;
-bad:
-	wipe_free(buf, n / 4 * 3 + 4);
-	return APPDB_EINVAL;
 }
 
 /* ---- kubeconfig ---- */
@@ -290,20 +171,6 @@ static json_t *named_entry(json_t *list, const char *name, const char *field)
 	return NULL;
 }
 
-/* A string field or NULL (a non-string is an error reported by the caller). */
-static const char *str_field(json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj, key));
-}
-
-/* A boolean field given as true or "true". */
-static int bool_field(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
-}
-
 /* path resolved against dir when relative; owned. */
 static char *resolve_path(const char *dir, const char *path)
 {
@@ -322,12 +189,12 @@ static char *resolve_path(const char *dir, const char *path)
 static int data_field(char **out, size_t *out_len, json_t *obj, const char *key, const char *where,
                       struct err *err)
 {
-	const char *v = str_field(obj, key);
+	const char *v = jfield_str(obj, key);
 	int rc;
 
 	if (v == NULL)
 		return 0;
-	rc = base64_decode(out, out_len, v);
+	rc = base64_decode(out, out_len, v, strlen(v), BASE64_LENIENT);
 	if (rc == APPDB_EINVAL)
 		err_set(err, rc, "%s.%s: not valid base64", where, key);
 	return rc;
@@ -339,7 +206,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 {
 	struct kube_exec *e = calloc(1, sizeof(*e));
 	json_t *args = json_object_get(ex, "args"), *env = json_object_get(ex, "env"), *v;
-	const char *cmd = str_field(ex, "command"), *api = str_field(ex, "apiVersion");
+	const char *cmd = jfield_str(ex, "command"), *api = jfield_str(ex, "apiVersion");
 	size_t i, n;
 	int rc = APPDB_ENOMEM;
 
@@ -358,7 +225,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	e->api_version = strdup(api);
 	/* client-go: a command with a slash is relative to the kubeconfig's directory. */
 	e->command = strchr(cmd, '/') != NULL ? resolve_path(dir, cmd) : strdup(cmd);
-	e->provide_cluster_info = bool_field(ex, "provideClusterInfo");
+	e->provide_cluster_info = jfield_true(ex, "provideClusterInfo");
 	n = json_is_array(args) ? json_array_size(args) : 0;
 	e->args = calloc(n + 1, sizeof(char *));
 	if (e->api_version == NULL || e->command == NULL || e->args == NULL)
@@ -379,7 +246,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	if (e->env == NULL)
 		goto out;
 	json_array_foreach (env, i, v) {
-		const char *name = str_field(v, "name"), *val = str_field(v, "value");
+		const char *name = jfield_str(v, "name"), *val = jfield_str(v, "value");
 
 		if (name == NULL || name[0] == '\0' || strchr(name, '=') != NULL || val == NULL) {
 			rc = err_set(err, APPDB_EINVAL,
@@ -409,7 +276,7 @@ out:
 static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *path, const char *dir,
                            const char *context, struct err *err)
 {
-	const char *ctx_name = context != NULL ? context : str_field(doc, "current-context");
+	const char *ctx_name = context != NULL ? context : jfield_str(doc, "current-context");
 	json_t *ctx, *cluster, *user = NULL, *ex;
 	const char *cluster_name, *user_name, *v;
 	char where[300];
@@ -424,8 +291,8 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 	if (!json_is_object(ctx))
 		return err_set(err, APPDB_EINVAL, "%s: contexts: no context named \"%s\"", path,
 		               ctx_name);
-	cluster_name = str_field(ctx, "cluster");
-	user_name = str_field(ctx, "user");
+	cluster_name = jfield_str(ctx, "cluster");
+	user_name = jfield_str(ctx, "user");
 	cluster = named_entry(json_object_get(doc, "clusters"), cluster_name, "cluster");
 	if (!json_is_object(cluster))
 		return err_set(err, APPDB_EINVAL, "%s: clusters: no cluster named \"%s\"", path,
@@ -439,7 +306,7 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 			return err_set(err, APPDB_EINVAL, "%s: users: no user named \"%s\"", path,
 			               user_name);
 	}
-	v = str_field(cluster, "server");
+	v = jfield_str(cluster, "server");
 	if (v == NULL || (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0))
 		return err_set(err, APPDB_EINVAL, "%s: clusters.%s.server: must be an http(s) URL",
 		               path, cluster_name);
@@ -448,34 +315,34 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 		return APPDB_ENOMEM;
 	while (strlen(cfg->server) > 0 && cfg->server[strlen(cfg->server) - 1] == '/')
 		cfg->server[strlen(cfg->server) - 1] = '\0';
-	cfg->insecure = bool_field(cluster, "insecure-skip-tls-verify");
+	cfg->insecure = jfield_true(cluster, "insecure-skip-tls-verify");
 	snprintf(where, sizeof(where), "%s: clusters.%s", path, cluster_name);
-	if ((v = str_field(cluster, "certificate-authority")) != NULL &&
+	if ((v = jfield_str(cluster, "certificate-authority")) != NULL &&
 	    (cfg->ca_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
 	rc = data_field(&cfg->ca_data, &cfg->ca_data_len, cluster, "certificate-authority-data",
 	                where, err);
 	if (rc != 0)
 		return rc;
-	if ((v = str_field(cluster, "tls-server-name")) != NULL &&
+	if ((v = jfield_str(cluster, "tls-server-name")) != NULL &&
 	    (cfg->tls_server_name = strdup(v)) == NULL)
 		return APPDB_ENOMEM;
-	v = str_field(ctx, "namespace");
+	v = jfield_str(ctx, "namespace");
 	cfg->ns = strdup(v != NULL && v[0] != '\0' ? v : "default");
 	if (cfg->ns == NULL)
 		return APPDB_ENOMEM;
 	if (!json_is_object(user))
 		return 0;
 	snprintf(where, sizeof(where), "%s: users.%s", path, user_name);
-	if ((v = str_field(user, "token")) != NULL && (cfg->token = strdup(v)) == NULL)
+	if ((v = jfield_str(user, "token")) != NULL && (cfg->token = strdup(v)) == NULL)
 		return APPDB_ENOMEM;
-	if ((v = str_field(user, "tokenFile")) != NULL &&
+	if ((v = jfield_str(user, "tokenFile")) != NULL &&
 	    (cfg->token_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
-	if ((v = str_field(user, "client-certificate")) != NULL &&
+	if ((v = jfield_str(user, "client-certificate")) != NULL &&
 	    (cfg->cert_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
-	if ((v = str_field(user, "client-key")) != NULL &&
+	if ((v = jfield_str(user, "client-key")) != NULL &&
 	    (cfg->key_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
 	rc = data_field(&cfg->cert_data, &cfg->cert_data_len, user, "client-certificate-data",
@@ -645,12 +512,12 @@ static int refresh_file_token(struct kube_config *cfg, struct err *err)
 		return c->file_token != NULL ? 0 : rc;
 	rtrim(tok);
 	if (tok[0] == '\0') {
-		wipe_free(tok, 1);
+		dynbuf_wipe_str(tok);
 		if (c->file_token != NULL)
 			return 0;
 		return err_set(err, APPDB_EIO, "token file %s is empty", cfg->token_file);
 	}
-	wipe_free(c->file_token, 0);
+	dynbuf_wipe_str(c->file_token);
 	c->file_token = tok;
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
@@ -723,136 +590,63 @@ fail:
 	return NULL;
 }
 
-/* Runs the plugin; its stdout (owned) goes to *out. */
+/* Runs the plugin (no lock held); its stdout (new, to be wiped) goes to *out. */
 static int exec_run(char **out, size_t *out_len, struct kube_config *cfg, struct err *err)
 {
 	struct kube_exec *e = cfg->exec;
-	posix_spawn_file_actions_t fa;
-	char **env = NULL, **argv = NULL, *buf = NULL;
-	int pipefd[2] = {-1, -1}, devnull = -1, status = 0, rc = APPDB_ENOMEM, spawned = 0;
-	size_t n = 0, cap = 4096, nargs = 0, i;
-	pid_t pid = -1;
-	double deadline;
+	struct execplugin_opts o = {0};
+	char **env = NULL, **argv = NULL;
+	size_t nargs = 0, i;
+	int rc = APPDB_ENOMEM;
 
 	*out = NULL;
 	while (e->args[nargs] != NULL)
 		nargs++;
 	argv = calloc(nargs + 2, sizeof(char *));
 	env = exec_env(cfg);
-	buf = malloc(cap);
-	if (argv == NULL || env == NULL || buf == NULL)
+	if (argv == NULL || env == NULL)
 		goto out;
 	argv[0] = e->command;
 	for (i = 0; i < nargs; i++)
 		argv[i + 1] = e->args[i];
-	if (pipe2(pipefd, O_CLOEXEC) != 0) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "exec plugin: pipe: %s", strerror(errno));
-		goto out;
-	}
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	if (devnull >= 0)
-		posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-	if (posix_spawnp(&pid, e->command, &fa, NULL, argv, env) != 0)
-		pid = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	if (pid < 0) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "exec plugin %s: could not run it",
-		             e->command);
-		goto out;
-	}
-	spawned = 1;
-	deadline = wall_now() + EXEC_TIMEOUT_SECONDS;
-	for (;;) {
-		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		double left = deadline - wall_now();
-		ssize_t r;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			rc = err_set(err, APPDB_EUNAUTHORIZED,
-			             "exec plugin %s: timed out after %d s", e->command,
-			             EXEC_TIMEOUT_SECONDS);
-			goto out;
-		}
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) < 0 && errno != EINTR)
-			break;
-		if (n + 1 >= cap) {
-			char *nb;
-
-			if (cap >= EXEC_OUTPUT_MAX) {
-				kill(pid, SIGKILL);
-				rc = err_set(err, APPDB_EUNAUTHORIZED,
-				             "exec plugin %s: output larger than %d bytes",
-				             e->command, EXEC_OUTPUT_MAX);
-				goto out;
-			}
-			nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				kill(pid, SIGKILL);
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(pipefd[0], buf + n, cap - n - 1);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	if (waitpid(pid, &status, 0) == pid)
-		spawned = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "exec plugin %s: exited with status %d",
-		             e->command, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		goto out;
-	}
-	*out = buf;
-	*out_len = n;
-	buf = NULL;
-	rc = 0;
+	o.command = e->command;
+	o.argv = argv;
+	o.envp = env;
+	o.timeout = cfg->exec_timeout > 0 ? cfg->exec_timeout : EXEC_TIMEOUT_SECONDS;
+	o.output_max = EXEC_OUTPUT_MAX;
+	rc = execplugin_run(out, out_len, &o, err);
 out:
-	if (spawned)
-		waitpid(pid, &status, 0);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (buf != NULL)
-		wipe_free(buf, cap);
 	free(argv);
 	free_vec(env, 1);
 	return rc;
 }
 
-/* Runs the plugin and caches its ExecCredential. Lock held. */
-static int refresh_exec(struct kube_config *cfg, struct err *err)
-{
-	struct kube_config_cache *c = cfg->cache;
-	char *text = NULL;
-	size_t len = 0;
-	json_t *doc = NULL, *st;
-	const char *api, *kind, *tok, *cert, *key, *exp;
-	int rc;
+/* A credential from the plugin, before it is cached. */
+struct exec_cred {
+	char *token, *cert, *key;
+	size_t cert_len, key_len;
+	double expiry; /* 0: none given */
+};
 
-	if (c->exec_expiry == 0 || (c->exec_expiry > 0 && cfg->clock() < c->exec_expiry - 10))
-		return 0;
-	exec_cache_clear(c);
-	rc = exec_run(&text, &len, cfg, err);
-	if (rc != 0)
-		goto out;
-	rc = APPDB_EUNAUTHORIZED;
-	doc = json_loadb(text, len, 0, NULL);
-	api = str_field(doc, "apiVersion");
-	kind = str_field(doc, "kind");
+static void exec_cred_clear(struct exec_cred *x)
+{
+	dynbuf_wipe_str(x->token);
+	dynbuf_wipe_free(x->cert, x->cert_len);
+	dynbuf_wipe_free(x->key, x->key_len);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Reads an ExecCredential of text into *out; the parsed copy is wiped. */
+static int exec_parse(struct exec_cred *out, struct kube_config *cfg, const char *text, size_t len,
+                      struct err *err)
+{
+	json_t *doc = json_loadb(text, len, 0, NULL), *st;
+	const char *api, *kind, *tok, *cert, *key, *exp;
+	int rc = APPDB_EUNAUTHORIZED;
+
+	memset(out, 0, sizeof(*out));
+	api = jfield_str(doc, "apiVersion");
+	kind = jfield_str(doc, "kind");
 	st = json_object_get(doc, "status");
 	if (!json_is_object(doc) || kind == NULL || strcmp(kind, "ExecCredential") != 0) {
 		err_set(err, rc, "exec plugin %s: output is not an ExecCredential",
@@ -864,10 +658,10 @@ static int refresh_exec(struct kube_config *cfg, struct err *err)
 		        api != NULL ? api : "(none)", cfg->exec->api_version);
 		goto out;
 	}
-	tok = str_field(st, "token");
-	cert = str_field(st, "clientCertificateData");
-	key = str_field(st, "clientKeyData");
-	exp = str_field(st, "expirationTimestamp");
+	tok = jfield_str(st, "token");
+	cert = jfield_str(st, "clientCertificateData");
+	key = jfield_str(st, "clientKeyData");
+	exp = jfield_str(st, "expirationTimestamp");
 	if ((tok == NULL || tok[0] == '\0') && (cert == NULL || key == NULL)) {
 		err_set(err, rc,
 		        "exec plugin %s: status has neither token nor "
@@ -875,45 +669,88 @@ static int refresh_exec(struct kube_config *cfg, struct err *err)
 		        cfg->exec->command);
 		goto out;
 	}
-	if (exp != NULL && kube_parse_time(exp) < 0) {
+	if (exp != NULL && clock_parse(exp) < 0) {
 		err_set(err, rc, "exec plugin %s: status.expirationTimestamp: not RFC 3339",
 		        cfg->exec->command);
 		goto out;
 	}
 	rc = APPDB_ENOMEM;
-	if (tok != NULL && (c->exec_token = strdup(tok)) == NULL)
+	if (tok != NULL && (out->token = strdup(tok)) == NULL)
 		goto out;
 	if (cert != NULL && key != NULL) {
-		c->exec_cert = strdup(cert);
-		c->exec_key = strdup(key);
-		if (c->exec_cert == NULL || c->exec_key == NULL)
+		out->cert = strdup(cert);
+		out->key = strdup(key);
+		if (out->cert == NULL || out->key == NULL)
 			goto out;
-		c->exec_cert_len = strlen(cert);
-		c->exec_key_len = strlen(key);
+		out->cert_len = strlen(cert);
+		out->key_len = strlen(key);
 	}
-	c->exec_expiry = exp != NULL ? (double)kube_parse_time(exp) : 0;
+	out->expiry = exp != NULL ? (double)clock_parse(exp) : 0;
 	rc = 0;
 out:
 	if (rc != 0)
-		exec_cache_clear(c);
-	if (text != NULL)
-		wipe_free(text, len);
-	if (doc != NULL) {
-		/* the token strings inside doc are freed by jansson; wipe them first */
-		json_t *s = json_object_get(doc, "status");
-		const char *fields[] = {"token", "clientKeyData"};
-		size_t i;
-
-		for (i = 0; i < 2; i++) {
-			json_t *f = json_object_get(s, fields[i]);
-
-			if (json_is_string(f))
-				OPENSSL_cleanse((char *)json_string_value(f),
-				                json_string_length(f));
-		}
-		json_decref(doc);
-	}
+		exec_cred_clear(out);
+	secret_wipe_json(doc);
+	json_decref(doc);
 	return rc;
+}
+
+/* 1 when the cached exec credential serves until its refresh is due. Lock held. */
+static int exec_fresh(struct kube_config *cfg)
+{
+	struct kube_config_cache *c = cfg->cache;
+
+	return c->exec_expiry == 0 || (c->exec_expiry > 0 && cfg->clock() < c->exec_expiry - 10);
+}
+
+/* 1 when the cached exec credential has not expired yet. Lock held. */
+static int exec_usable(struct kube_config *cfg)
+{
+	struct kube_config_cache *c = cfg->cache;
+
+	return c->exec_expiry == 0 || (c->exec_expiry > 0 && cfg->clock() < c->exec_expiry);
+}
+
+/*
+ * Makes the cached exec credential current. Called and returns with the
+ * lock held, but runs the plugin with it released: one thread runs it,
+ * the others use the credential still valid or wait for the run to end.
+ */
+static int refresh_exec(struct kube_config *cfg, struct err *err)
+{
+	struct kube_config_cache *c = cfg->cache;
+	struct exec_cred x = {0};
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	while (!exec_fresh(cfg)) {
+		if (!c->exec_running) {
+			c->exec_running = 1;
+			pthread_mutex_unlock(&c->lock);
+			rc = exec_run(&text, &len, cfg, err);
+			if (rc == 0)
+				rc = exec_parse(&x, cfg, text, len, err);
+			dynbuf_wipe_free(text, len);
+			pthread_mutex_lock(&c->lock);
+			c->exec_running = 0;
+			pthread_cond_broadcast(&c->exec_done);
+			exec_cache_clear(c);
+			if (rc != 0)
+				return rc;
+			c->exec_token = x.token;
+			c->exec_cert = x.cert;
+			c->exec_key = x.key;
+			c->exec_cert_len = x.cert_len;
+			c->exec_key_len = x.key_len;
+			c->exec_expiry = x.expiry;
+			return 0;
+		}
+		if (exec_usable(cfg))
+			return 0; /* another thread refreshes; the current one still serves */
+		pthread_cond_wait(&c->exec_done, &c->lock);
+	}
+	return 0;
 }
 
 /* Owned copy of n bytes (NUL-terminated). */
@@ -1001,68 +838,4 @@ void kube_config_invalidate(struct kube_config *cfg)
 	exec_cache_clear(cfg->cache);
 	cfg->cache->read_at = -1e18; /* forces a re-read of the token file */
 	pthread_mutex_unlock(&cfg->cache->lock);
-}
-
-/* ---- time ---- */
-
-time_t kube_parse_time(const char *s)
-{
-	struct tm tm;
-	const char *p;
-	long off = 0;
-	time_t t;
-
-	if (s == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (p == NULL)
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
-
-		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return t - off;
-}
-
-void kube_format_time(char *out, size_t len, time_t t)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void kube_format_micro_time(char *out, size_t len, double t)
-{
-	time_t sec = (time_t)t;
-	long usec = (long)((t - (double)sec) * 1e6);
-	struct tm tm;
-	char base[32];
-
-	if (usec < 0)
-		usec = 0;
-	if (usec > 999999)
-		usec = 999999;
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, len, "%s.%06ldZ", base, usec);
 }

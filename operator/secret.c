@@ -4,6 +4,9 @@
  */
 #include "secret.h"
 
+#include "base64.h"
+#include "dynbuf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -143,34 +146,19 @@ void secret_ref_describe(char *out, size_t len, const struct secret_ref *ref)
 /* Decodes standard base64 (as Kubernetes encodes Secret data). */
 static int b64_decode(char **out, const char *in)
 {
-	size_t n = strlen(in);
-	size_t pad = 0;
-	unsigned char *buf = NULL;
-	int len;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
 
 	*out = NULL;
-	if (n % 4 != 0)
-		return APPDB_EINVAL;
-	buf = malloc(n / 4 * 3 + 1);
-	if (buf == NULL)
-		return APPDB_ENOMEM;
-	len = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n);
-	if (len < 0) {
-		free(buf);
+	rc = base64_decode(&buf, &len, in, strlen(in), BASE64_STRICT);
+	if (rc != 0)
+		return rc;
+	if (memchr(buf, '\0', len) != NULL) {
+		dynbuf_wipe_free(buf, len);
 		return APPDB_EINVAL;
 	}
-	if (n >= 1 && in[n - 1] == '=')
-		pad++;
-	if (n >= 2 && in[n - 2] == '=')
-		pad++;
-	len -= (int)pad;
-	buf[len] = '\0';
-	if (memchr(buf, '\0', (size_t)len) != NULL) {
-		OPENSSL_cleanse(buf, (size_t)len);
-		free(buf);
-		return APPDB_EINVAL;
-	}
-	*out = (char *)buf;
+	*out = buf;
 	return 0;
 }
 

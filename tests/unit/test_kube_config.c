@@ -337,23 +337,6 @@ static void test_in_cluster(void **state)
 	unsetenv(KUBE_SA_DIR_ENV);
 }
 
-static void test_time(void **state)
-{
-	char buf[40];
-
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40Z"), 1000000000);
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40.123456Z"), 1000000000);
-	assert_int_equal(kube_parse_time("2001-09-09T03:46:40+02:00"), 1000000000);
-	assert_int_equal(kube_parse_time("2001-09-09 01:46:40"), -1);
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40"), -1);
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40Zjunk"), -1);
-	assert_int_equal(kube_parse_time(NULL), -1);
-	kube_format_time(buf, sizeof(buf), 1000000000);
-	assert_string_equal(buf, "2001-09-09T01:46:40Z");
-	kube_format_micro_time(buf, sizeof(buf), 1000000000.5);
-	assert_string_equal(buf, "2001-09-09T01:46:40.500000Z");
-}
-
 struct cred_thread {
 	struct kube_config *c;
 	int bad;
@@ -453,7 +436,6 @@ int main(void)
 	    cmocka_unit_test(test_exec_plugin_client_cert),
 	    cmocka_unit_test(test_exec_plugin_failures),
 	    cmocka_unit_test(test_in_cluster),
-	    cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_credentials_concurrent_with_rotation),
 	    cmocka_unit_test(test_failing_allocator),
 	};
