@@ -52,16 +52,6 @@ void ksecret_cache_free(struct ksecret_cache *c)
 	free(c);
 }
 
-size_t ksecret_cache_len(struct ksecret_cache *c)
-{
-	size_t n;
-
-	pthread_mutex_lock(&c->mu);
-	n = c->n;
-	pthread_mutex_unlock(&c->mu);
-	return n;
-}
-
 /* The index of key, or c->n. Lock held. */
 static size_t find(struct ksecret_cache *c, const char *key)
 {
@@ -132,11 +122,12 @@ int ksecret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, s
 		log_debug(src->log, "using the copy of secret %s read earlier: %s", key, kerr.msg);
 		rc = secret_from_kube_object(out, c->items[i].obj, ref->key, err);
 	}
-	pthread_mutex_unlock(&c->mu);
-	/* Decided under the lock: a copy not kept is wiped now. */
+	/* Under the lock: the kept copy's references all change here. A copy
+	 * not kept is wiped now. */
 	if (s != NULL && !kept)
 		secret_wipe_json(s);
 	json_decref(s);
+	pthread_mutex_unlock(&c->mu);
 	if (rc == APPDB_ENOTFOUND && kerr.msg[0] == '\0')
 		return rc; /* the key is missing; err says so */
 	if (rc == APPDB_ENOTFOUND || rc == APPDB_EFORBIDDEN)

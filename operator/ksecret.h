@@ -38,7 +38,4 @@ void ksecret_cache_free(struct ksecret_cache *c);
  */
 int ksecret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err);
 
-/* How many Secrets are kept (for tests). */
-size_t ksecret_cache_len(struct ksecret_cache *c);
-
 #endif

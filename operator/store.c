@@ -308,6 +308,8 @@ void store_delete(struct store *s, const char *key)
 {
 	struct store_res *r;
 	struct err err = {0};
+	char ns[STORE_KEY_MAX];
+	const char *slash;
 
 	pthread_mutex_lock(&s->mu);
 	r = find(s, key);
@@ -327,8 +329,11 @@ void store_delete(struct store *s, const char *key)
 		drop_if_empty(s, r);
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (s->cache != NULL && strchr(key, '/') != NULL &&
-	    cache_remove(s->cache, key, strchr(key, '/') + 1, &err) != 0)
+	slash = strchr(key, '/');
+	if (s->cache == NULL || slash == NULL)
+		return;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	if (cache_remove(s->cache, ns, slash + 1, &err) != 0)
 		log_warn(NULL, "could not remove the cache file of %s: %s", key, err.msg);
 }
 
