@@ -42,7 +42,7 @@ TSAN_FLAGS = -g -O1 -fsanitize=thread -std=c11 -D_GNU_SOURCE -pthread -Ioperator
 	$(PKG_CFLAGS) -DAPPDB_VERSION='"$(VERSION)"' -DAPPDB_BUILD_ID='"$(BUILD_ID)"'
 TSAN_UTIL = operator/clock.c operator/dynbuf.c operator/base64.c operator/fdio.c \
 	operator/jfield.c operator/backoff.c operator/err.c operator/log.c
-TSAN_KUBE = operator/kube_client.c operator/kube_config.c operator/execplugin.c \
+TSAN_KUBE = operator/kube_client.c operator/kube_watch.c operator/kube_config.c operator/kube_creds.c operator/execplugin.c \
 	operator/yamljson.c operator/secret.c $(TSAN_UTIL)
 # The controller's modules need most of the operator: link it all but main.
 TSAN_ALL = $(filter-out operator/main.c,$(SRCS))
