@@ -36,7 +36,7 @@ void outbox_flush(struct ctl *c, struct kube_client *kc, const struct log_ctx *l
 			json_array_remove(events, 0);
 		}
 	}
-	store_set_pending(c->store, key, status, events);
+	store_set_pending(c->store, log, key, status, events);
 	if (rc == 0)
 		log_info(log, "sent the status and Events of %s kept while the API was away", key);
 	json_decref(status);
@@ -65,7 +65,7 @@ void outbox_run_event(struct ctl *c, struct kube_client *kc, const struct log_ct
 	if (events_emit(c->events, kc, ev, &err) != 0) {
 		log_warn(log, "could not send the Event for %s (%s); kept to send later", key,
 		         err.msg);
-		store_keep(c->store, key, STORE_EVENTS, ev);
+		store_keep(c->store, log, key, STORE_EVENTS, ev);
 	}
 	json_decref(ev);
 }

@@ -94,7 +94,7 @@ void status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *l
 		         err.msg);
 		if (rc == APPDB_ETRANSIENT || rc == APPDB_ETHROTTLED || rc == APPDB_EUNAUTHORIZED)
 			ctl_set_api_up(c, rc == APPDB_ETHROTTLED, log);
-		store_keep(c->store, key, STORE_STATUS, patch);
+		store_keep(c->store, log, key, STORE_STATUS, patch);
 	}
 	json_decref(patch);
 	json_decref(fresh);

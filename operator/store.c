@@ -199,7 +199,8 @@ static void drop_if_empty(struct store *s, struct store_res *r)
  * returns 1 with *out filled when there is something to write. Lock held;
  * the write itself (two fsyncs) happens after, with save_entry.
  */
-static int entry_locked(struct store *s, struct store_res *r, int force, struct cache_entry *out)
+static int entry_locked(struct store *s, const struct log_ctx *log, struct store_res *r, int force,
+                        struct cache_entry *out)
 {
 	struct err err = {0};
 	long long hash;
@@ -210,7 +211,7 @@ static int entry_locked(struct store *s, struct store_res *r, int force, struct 
 	if (r->object == NULL || s->cache == NULL)
 		return 0;
 	if (cache_entry_from_object(out, r->object, &err) != 0) {
-		log_warn(NULL, "could not cache %s: %s", r->key, err.msg);
+		log_warn(log, "could not cache %s: %s", r->key, err.msg);
 		return 0;
 	}
 	hash = object_hash(out->object);
@@ -229,12 +230,12 @@ static int entry_locked(struct store *s, struct store_res *r, int force, struct 
 }
 
 /* Writes an entry built by entry_locked and clears it. */
-static void save_entry(struct store *s, struct cache_entry *e)
+static void save_entry(struct store *s, const struct log_ctx *log, struct cache_entry *e)
 {
 	struct err err = {0};
 
 	if (cache_save(s->cache, e, &err) != 0)
-		log_error(NULL, "could not write the cache file of %s/%s: %s", e->ns, e->name,
+		log_error(log, "could not write the cache file of %s/%s: %s", e->ns, e->name,
 		          err.msg);
 	cache_entry_clear(e);
 }
@@ -297,10 +298,10 @@ int store_put(struct store *s, json_t *full, char *key, size_t key_len)
 	r->object = obj;
 	store_status_clear(&r->status);
 	r->status = st;
-	dirty = entry_locked(s, r, 0, &e);
+	dirty = entry_locked(s, NULL, r, 0, &e);
 	pthread_mutex_unlock(&s->mu);
 	if (dirty)
-		save_entry(s, &e);
+		save_entry(s, NULL, &e);
 	return queue;
 }
 
@@ -443,7 +444,8 @@ void store_each_key(struct store *s, const char *ns, int pending_only,
 	pthread_mutex_unlock(&s->mu);
 }
 
-void store_keep(struct store *s, const char *key, enum store_list list, json_t *item)
+void store_keep(struct store *s, const struct log_ctx *log, const char *key, enum store_list list,
+                json_t *item)
 {
 	struct cache_entry e;
 	struct store_res *r;
@@ -463,11 +465,11 @@ void store_keep(struct store *s, const char *key, enum store_list list, json_t *
 		while (json_array_size(*arr) >
 		       (list == STORE_STATUS ? CACHE_PENDING_STATUS_MAX : CACHE_PENDING_EVENTS_MAX))
 			json_array_remove(*arr, 0);
-		dirty = entry_locked(s, r, 1, &e);
+		dirty = entry_locked(s, log, r, 1, &e);
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (dirty)
-		save_entry(s, &e);
+		save_entry(s, log, &e);
 }
 
 int store_pending(json_t **status, json_t **events, struct store *s, const char *key)
@@ -487,7 +489,8 @@ int store_pending(json_t **status, json_t **events, struct store *s, const char 
 	return has;
 }
 
-void store_set_pending(struct store *s, const char *key, json_t *status, json_t *events)
+void store_set_pending(struct store *s, const struct log_ctx *log, const char *key, json_t *status,
+                       json_t *events)
 {
 	struct cache_entry e;
 	struct store_res *r;
@@ -503,11 +506,11 @@ void store_set_pending(struct store *s, const char *key, json_t *status, json_t 
 			r->pending_status = json_copy(status);
 			r->pending_events = json_copy(events);
 		}
-		dirty = entry_locked(s, r, 1, &e);
+		dirty = entry_locked(s, log, r, 1, &e);
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (dirty)
-		save_entry(s, &e);
+		save_entry(s, log, &e);
 }
 
 void store_set_ready(struct store *s, const char *key, int ready, long *yes, long *no)

@@ -21,6 +21,7 @@
 #define APPDB_STORE_H
 
 #include "cache.h"
+#include "log.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -92,9 +93,11 @@ enum store_list { STORE_STATUS = 0, STORE_EVENTS };
 
 /*
  * Appends item (borrowed; referenced) to key's list, dropping the oldest
- * past the cache's caps, and writes the cache file.
+ * past the cache's caps, and writes the cache file. log (borrowed, may be
+ * NULL) names the reconcile in what is logged.
  */
-void store_keep(struct store *s, const char *key, enum store_list list, json_t *item);
+void store_keep(struct store *s, const struct log_ctx *log, const char *key, enum store_list list,
+                json_t *item);
 
 /*
  * Copies key's pending lists into *status and *events (new arrays).
@@ -104,9 +107,10 @@ int store_pending(json_t **status, json_t **events, struct store *s, const char 
 
 /*
  * Replaces key's outbox with what is left (borrowed; empty arrays clear
- * it) and writes the cache file.
+ * it) and writes the cache file; log as for store_keep.
  */
-void store_set_pending(struct store *s, const char *key, json_t *status, json_t *events);
+void store_set_pending(struct store *s, const struct log_ctx *log, const char *key, json_t *status,
+                       json_t *events);
 
 /* Records whether key is Ready; the counts of ready and not ready resources go to *yes, *no. */
 void store_set_ready(struct store *s, const char *key, int ready, long *yes, long *no);

@@ -93,8 +93,8 @@ static void test_kept_and_flushed_oldest_first(void **state)
 	snprintf(r.run_id, sizeof(r.run_id), "run-1");
 	/* The API is away: the Event is kept, after two status patches. */
 	atomic_store(&api_down, 1);
-	store_keep(c.store, "team/orders", STORE_STATUS, patch1);
-	store_keep(c.store, "team/orders", STORE_STATUS, patch2);
+	store_keep(c.store, NULL, "team/orders", STORE_STATUS, patch1);
+	store_keep(c.store, NULL, "team/orders", STORE_STATUS, patch2);
 	outbox_run_event(&c, kc, &log, "team/orders", &db, &r);
 	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 1);
 	assert_int_equal(json_array_size(st), 2);

@@ -188,17 +188,17 @@ static void test_outbox_and_ready(void **state)
 	assert_int_equal(store_pending(&st, &ev, s, "team/orders"), 0);
 	assert_null(st);
 	/* Nothing is kept for an unknown key. */
-	store_keep(s, "team/orders", STORE_STATUS, item);
+	store_keep(s, NULL, "team/orders", STORE_STATUS, item);
 	assert_int_equal(store_pending(&st, &ev, s, "team/orders"), 0);
 	assert_int_equal(put(s, object("team", "orders", 1, "orders", NULL)), 1);
 	assert_int_equal(put(s, object("prod", "pay", 1, "pay", NULL)), 1);
 	for (i = 0; i < CACHE_PENDING_STATUS_MAX + 3; i++) {
 		json_object_set_new(item, "n", json_integer(i));
-		store_keep(s, "team/orders", STORE_STATUS, item);
+		store_keep(s, NULL, "team/orders", STORE_STATUS, item);
 		json_decref(item);
 		item = json_pack("{s:i}", "n", 0);
 	}
-	store_keep(s, "team/orders", STORE_EVENTS, item);
+	store_keep(s, NULL, "team/orders", STORE_EVENTS, item);
 	assert_int_equal(store_pending(&st, &ev, s, "team/orders"), 1);
 	/* Bounded like the cache file: the newest are kept. */
 	assert_int_equal(json_array_size(st), CACHE_PENDING_STATUS_MAX);
@@ -214,14 +214,14 @@ static void test_outbox_and_ready(void **state)
 	assert_string_equal(keys, "");
 	/* What is left after a flush replaces the outbox; nothing left clears it. */
 	json_array_remove(st, 0);
-	store_set_pending(s, "team/orders", st, ev);
+	store_set_pending(s, NULL, "team/orders", st, ev);
 	json_decref(st);
 	json_decref(ev);
 	assert_int_equal(store_pending(&st, &ev, s, "team/orders"), 1);
 	assert_int_equal(json_array_size(st), CACHE_PENDING_STATUS_MAX - 1);
 	json_array_clear(st);
 	json_array_clear(ev);
-	store_set_pending(s, "team/orders", st, ev);
+	store_set_pending(s, NULL, "team/orders", st, ev);
 	json_decref(st);
 	json_decref(ev);
 	assert_int_equal(store_pending(&st, &ev, s, "team/orders"), 0);
@@ -262,7 +262,7 @@ static void test_cache_write_through_and_reload(void **state)
 	assert_int_equal(put(s, object("team", "orders", 1, "orders", NULL)), 1);
 	assert_int_equal(put(s, object("team", "other", 1, "other", NULL)), 1);
 	assert_int_equal(count_files(), 2);
-	store_keep(s, "team/orders", STORE_STATUS, patch);
+	store_keep(s, NULL, "team/orders", STORE_STATUS, patch);
 	store_delete(s, "team/other");
 	assert_int_equal(count_files(), 1);
 	store_free(s);
@@ -313,7 +313,7 @@ static void *hammer(void *p)
 			store_delete(a->s, key);
 		store_take(&it, a->s, key);
 		store_item_clear(&it);
-		store_keep(a->s, key, STORE_EVENTS, ev);
+		store_keep(a->s, NULL, key, STORE_EVENTS, ev);
 		store_set_ready(a->s, key, i % 2, &yes, &no);
 		json_decref(ev);
 	}
@@ -378,7 +378,7 @@ static void test_failing_allocator(void **state)
 		if (rc == 0)
 			rc = store_put(s, o, key, sizeof(key));
 		if (rc >= 0 && s != NULL) {
-			store_keep(s, "team/orders", STORE_EVENTS, ev);
+			store_keep(s, NULL, "team/orders", STORE_EVENTS, ev);
 			store_take(&it, s, "team/orders");
 		}
 		failalloc_arm(0);
