@@ -17,7 +17,6 @@
 
 #include <stdatomic.h>
 
-static struct kube_config *cfg;
 static atomic_int answer = 200; /* what the API says about Secret s1 */
 
 static void route(const struct fake_req *req, unsigned int *code, char *body, size_t len)
@@ -37,19 +36,7 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 		snprintf(body, len, "{\"kind\":\"Status\",\"code\":%u}", *code);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return fake_start(route, &cfg);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	kube_config_free(cfg);
-	fake_stop();
-	return 0;
-}
+FAKE_GROUP_SETUP(setup, route)
 
 static const struct secret_ref s1 = {
     .kind = SECRET_KUBE, .ns = "team", .name = "s1", .key = "password"};
@@ -71,7 +58,7 @@ static void test_outage_uses_the_copy(void **state)
 
 	(void)state;
 	assert_int_equal(ksecret_cache_new(&src.cache), 0);
-	assert_int_equal(kube_client_new(&src.kc, cfg, &e), 0);
+	assert_int_equal(kube_client_new(&src.kc, fake_cfg, &e), 0);
 	kube_client_set_timeout(src.kc, 5);
 	/* Never read, API away: transient, said so. */
 	atomic_store(&answer, 503);
@@ -148,7 +135,7 @@ static void test_workers_at_once(void **state)
 	for (i = 0; i < 4; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
 		r[i].src.cache = cache;
-		assert_int_equal(kube_client_new(&r[i].src.kc, cfg, &e), 0);
+		assert_int_equal(kube_client_new(&r[i].src.kc, fake_cfg, &e), 0);
 		kube_client_set_timeout(r[i].src.kc, 5);
 	}
 	/* Read once so an outage always has the copy. */
@@ -183,7 +170,7 @@ static void test_failing_allocator(void **state)
 		failalloc_arm(n);
 		rc = ksecret_cache_new(&src.cache);
 		if (rc == 0)
-			rc = kube_client_new(&src.kc, cfg, &e);
+			rc = kube_client_new(&src.kc, fake_cfg, &e);
 		if (rc == 0)
 			rc = ksecret_fetch(&src, &v, &s1, &e);
 		failalloc_arm(0);
@@ -210,5 +197,5 @@ int main(void)
 	};
 
 	failalloc_init();
-	return cmocka_run_group_tests_name("ksecret", tests, setup, teardown);
+	return cmocka_run_group_tests_name("ksecret", tests, setup, fake_teardown);
 }

@@ -20,7 +20,6 @@
 
 #define STATUS_URL "/apis/db.platform.dev/v1alpha1/namespaces/team/appdatabases/orders/status"
 
-static struct kube_config *cfg;
 static atomic_int api_down;
 
 static void route(const struct fake_req *req, unsigned int *code, char *body, size_t len)
@@ -33,19 +32,7 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 	snprintf(body, len, "%s", req->body[0] ? req->body : "{}");
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return fake_start(route, &cfg);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	kube_config_free(cfg);
-	fake_stop();
-	return 0;
-}
+FAKE_GROUP_SETUP(setup, route)
 
 /* A controller context with a store holding team/orders. */
 static void ctl_init(struct ctl *c)
@@ -83,7 +70,7 @@ static void test_kept_and_flushed_oldest_first(void **state)
 
 	(void)state;
 	ctl_init(&c);
-	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	assert_int_equal(kube_client_new(&kc, fake_cfg, &e), 0);
 	db.ns = "team";
 	db.name = "orders";
 	db.db_name = "orders";
@@ -135,5 +122,5 @@ int main(void)
 	    cmocka_unit_test(test_kept_and_flushed_oldest_first),
 	};
 
-	return cmocka_run_group_tests_name("outbox", tests, setup, teardown);
+	return cmocka_run_group_tests_name("outbox", tests, setup, fake_teardown);
 }

@@ -20,7 +20,6 @@
 
 #define OBJ_URL "/apis/db.platform.dev/v1alpha1/namespaces/team/appdatabases/orders"
 
-static struct kube_config *cfg;
 static atomic_int conflicts; /* how many PATCHes answer 409 */
 static atomic_int api_down;
 
@@ -47,19 +46,7 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 		snprintf(body, len, "{}");
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return fake_start(route, &cfg);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	kube_config_free(cfg);
-	fake_stop();
-	return 0;
-}
+FAKE_GROUP_SETUP(setup, route)
 
 static void run_init(struct run_result *r, enum run_result_kind kind, int ready)
 {
@@ -122,7 +109,7 @@ static void test_write_retries_a_conflict_and_keeps_when_away(void **state)
 	assert_int_equal(store_new(&c.store, NULL), 0);
 	assert_int_equal(metrics_new(&c.metrics), 0);
 	assert_int_equal(store_put(c.store, o, key, sizeof(key)), 1);
-	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	assert_int_equal(kube_client_new(&kc, fake_cfg, &e), 0);
 	db.ns = "team";
 	db.name = "orders";
 	db.generation = 2;
@@ -164,5 +151,5 @@ int main(void)
 	    cmocka_unit_test(test_write_retries_a_conflict_and_keeps_when_away),
 	};
 
-	return cmocka_run_group_tests_name("status", tests, setup, teardown);
+	return cmocka_run_group_tests_name("status", tests, setup, fake_teardown);
 }
