@@ -75,7 +75,7 @@ static void count_instance(struct ctl *c, const struct appdb *db, const struct r
 
 	if (r->reason != NULL && strcmp(r->reason, REASON_DB_UNREACHABLE) == 0)
 		metrics_set_instance_up(c->metrics, inst, 0);
-	else if (r->instance_reached)
+	else if (r->connected)
 		metrics_set_instance_up(c->metrics, inst, 1);
 }
 

@@ -37,9 +37,9 @@ struct engine {
 	void *token_ctx;
 	struct admin_conn *conns;
 	size_t n_conns;
-	long kill_after;      /* failpoint: SIGKILL self after this many statements */
-	char next_run_id[40]; /* engine_set_run_id: the next run's id, once */
+	long kill_after; /* failpoint: SIGKILL self after this many statements */
 	long statements;
+	char next_run_id[40]; /* engine_set_run_id: the next run's id, once */
 };
 
 /* The state of one reconcile, handed from step to step. */
@@ -425,7 +425,7 @@ static int step_connect(struct rec *r)
 	int rc = get_admin(r, &err);
 
 	if (rc == 0)
-		r->out->instance_reached = 1;
+		r->out->connected = 1;
 	return rc != 0 ? unreachable(r, rc, &err) : 0;
 }
 

@@ -59,12 +59,12 @@ struct run_result {
 	char *message;      /* human text, never a secret */
 	int ready;          /* database, roles, passwords and grants match */
 	int retryable;      /* transient: retry with backoff */
+	int connected;      /* the run connected to its instance */
 	char **actions;     /* executed (apply) or pending (plan, awaiting approval) */
 	size_t n_actions;
 	struct user_status *users;
 	size_t n_users;
-	char *database;       /* spec.database.name when known */
-	int instance_reached; /* 1: the run connected to the instance */
+	char *database; /* spec.database.name when known */
 };
 
 struct engine;
