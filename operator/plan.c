@@ -33,6 +33,34 @@ int observed_add(struct observed *o, const char *fact)
 	return json_object_set_new(o->facts, fact, json_true()) == 0 ? 0 : APPDB_ENOMEM;
 }
 
+const char *observed_rest(const struct observed *o, const char *prefix)
+{
+	const char *key;
+	size_t n = strlen(prefix);
+	json_t *v;
+
+	if (o->facts == NULL)
+		return NULL;
+	json_object_foreach (o->facts, key, v) {
+		if (strncmp(key, prefix, n) == 0)
+			return key + n;
+	}
+	return NULL;
+}
+
+int plan_warn(struct plan *p, const char *text)
+{
+	char **w = realloc(p->warnings, (p->n_warnings + 1) * sizeof(*w));
+
+	if (w == NULL)
+		return APPDB_ENOMEM;
+	p->warnings = w;
+	if ((w[p->n_warnings] = strdup(text)) == NULL)
+		return APPDB_ENOMEM;
+	p->n_warnings++;
+	return 0;
+}
+
 const struct obs_role *observed_role(const struct observed *o, const char *name)
 {
 	size_t i;
@@ -145,6 +173,22 @@ static struct action *add(struct builder *b, enum action_kind kind, const char *
 	if (a->text == NULL || (user != NULL && a->user == NULL))
 		b->rc = APPDB_ENOMEM;
 	return a;
+}
+
+/* Adds a formatted warning to the plan, recording ENOMEM. */
+static void warn(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct builder *b, const char *fmt, ...)
+{
+	va_list ap;
+	char text[768];
+
+	if (b->rc != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	b->rc = plan_warn(b->p, text);
 }
 
 /* Copies s into *field, recording ENOMEM. */
@@ -334,6 +378,17 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 			}
 		}
 	}
+	/*
+	 * A new database is created closed to connections and opened only now,
+	 * when PUBLIC has lost CONNECT: no session of another role can get in
+	 * at any moment, even across a crash between two statements.
+	 */
+	if (!o->db_exists || !o->db_allow_connections) {
+		a = add(b, ACT_ALLOW_CONNECTIONS, NULL, "allow connections to database %s",
+		        d->db_name);
+		if (a != NULL)
+			set(b, &a->db, d->db_name);
+	}
 }
 
 /* Joins the privileges of list that want (1) or do not want (0) into out. */
@@ -455,20 +510,132 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 	}
 }
 
+/* 1 when name is the owner role or one of the resource's login roles. */
+static int resource_role(const struct desired *d, const char *name)
+{
+	size_t i;
+
+	if (strcmp(name, d->owner) == 0)
+		return 1;
+	for (i = 0; i < d->n_users; i++)
+		if (strcmp(name, d->users[i].name) == 0)
+			return 1;
+	for (i = 0; i < d->n_retired; i++)
+		if (strcmp(name, d->retired[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* What is known of one schema before the plan runs. */
+struct schema_state {
+	int exists;
+	const char *owner; /* NULL: unknown (a new database's public before 15) */
+	int control;       /* 1 the admin may change its ACL, 0 it may not, -1 unknown */
+	int public_create; /* PUBLIC may create objects there */
+	int public_usage;
+};
+
+static void schema_state(struct schema_state *st, const struct desired *d, const struct observed *o,
+                         const char *schema)
+{
+	char prefix[160];
+
+	memset(st, 0, sizeof(*st));
+	if (o->target_observed) {
+		st->exists = observed_has(o, "schema:%s", schema);
+		snprintf(prefix, sizeof(prefix), "schemaowner:%s:", schema);
+		st->owner = st->exists ? observed_rest(o, prefix) : NULL;
+		st->public_create = observed_has(o, "schemapriv:%s:CREATE:PUBLIC", schema);
+		st->public_usage = observed_has(o, "schemapriv:%s:USAGE:PUBLIC", schema);
+	} else if (strcmp(schema, "public") == 0) {
+		/* Not seen from inside yet: public as the template makes it. */
+		st->exists = 1;
+		st->owner = o->server_version >= 150000 ? "pg_database_owner" : NULL;
+		st->public_create = o->server_version < 150000;
+		st->public_usage = 1;
+	}
+	if (!st->exists) {
+		st->owner = d->owner; /* the plan creates it, owned by the owner role */
+		st->control = 1;
+	} else if (st->owner == NULL) {
+		st->control = -1;
+	} else {
+		/* From 15 the database owner (the owner role) acts as pg_database_owner. */
+		st->control = resource_role(d, st->owner) || strcmp(st->owner, o->admin) == 0 ||
+		              strcmp(st->owner, "pg_database_owner") == 0;
+	}
+}
+
+/* The one statement a superuser must run so that PUBLIC cannot create in schema. */
+static void warn_public_create(struct builder *b, const struct desired *d, const char *schema,
+                               const char *owner)
+{
+	warn(b,
+	     "PUBLIC can still create objects in schema %s of database %s: it belongs to %s, "
+	     "for whom the admin cannot act; the instance's superuser must run "
+	     "REVOKE CREATE ON SCHEMA %s FROM PUBLIC in database %s%s",
+	     schema, d->db_name, owner != NULL ? owner : "a superuser", schema, d->db_name,
+	     strcmp(schema, "public") == 0 ? " and in template1, so that every later database "
+	                                     "inherits it"
+	                                   : "");
+}
+
+/*
+ * What PUBLIC may do in a schema: never CREATE (PostgreSQL 14 and older
+ * grant it on public), and in a schema the resource owns not USAGE either.
+ */
+static void plan_schema_public(struct builder *b, const struct desired *d,
+                               const struct schema_state *st, const char *schema)
+{
+	int managed = st->owner != NULL && strcmp(st->owner, d->owner) == 0;
+	int usage = managed && st->public_usage;
+	struct action *a;
+	char text[64];
+
+	if (!st->public_create && !usage)
+		return;
+	if (st->control == 0) {
+		if (st->public_create)
+			warn_public_create(b, d, schema, st->owner);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s%s%s", st->public_create ? "CREATE" : "",
+	         st->public_create && usage ? ", " : "", usage ? "USAGE" : "");
+	a = add(b, ACT_REVOKE_SCHEMA_PUBLIC, NULL, "revoke %s on schema %s from public", text,
+	        schema);
+	if (a == NULL)
+		return;
+	a->target_db = 1;
+	set(b, &a->schema, schema);
+	set(b, &a->privs, text);
+	if (st->control == -1) {
+		/* A new database before 15: the template's owner decides. */
+		a->may_not_apply = 1;
+		if (st->public_create) {
+			struct plan *p = b->p;
+			size_t n = p->n_warnings;
+
+			warn_public_create(b, d, schema, st->owner);
+			if (b->rc == 0 && p->n_warnings == n + 1) {
+				a->warning = p->warnings[n]; /* reported only if it did nothing */
+				p->n_warnings = n;
+			}
+		}
+	}
+}
+
 /* Schemas, USAGE, object grants and default privileges inside the database. */
 static void plan_schemas(struct builder *b, const struct desired *d, const struct observed *o)
 {
+	struct schema_state st;
 	struct action *a;
 	size_t s, i;
 
 	for (s = 0; s < d->n_schemas; s++) {
 		const char *schema = d->schemas[s];
 
-		/* A new database has public from its template. */
-		int exists = observed_has(o, "schema:%s", schema) ||
-		             (!o->db_exists && strcmp(schema, "public") == 0);
-
-		if (!exists) {
+		schema_state(&st, d, o, schema);
+		if (!st.exists) {
 			a = add(b, ACT_CREATE_SCHEMA, NULL, "create schema %s owner %s", schema,
 			        d->owner);
 			if (a != NULL) {
@@ -477,18 +644,34 @@ static void plan_schemas(struct builder *b, const struct desired *d, const struc
 				set(b, &a->other, d->owner);
 			}
 		}
+		plan_schema_public(b, d, &st, schema);
 		for (i = 0; i < d->n_users; i++) {
 			const struct desired_user *u = &d->users[i];
 
 			if (u->access == ACCESS_OWNER)
 				continue;
 			if (!observed_has(o, "schemapriv:%s:USAGE:%s", schema, u->name)) {
-				a = add(b, ACT_GRANT_SCHEMA_USAGE, u->name,
-				        "grant usage on schema %s to %s", schema, u->name);
-				if (a != NULL) {
-					a->target_db = 1;
-					set(b, &a->schema, schema);
-					set(b, &a->other, u->name);
+				int via_public =
+				    st.public_usage &&
+				    !(st.owner != NULL && strcmp(st.owner, d->owner) == 0);
+
+				if (st.control == 0 && via_public) {
+					/* Nothing to grant: PUBLIC's USAGE covers the user. */
+				} else if (st.control == 0) {
+					warn(b,
+					     "cannot grant USAGE on schema %s of database %s to "
+					     "%s: it "
+					     "belongs to %s, for whom the admin cannot act",
+					     schema, d->db_name, u->name, st.owner);
+				} else {
+					a = add(b, ACT_GRANT_SCHEMA_USAGE, u->name,
+					        "grant usage on schema %s to %s", schema, u->name);
+					if (a != NULL) {
+						a->target_db = 1;
+						a->may_not_apply = st.control == -1 && via_public;
+						set(b, &a->schema, schema);
+						set(b, &a->other, u->name);
+					}
 				}
 			}
 			plan_object_privs(b, d, o, schema, u, 'r');
@@ -527,6 +710,15 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 		if (a != NULL)
 			set(&b, &a->role, d->owner);
 	}
+	for (i = 0; i < d->n_retired; i++) {
+		if (!observed_has(o, "member:%s:%s", d->retired[i], o->admin))
+			continue;
+		struct action *a =
+		    add(&b, ACT_DROP_ADMIN_MEMBERSHIP, NULL,
+		        "revoke %s from %s (left by an interrupted run)", d->retired[i], o->admin);
+		if (a != NULL)
+			set(&b, &a->role, d->retired[i]);
+	}
 	for (i = 0; i < d->n_users; i++) {
 		if (!observed_has(o, "member:%s:%s", d->users[i].name, o->admin))
 			continue;
@@ -556,8 +748,12 @@ void plan_clear(struct plan *p)
 		free(a->comment);
 		free(a->user);
 		free(a->text);
+		free(a->warning);
 	}
 	free(p->items);
+	for (i = 0; i < p->n_warnings; i++)
+		free(p->warnings[i]);
+	free(p->warnings);
 	for (i = 0; i < p->n_admin_roles; i++)
 		free(p->admin_roles[i]);
 	free(p->admin_roles);

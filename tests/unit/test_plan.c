@@ -25,7 +25,7 @@ static struct desired_user USERS[] = {
 
 static struct desired desired(void)
 {
-	struct desired d = {"team-a/shop", "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3};
+	struct desired d = {"team-a/shop", "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0};
 
 	return d;
 }
@@ -52,6 +52,7 @@ static void add_role(struct observed *o, const char *name, int login, int limit,
 	r->login = login;
 	r->conn_limit = limit;
 	r->comment = comment ? strdup(comment) : NULL;
+	r->admin_member = 0;
 }
 
 static void base_observed(struct observed *o, int server_version)
@@ -84,7 +85,12 @@ static void full_observed(struct observed *o, const struct desired *d)
 	o->db_exists = 1;
 	o->db_owner = strdup("shop_owner");
 	o->db_comment = plan_marker(d, NULL);
+	o->db_allow_connections = 1;
 	o->target_observed = 1;
+	/* public as PostgreSQL 15 makes it; sales created by the operator. */
+	fact(o, "schemaowner:public:pg_database_owner");
+	fact(o, "schemapriv:public:USAGE:PUBLIC");
+	fact(o, "schemaowner:sales:shop_owner");
 	fact(o, "db:CONNECT:admin");
 	fact(o, "db:CONNECT:app");
 	fact(o, "db:CONNECT:ro");
