@@ -911,10 +911,11 @@ static int step_apply(struct rec *r)
 	if (rc != 0) {
 		if (rc == APPDB_ETRANSIENT)
 			drop_admin(r);
+		/* A timeout (a tenant holding a lock) is retried like any failure. */
 		return outcome(r, RESULT_FAILED,
 		               rc == APPDB_ETRANSIENT ? REASON_DB_UNREACHABLE
 		                                      : REASON_PROVISIONING_FAILED,
-		               "%s", err.msg);
+		               "%s%s", err.msg, rc == APPDB_ETIMEOUT ? " (will retry)" : "");
 	}
 	return 0;
 }

@@ -19,10 +19,11 @@ static int sqlstate_code(const char *state)
 {
 	if (state == NULL)
 		return APPDB_ETRANSIENT;
+	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+		return APPDB_ETIMEOUT; /* statement_timeout, lock_timeout */
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-	    strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0 ||
-	    strcmp(state, "55P03") == 0)
-		return APPDB_ETRANSIENT; /* connection, shutdown, resources, deadlock, lock wait */
+	    strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0)
+		return APPDB_ETRANSIENT; /* connection, shutdown, resources, deadlock */
 	if (strcmp(state, "28P01") == 0)
 		return APPDB_EUNAUTHORIZED; /* invalid_password */
 	if (strcmp(state, "42501") == 0 || strncmp(state, "28", 2) == 0 ||
@@ -303,7 +304,8 @@ int pg_lock(PGconn *conn, const char *db_name, struct err *err)
 	int rc = lock_call(conn, "pg_advisory_lock", db_name, err);
 
 	if (rc != 0)
-		return err_wrap(err, rc == APPDB_EDB ? APPDB_ETRANSIENT : rc,
+		return err_wrap(err,
+		                rc == APPDB_EDB || rc == APPDB_ETIMEOUT ? APPDB_ETRANSIENT : rc,
 		                "could not take the advisory lock for database %s", db_name);
 	return 0;
 }
