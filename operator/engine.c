@@ -501,6 +501,7 @@ static int build_desired(struct rec *r)
 	r->desired.n_schemas = db->n_schemas;
 	r->desired.users = r->dusers;
 	r->desired.n_users = db->n_users;
+	r->desired.now = r->out->started_at;
 	return 0;
 }
 
@@ -1013,8 +1014,10 @@ static void write_audit(struct rec *r)
 
 	if (r->eng->audit == NULL || r->out->result == RESULT_UNCHANGED || r->mode == ENGINE_PLAN)
 		return;
-	for (i = 0; i <= r->db->n_users; i++) {
-		const char *user = i == 0 ? NULL : r->db->users[i - 1].name;
+	for (i = 0; i <= r->db->n_users + r->desired.n_retired; i++) {
+		const char *user = i == 0                ? NULL
+		                   : i <= r->db->n_users ? r->db->users[i - 1].name
+		                                         : r->retired[i - 1 - r->db->n_users];
 		json_t *rec;
 
 		if (i > 0 && user == NULL)

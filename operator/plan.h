@@ -9,9 +9,10 @@
  *   schema:<schema>                        schema exists
  *   schemaowner:<schema>:<role>            the schema's owner
  *   schemapriv:<schema>:<PRIV>:<grantee|PUBLIC>  schema ACL entry
- *   objects:<schema>:<r|S>                 managed tables (r) / sequences (S) exist
- *   all:<schema>:<r|S>:<PRIV>:<grantee>    every managed object has PRIV
- *   any:<schema>:<r|S>:<PRIV>:<grantee>    some managed object has PRIV
+ *   objects:<schema>:<r|S>:<grantee>       managed tables (r) / sequences (S)
+ *                                          that grantee does not own exist
+ *   all:<schema>:<r|S>:<PRIV>:<grantee>    every one of those has PRIV
+ *   any:<schema>:<r|S>:<PRIV>:<grantee>    some of those has PRIV
  *   defacl:<creator>:<schema>:<r|S>:<PRIV>:<grantee>  default privilege
  *   owns:<role>                            a login role of the resource owns
  *                                          something in the database
@@ -71,9 +72,10 @@ struct desired {
 	size_t n_schemas;
 	const struct desired_user *users;
 	size_t n_users;
-	/* Roles marked for this resource that the spec no longer names. */
+	/* Roles marked for this resource that the spec no longer names: disabled. */
 	const char *const *retired;
 	size_t n_retired;
+	const char *now; /* RFC 3339, for a retired role's marker ("retiredAt") */
 };
 
 enum action_kind {
@@ -96,6 +98,9 @@ enum action_kind {
 	ACT_DROP_ADMIN_MEMBERSHIP, /* role: a membership an interrupted run left */
 	ACT_ALLOW_CONNECTIONS,     /* db: opened once only the resource's roles may connect */
 	ACT_REVOKE_SCHEMA_PUBLIC,  /* schema, privs: what PUBLIC may do there (target db) */
+	ACT_REASSIGN_OWNED,        /* role's objects to other = owner (target db) */
+	ACT_REVOKE_CONNECT,        /* db, other = grantee */
+	ACT_REVOKE_SCHEMA_USAGE,   /* schema, other = grantee (target db) */
 };
 
 #define ACT_KEEP (-1000)
@@ -159,10 +164,16 @@ void observed_clear(struct observed *o);
 /* The marker a role or database carries for d; user may be NULL. Owned. */
 char *plan_marker(const struct desired *d, const struct desired_user *user);
 /*
+ * The marker of a retired role: its observed marker with "retiredAt": now
+ * added (kept when already there). Owned; NULL on ENOMEM or a comment that
+ * is not a JSON object.
+ */
+char *plan_retired_marker(const char *comment, const char *now);
+/*
  * Compares an observed comment with the desired marker: returns 0 when it is
  * not a marker of ours, 1 when it is ours for d->resource and equal, 2 when
- * ours for d->resource but out of date (uid or passwordVersion differ), 3
- * when it names another resource.
+ * ours for d->resource but out of date (uid or passwordVersion differ, or a user's marker says
+ * retiredAt), 3 when it names another resource.
  */
 int plan_marker_match(const char *comment, const struct desired *d,
                       const struct desired_user *user);

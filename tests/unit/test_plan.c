@@ -25,8 +25,9 @@ static struct desired_user USERS[] = {
 
 static struct desired desired(void)
 {
-	struct desired d = {"team-a/shop", "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3,
-	                    NULL,          0};
+	struct desired d = {
+	    "team-a/shop",         "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
+	    "2026-12-01T00:00:00Z"};
 
 	return d;
 }
@@ -104,6 +105,15 @@ static void full_observed(struct observed *o, const struct desired *d)
 			size_t nt = i == 0 ? 4 : 1, ns = i == 0 ? 3 : 1;
 
 			fact(o, "schemapriv:%s:USAGE:%s", d->schemas[s], u);
+			/* The owner user gets readwrite defaults from the owner role. */
+			if (i == 0) {
+				for (k = 0; k < 4; k++)
+					fact(o, "defacl:shop_owner:%s:r:%s:mig", d->schemas[s],
+					     tp[k]);
+				for (k = 0; k < 3; k++)
+					fact(o, "defacl:shop_owner:%s:S:%s:mig", d->schemas[s],
+					     sp[k]);
+			}
 			for (c = 0; c < 2; c++) {
 				for (k = 0; k < nt; k++)
 					fact(o, "defacl:%s:%s:r:%s:%s", creators[c], d->schemas[s],
@@ -188,7 +198,7 @@ static void test_cases(void **state)
 {
 	static const struct {
 		const char *name;
-		const char *facts_add[4];
+		const char *facts_add[6];
 		const char *facts_remove[4];
 		const char *want[6];
 		int admin_roles;
@@ -220,14 +230,14 @@ static void test_cases(void **state)
 	     {"revoke shop_owner from ro"},
 	     0},
 	    {"new table without grants",
-	     {"objects:public:r", "all:public:r:SELECT:ro", "all:public:r:SELECT:app",
-	      "any:public:r:SELECT:app"},
+	     {"objects:public:r:ro", "objects:public:r:app", "all:public:r:SELECT:ro",
+	      "all:public:r:SELECT:app", "any:public:r:SELECT:app"},
 	     {NULL},
 	     {"grant INSERT, UPDATE, DELETE on all tables in schema public to app"},
 	     2},
 	    {"readonly user holds write privileges",
-	     {"objects:sales:r", "all:sales:r:SELECT:ro", "any:sales:r:INSERT:ro",
-	      "all:sales:r:SELECT:app"},
+	     {"objects:sales:r:ro", "objects:sales:r:app", "all:sales:r:SELECT:ro",
+	      "any:sales:r:INSERT:ro", "all:sales:r:SELECT:app"},
 	     {NULL},
 	     {"grant INSERT, UPDATE, DELETE on all tables in schema sales to app",
 	      "revoke INSERT on all tables in schema sales from ro"},
@@ -255,7 +265,7 @@ static void test_cases(void **state)
 		struct plan p;
 
 		full_observed(&o, &d);
-		for (i = 0; i < 4 && cases[c].facts_add[i] != NULL; i++)
+		for (i = 0; i < 6 && cases[c].facts_add[i] != NULL; i++)
 			fact(&o, "%s", cases[c].facts_add[i]);
 		for (i = 0; i < 4 && cases[c].facts_remove[i] != NULL; i++)
 			assert_int_equal(json_object_del(o.facts, cases[c].facts_remove[i]), 0);
