@@ -319,6 +319,125 @@ static void test_roles_and_markers(void **state)
 	observed_clear(&o);
 }
 
+/* 1 when some action's text is want. */
+static int has_text(const struct plan *p, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->items[i].text, want) == 0)
+			return 1;
+	return 0;
+}
+
+static void test_public_schema_before_15(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	size_t i;
+
+	(void)state;
+	/* A new database: public as template1 makes it; the revoke is tried. */
+	base_observed(&o, 140000);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "revoke CREATE on schema public from public"));
+	for (i = 0; i < p.n; i++)
+		if (p.items[i].kind == ACT_REVOKE_SCHEMA_PUBLIC) {
+			assert_true(p.items[i].may_not_apply);
+			assert_non_null(strstr(p.items[i].warning, "template1"));
+		}
+	assert_true(has_text(&p, "grant usage on schema public to app"));
+	assert_int_equal(p.n_warnings, 0);
+	plan_clear(&p);
+	observed_clear(&o);
+
+	/* public owned by a superuser the admin cannot act for: said, not retried. */
+	full_observed(&o, &d);
+	o.server_version = 140000;
+	assert_int_equal(json_object_del(o.facts, "schemaowner:public:pg_database_owner"), 0);
+	fact(&o, "schemaowner:public:postgres");
+	fact(&o, "schemapriv:public:CREATE:PUBLIC");
+	assert_int_equal(json_object_del(o.facts, "schemapriv:public:USAGE:app"), 0);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	if (p.n != 0)
+		fail_msg("expected an empty plan, first action: %s", p.items[0].text);
+	assert_int_equal(p.n_warnings, 1);
+	assert_non_null(strstr(p.warnings[0], "REVOKE CREATE ON SCHEMA public FROM PUBLIC"));
+	assert_non_null(strstr(p.warnings[0], "template1"));
+	plan_clear(&p);
+
+	/* As on RDS: the admin owns public, so it revokes. */
+	assert_int_equal(json_object_del(o.facts, "schemaowner:public:postgres"), 0);
+	fact(&o, "schemaowner:public:admin");
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "revoke CREATE on schema public from public"));
+	assert_true(has_text(&p, "grant usage on schema public to app"));
+	assert_int_equal(p.n_warnings, 0);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_closed_database_is_opened_last(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+
+	(void)state;
+	full_observed(&o, &d);
+	o.db_allow_connections = 0;
+	fact(&o, "db:CONNECT:PUBLIC");
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.items[0].text, "revoke connect on database shop from public");
+	assert_string_equal(p.items[1].text, "allow connections to database shop");
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_retired_and_reassigned(void **state)
+{
+	static const char *const retired[] = {"gone"};
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	char *m;
+
+	(void)state;
+	full_observed(&o, &d);
+	m = plan_marker(&d, NULL);
+	add_role(&o, "gone", 1, -1, m);
+	free(m);
+	fact(&o, "db:CONNECT:gone");
+	fact(&o, "member:shop_owner:gone");
+	fact(&o, "schemapriv:sales:USAGE:gone");
+	fact(&o, "objects:sales:r:gone");
+	fact(&o, "any:sales:r:SELECT:gone");
+	fact(&o, "defacl:shop_owner:sales:r:SELECT:gone");
+	fact(&o, "owns:app"); /* a readwrite user that made objects */
+	d.retired = retired;
+	d.n_retired = 1;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "disable role gone (nologin)"));
+	assert_true(has_text(&p, "mark role gone as retired"));
+	assert_true(has_text(&p, "revoke connect on database shop from gone"));
+	assert_true(has_text(&p, "revoke shop_owner from gone"));
+	assert_true(has_text(&p, "revoke usage on schema sales from gone"));
+	assert_true(has_text(&p, "revoke SELECT on all tables in schema sales from gone"));
+	assert_true(has_text(&p, "alter default privileges for role shop_owner in schema sales "
+	                         "revoke SELECT on tables from gone"));
+	assert_true(has_text(&p, "reassign objects owned by app to shop_owner"));
+	/* app's grants follow its objects to the owner role. */
+	assert_true(has_text(&p, "grant SELECT, INSERT, UPDATE, DELETE on all tables in schema "
+	                         "public to app"));
+	for (size_t i = 0; i < p.n; i++)
+		if (p.items[i].kind == ACT_COMMENT_ROLE)
+			assert_non_null(strstr(p.items[i].comment, "\"retiredAt\":\"2026-12-01"));
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
 static void test_marker_match(void **state)
 {
 	struct desired d = desired();
@@ -387,9 +506,15 @@ static void test_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fresh_instance), cmocka_unit_test(test_converged_is_empty),
-	    cmocka_unit_test(test_cases),          cmocka_unit_test(test_roles_and_markers),
-	    cmocka_unit_test(test_marker_match),   cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_fresh_instance),
+	    cmocka_unit_test(test_converged_is_empty),
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_roles_and_markers),
+	    cmocka_unit_test(test_marker_match),
+	    cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_public_schema_before_15),
+	    cmocka_unit_test(test_closed_database_is_opened_last),
+	    cmocka_unit_test(test_retired_and_reassigned),
 	};
 
 	failalloc_init();
