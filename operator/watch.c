@@ -143,9 +143,11 @@ static int relist(struct watcher *w, struct err *err)
 	if (seen.nomem || known.nomem) {
 		log_error(NULL, "out of memory comparing a list with the store");
 	} else {
-		qsort(seen.v, seen.n, sizeof(*seen.v), cmp_key);
+		if (seen.n > 0)
+			qsort(seen.v, seen.n, sizeof(*seen.v), cmp_key);
 		for (i = 0; i < known.n; i++) {
-			if (bsearch(&known.v[i], seen.v, seen.n, sizeof(*seen.v), cmp_key) != NULL)
+			if (seen.n > 0 &&
+			    bsearch(&known.v[i], seen.v, seen.n, sizeof(*seen.v), cmp_key) != NULL)
 				continue;
 			log_info(NULL, "%s was deleted while it was not watched", known.v[i]);
 			delete_key(c, known.v[i]);
