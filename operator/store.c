@@ -46,6 +46,16 @@ static unsigned long long fnv(const char *p)
 	return h;
 }
 
+/* Replaces *v (owned) by a deep copy sharing no value; 0, or APPDB_ENOMEM (*v NULL). */
+static int unshared_copy(json_t **v)
+{
+	json_t *copy = *v != NULL ? json_deep_copy(*v) : NULL;
+
+	json_decref(*v);
+	*v = copy;
+	return copy != NULL ? 0 : APPDB_ENOMEM;
+}
+
 /* A hash of an object's canonical text; 0 when it cannot be made. */
 static long long object_hash(json_t *obj)
 {
@@ -214,6 +224,12 @@ static int entry_locked(struct store *s, const struct log_ctx *log, struct store
 		log_warn(log, "could not cache %s: %s", r->key, err.msg);
 		return 0;
 	}
+	/* Written and freed after the lock: it must share nothing with r. */
+	if (unshared_copy(&out->object) != 0) {
+		log_warn(log, "could not cache %s: out of memory", r->key);
+		cache_entry_clear(out);
+		return 0;
+	}
 	hash = object_hash(out->object);
 	if (!force && hash != 0 && r->saved_hash == hash) {
 		cache_entry_clear(out);
@@ -248,7 +264,7 @@ void store_status_from_json(struct store_status *out, json_t *status)
 	out->present = 1;
 	out->observed_generation =
 	    (long long)json_integer_value(json_object_get(status, "observedGeneration"));
-	out->conditions = json_incref(json_object_get(status, "conditions"));
+	out->conditions = json_deep_copy(json_object_get(status, "conditions"));
 	out->pending_actions = json_object_get(status, "pendingActions") != NULL;
 }
 
@@ -280,7 +296,8 @@ int store_put(struct store *s, json_t *full, char *key, size_t key_len)
 
 	store_key_of(key, key_len, full);
 	obj = cache_sanitize(full);
-	if (obj == NULL)
+	/* The caller keeps full: keep nothing of it. */
+	if (unshared_copy(&obj) != 0)
 		return APPDB_ENOMEM;
 	store_status_from_json(&st, json_object_get(full, "status"));
 	pthread_mutex_lock(&s->mu);
@@ -346,9 +363,9 @@ void store_take(struct store_item *out, struct store *s, const char *key)
 	pthread_mutex_lock(&s->mu);
 	r = find(s, key);
 	if (r != NULL) {
-		out->object = json_incref(r->object);
+		out->object = json_deep_copy(r->object);
 		out->status = r->status;
-		json_incref(out->status.conditions);
+		out->status.conditions = json_deep_copy(r->status.conditions);
 		out->deleted = r->deleted;
 		r->deleted = NULL;
 		drop_if_empty(s, r);
@@ -460,7 +477,7 @@ void store_keep(struct store *s, const struct log_ctx *log, const char *key, enu
 		if (r->pending_events == NULL)
 			r->pending_events = json_array();
 		arr = list == STORE_STATUS ? &r->pending_status : &r->pending_events;
-		json_array_append(*arr, item);
+		json_array_append_new(*arr, json_deep_copy(item));
 		/* Bounded like the cache file; the newest are kept. */
 		while (json_array_size(*arr) >
 		       (list == STORE_STATUS ? CACHE_PENDING_STATUS_MAX : CACHE_PENDING_EVENTS_MAX))
@@ -481,8 +498,10 @@ int store_pending(json_t **status, json_t **events, struct store *s, const char 
 	pthread_mutex_lock(&s->mu);
 	r = find(s, key);
 	if (r != NULL && (r->pending_status != NULL || r->pending_events != NULL)) {
-		*status = r->pending_status != NULL ? json_copy(r->pending_status) : json_array();
-		*events = r->pending_events != NULL ? json_copy(r->pending_events) : json_array();
+		*status =
+		    r->pending_status != NULL ? json_deep_copy(r->pending_status) : json_array();
+		*events =
+		    r->pending_events != NULL ? json_deep_copy(r->pending_events) : json_array();
 		has = 1;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -503,8 +522,8 @@ void store_set_pending(struct store *s, const struct log_ctx *log, const char *k
 		json_decref(r->pending_events);
 		r->pending_status = r->pending_events = NULL;
 		if (json_array_size(status) > 0 || json_array_size(events) > 0) {
-			r->pending_status = json_copy(status);
-			r->pending_events = json_copy(events);
+			r->pending_status = json_deep_copy(status);
+			r->pending_events = json_deep_copy(events);
 		}
 		dirty = entry_locked(s, log, r, 1, &e);
 	}

@@ -12,8 +12,10 @@
  * Threads: one struct store is shared by the watch threads (store_put,
  * store_delete), the workers (store_take, the pending lists, store_set_ready)
  * and the main thread (store_load_cache, store_free). Every function takes
- * the store's lock; nothing returned points into the store: objects are
- * handed out as new references or copies. The cache file is written after
+ * the store's lock; nothing returned points into the store and nothing
+ * given to it is kept: JSON values cross its boundary as deep copies, so no
+ * value (nor its reference count) is shared between threads. The cache file
+ * is written after
  * the lock is released. Callbacks (store_each_key) run with the lock held
  * and must not call the store.
  */
@@ -67,7 +69,7 @@ void store_delete(struct store *s, const char *key);
 void store_take(struct store_item *out, struct store *s, const char *key);
 void store_item_clear(struct store_item *it);
 
-/* Fills a struct store_status from a status object (borrowed; NULL is fine). */
+/* Fills a struct store_status (conditions copied) from a status object (borrowed; NULL is fine). */
 void store_status_from_json(struct store_status *out, json_t *status);
 void store_status_clear(struct store_status *st);
 
@@ -92,7 +94,7 @@ void store_each_key(struct store *s, const char *ns, int pending_only,
 enum store_list { STORE_STATUS = 0, STORE_EVENTS };
 
 /*
- * Appends item (borrowed; referenced) to key's list, dropping the oldest
+ * Appends a copy of item (borrowed) to key's list, dropping the oldest
  * past the cache's caps, and writes the cache file. log (borrowed, may be
  * NULL) names the reconcile in what is logged.
  */
