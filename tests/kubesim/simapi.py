@@ -13,22 +13,18 @@ import threading
 import time
 import uuid
 
+import simmeta
 import simproto
 import simrbac
 import simres
 import simschema
 import simvap
 from simstore import Watcher
-from simutil import (ApiError, FieldError, bad_request, conflict, already_exists, not_found, invalid, gone,
+from simutil import (ApiError, FieldError, bad_request, bad_resource_version, storage_error, conflict, already_exists, not_found, invalid, gone,
                      forbidden, now_ts, parse_label_selector, label_match, parse_field_selector,
                      field_match, field_value, merge_patch, json_patch, strategic_merge)
 
 ADMIN_USER = "kubernetes-admin"
-DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                       r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"]
 GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -325,10 +321,12 @@ class Api:
             if watch:
                 self.selectors(req, r)  # a bad selector is a 400 before the stream starts
                 rvq = req.q("resourceVersion")
-                if rvq not in (None, "") and not rvq.isdigit():
-                    raise bad_request('invalid resource version: "%s"' % rvq)
+                if not _rv_ok(rvq):
+                    raise storage_error(bad_resource_version(rvq))
                 return WatchResponse(self, r, ns, req, table)
             if name:
+                if not _rv_ok(req.q("resourceVersion")):
+                    raise storage_error(bad_resource_version(req.q("resourceVersion")))
                 obj = self.get(r, ns, name)
                 return self.render(req, r, obj, table, single=True)
             return self.list(req, r, ns, table)
@@ -400,7 +398,18 @@ class Api:
             return (kinds[ctype], data)
         if not isinstance(data, dict):
             raise bad_request("couldn't get version/kind; json parse error: expected an object")
+        self.check_times(r, data)
         return data
+
+    @staticmethod
+    def check_times(r, obj):
+        """Time and MicroTime fields of typed objects must decode (400)."""
+        if r.crd is not None:
+            return
+        err = simmeta.decode_times(r, obj)
+        if err:
+            kind = obj.get("kind") or r.kind
+            raise bad_request('%s in version "%s" cannot be handled as a %s: %s' % (kind, r.version, r.kind, err))
 
     # ---- output -------------------------------------------------------------
     def out(self, r, obj):
@@ -504,11 +513,12 @@ class Api:
         limit = int(req.q("limit") or 0)
         cont = req.q("continue")
         with self.lock:
+            if cont and rvq not in (None, "", "0"):
+                raise bad_request("specifying resource version is not allowed when using continue")
             if rvq and rvq != "0":
-                try:
-                    rvn = int(rvq)
-                except ValueError:
-                    raise bad_request('invalid resource version: "%s"' % rvq)
+                if not _rv_ok(rvq):
+                    raise bad_request("invalid resource version: " + bad_resource_version(rvq))
+                rvn = int(rvq)
                 if match == "Exact" and rvn < self.store.compacted:
                     raise gone("The resourceVersion for the provided list is too old.")
                 if rvn > self.store.rv:
@@ -724,14 +734,17 @@ class Api:
         if not isinstance(md, dict):
             raise bad_request("metadata must be an object")
         if not md.get("name") and md.get("generateName"):
-            md["name"] = md["generateName"] + "".join(random.choice(GEN_CHARS) for _ in range(5))
+            md["name"] = md["generateName"][:simmeta.GENERATE_NAME_MAX] + "".join(
+                random.choice(GEN_CHARS) for _ in range(5))
         name = md.get("name") or ""
-        errs = self.validate_meta(r, body)
+        errs = simmeta.validate(r, md) if _validates_meta(r) else []
         if r.namespaced:
             md["namespace"] = ns
         else:
             md.pop("namespace", None)
         body, warnings = self.admit(r, body, None, errs, opts)
+        if r.crd is not None:
+            warnings += simmeta.finalizer_warnings(body["metadata"].get("finalizers"), None)
         if self.store.get(r.skey, ns or "", name) is not None:
             raise already_exists(r.group, r.plural, name)
         if opts.get("user"):
@@ -757,46 +770,6 @@ class Api:
         if r.skey == "apiextensions.k8s.io/customresourcedefinitions":
             self.rebuild()
         return body, warnings
-
-    def validate_meta(self, r, body):
-        md = body["metadata"]
-        errs = []
-        name = md.get("name")
-        if not name:
-            errs.append(FieldError("Required value", "metadata.name", detail="name or generateName is required"))
-        else:
-            pat = DNS1123_LABEL if r.skey in ("/namespaces", "/services") else DNS1123_SUB
-            if r.skey.startswith("rbac.authorization.k8s.io/"):
-                pat = None
-                if "/" in name or name in (".", ".."):
-                    errs.append(FieldError("Invalid value", "metadata.name", name,
-                                           'may not contain "/"'))
-            if pat is not None and (not pat.match(name) or len(name) > (63 if pat is DNS1123_LABEL else 253)):
-                if pat is DNS1123_LABEL:
-                    detail = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-                              "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-                              "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-                else:
-                    detail = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                              "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-                              "'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-                              "(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-                errs.append(FieldError("Invalid value", "metadata.name", name, detail))
-        for k, v in (md.get("labels") or {}).items():
-            if not LABEL_KEY.match(k) or len(k.split("/")[-1]) > 63:
-                errs.append(FieldError("Invalid value", "metadata.labels", k,
-                                       "name part must consist of alphanumeric characters, '-', '_' or '.', and "
-                                       "must start and end with an alphanumeric character"))
-            if not isinstance(v, str) or not LABEL_VALUE.match(v) or len(v) > 63:
-                errs.append(FieldError("Invalid value", "metadata.labels", v,
-                                       "a valid label must be an empty string or consist of alphanumeric "
-                                       "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                                       "character"))
-        for k, v in (md.get("annotations") or {}).items():
-            if not isinstance(v, str):
-                raise bad_request("json: cannot unmarshal into Go struct field ObjectMeta.metadata.annotations "
-                                  "of type string")
-        return errs
 
     def admit(self, r, body, old, errs, opts):
         """Kind-specific defaults and validation; raises 422 on errors."""
@@ -829,11 +802,7 @@ class Api:
             if old is None:
                 body["status"] = {"phase": "Active"}
         elif k == "/events":
-            io = body.get("involvedObject") or {}
-            ns = body["metadata"].get("namespace")
-            if io.get("namespace") and ns and io["namespace"] != ns:
-                errs.append(FieldError("Invalid value", "involvedObject.namespace", io["namespace"],
-                                       "does not match event.namespace"))
+            errs.extend(simmeta.validate_event(body, r.group == "events.k8s.io", old))
             if body.get("firstTimestamp"):
                 body.setdefault("count", 1)
         elif k == "apiextensions.k8s.io/customresourcedefinitions":
@@ -932,6 +901,10 @@ class Api:
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         want_rv = md.get("resourceVersion")
+        if not want_rv and not patched and not r.unconditional_update:
+            # custom resources, CRDs and Leases need a resourceVersion on update
+            raise invalid(simres_qual(r), r.group, r.plural, name, [FieldError(
+                "Invalid value", "metadata.resourceVersion", 0, "must be specified for an update")])
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise conflict(r.group, r.plural, name)
         new = copy.deepcopy(body)
@@ -965,9 +938,13 @@ class Api:
                 if added:
                     raise invalid(r.kind_group(), r.group, r.kind, name, [FieldError(
                         "Forbidden", "metadata.finalizers", detail="no new finalizers can be added if the object "
-                        "is being deleted, found new finalizers %s" % json.dumps(sorted(added)))])
-        errs = [] if sub == "status" else self.validate_meta(r, new)
+                        "is being deleted, found new finalizers %s" % simmeta.go_string_slice(sorted(added)))])
+        errs = [] if sub == "status" or not _validates_meta(r) else simmeta.validate(r, new["metadata"],
+                                                                                     old["metadata"])
         new, warnings = self.admit(r, new, old, errs, {"dry": dry, "strict": req.q("fieldValidation", "Warn")})
+        if r.crd is not None and sub != "status":
+            warnings += simmeta.finalizer_warnings(new["metadata"].get("finalizers"),
+                                                   old["metadata"].get("finalizers"))
         nmd = new["metadata"]
         nmd["resourceVersion"] = old["metadata"].get("resourceVersion")
         if r.gen:
@@ -1023,6 +1000,10 @@ class Api:
             new = _apply_merge(cur, data)
         if not isinstance(new, dict):
             raise bad_request("patched object is not an object")
+        if r.crd is None and simmeta.decode_times(r, new):
+            # a patched object that does not decode is 422 at "patch"
+            raise invalid("", "", "", "", [FieldError("Invalid value", "patch", json.dumps(
+                new, separators=(",", ":")), simmeta.decode_times(r, new))])
         nmd = new.setdefault("metadata", {})
         pmd = (data.get("metadata") if isinstance(data, dict) else None) or {}
         if "resourceVersion" not in pmd:
@@ -1270,6 +1251,16 @@ class Api:
                               "spec": body.get("spec") or {"expirationSeconds": exp},
                               "status": {"token": tok, "expirationTimestamp": time.strftime(
                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exp))}})
+
+
+def _validates_meta(r):
+    """core/v1 Events are not checked for metadata (legacy), events.k8s.io are."""
+    return r.skey != "/events" or r.group == "events.k8s.io"
+
+
+def _rv_ok(rv):
+    """A resourceVersion parameter the storage layer can parse (uint64)."""
+    return rv in (None, "") or (rv.isascii() and rv.isdigit() and int(rv) < 2 ** 64)
 
 
 def simres_qual(r):

@@ -262,8 +262,12 @@ def _cel(schema, value, old, has_old, path, errs):
             msg = "failed rule: %s" % rule.get("rule", "").strip()
         etype = {"FieldValueForbidden": "Forbidden", "FieldValueRequired": "Required value",
                  "FieldValueDuplicate": "Duplicate value"}.get(rule.get("reason"), "Invalid value")
+        # the value is shown for scalars, omitted for objects and arrays
+        shown = FieldError.NO_VALUE if schema.get("type") in ("object", "array") else value
         if etype == "Invalid value":
-            errs.append(FieldError(etype, fpath, schema.get("type", "object"), msg))
+            errs.append(FieldError(etype, fpath, shown, msg))
+        elif etype == "Duplicate value":
+            errs.append(FieldError(etype, fpath, shown))
         else:
             errs.append(FieldError(etype, fpath, detail=msg))
     # descend
