@@ -18,6 +18,7 @@ import simproto
 import simrbac
 import simres
 import simschema
+import simssa
 import simvap
 from simstore import Watcher
 from simutil import (ApiError, FieldError, bad_request, bad_resource_version, storage_error, conflict, already_exists, not_found, invalid, gone,
@@ -715,7 +716,8 @@ class Api:
         self.check_kind(r, body)
         self.check_namespace(r, ns, name=(body.get("metadata") or {}).get("name") or "")
         strict = req.q("fieldValidation", "Warn")
-        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user, "groups": req.groups})
+        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user, "groups": req.groups,
+                                          "manager": self.manager(req, "CreateOptions")})
 
     def check_kind(self, r, body):
         av, kind = body.get("apiVersion"), body.get("kind")
@@ -755,6 +757,12 @@ class Api:
         md["creationTimestamp"] = now_ts()
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             md.pop(k, None)
+        if opts.get("managed") is not None:
+            md["managedFields"] = opts["managed"]
+        elif opts.get("manager"):
+            md["managedFields"] = simssa.update(r, None, body, opts["manager"], None)
+        if not md.get("managedFields"):
+            md.pop("managedFields", None)
         if r.gen:
             md["generation"] = 1
         else:
@@ -880,8 +888,25 @@ class Api:
             "storedVersions": sorted(set([v.get("name") for v in versions if v.get("storage")] +
                                          ((old or {}).get("status") or {}).get("storedVersions", [])))}
 
-    def update(self, req, r, ns, name, sub, body, dry, patched=False):
+    def manager(self, req, options):
+        """The field manager of a write: fieldManager, else the User-Agent's
+        first part; 422 when it is too long or not printable."""
+        m = req.q("fieldManager") or ""
+        errs = []
+        if len(m) > 128:
+            errs.append(FieldError("Too long", "fieldManager", detail="may not be more than 128 bytes"))
+        for i, ch in enumerate(m):
+            if not ch.isprintable():
+                errs.append(FieldError("Invalid value", "fieldManager", m, "invalid character U+%04X (at position "
+                                       "%d)" % (ord(ch), i)))
+        if errs:
+            raise invalid(options + ".meta.k8s.io", "meta.k8s.io", options, "", errs)
+        return m or (req.headers.get("User-Agent") or "").split("/")[0] or "unknown"
+
+    def update(self, req, r, ns, name, sub, body, dry, patched=False, managed=None, manager_sub=None):
         self.check_kind(r, body)
+        manager = self.manager(req, "PatchOptions" if patched else "UpdateOptions")
+        body_fields = (body.get("metadata") or {}).get("managedFields")
         if r.group == "events.k8s.io":
             body = from_events_v1(copy.deepcopy(body))
         md = body.get("metadata") or {}
@@ -897,7 +922,7 @@ class Api:
                 self.check_namespace(r, ns)
                 body.setdefault("metadata", {})["name"] = name
                 obj, w = self._create(r, ns, body, {"dry": dry, "strict": req.q("fieldValidation", "Warn"),
-                                                    "user": req.user, "groups": req.groups})
+                                                    "user": req.user, "groups": req.groups, "manager": manager})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         want_rv = md.get("resourceVersion")
@@ -954,6 +979,11 @@ class Api:
                 nmd["generation"] = old["metadata"].get("generation", 1) + 1
         warnings += simvap.admit(self.store, r, "UPDATE", self.out(r, new), self.out(r, old), req.user, req.groups,
                                  ns, name, sub, dry)
+        nmd.pop("managedFields", None)
+        if managed is None:
+            managed = simssa.update(r, old, new, manager, manager_sub or sub, body_fields)
+        if managed:
+            nmd["managedFields"] = managed
         if new == old:
             return old, 200, warnings
         if dry:
@@ -974,6 +1004,16 @@ class Api:
 
     def patch(self, req, r, ns, name, sub, body, dry):
         kind, data = body
+        force = req.q("force")
+        if kind == "apply" and not req.q("fieldManager"):
+            raise invalid("PatchOptions.meta.k8s.io", "meta.k8s.io", "PatchOptions", "", [FieldError(
+                "Required value", "fieldManager", detail="is required for apply patch")])
+        if kind != "apply" and force is not None:
+            raise invalid("PatchOptions.meta.k8s.io", "meta.k8s.io", "PatchOptions", "", [FieldError(
+                "Forbidden", "force", detail="may not be specified for non-apply patch")])
+        manager = self.manager(req, "PatchOptions")
+        if kind == "apply" and not isinstance(data, dict):
+            raise bad_request("invalid apply patch")
         old = self.store.get(r.skey, ns or "", name)
         if old is None:
             if kind == "apply":
@@ -981,8 +1021,9 @@ class Api:
                     raise not_found(r.group, r.plural, name)
                 self.check_namespace(r, ns)
                 data.setdefault("metadata", {})["name"] = name
-                obj, w = self._create(r, ns, data, {"dry": dry, "strict": req.q("fieldValidation", "Strict"),
-                                                    "user": req.user, "groups": req.groups})
+                obj, managed = simssa.apply(r, None, data, manager, None, force == "true")
+                obj, w = self._create(r, ns, obj, {"dry": dry, "strict": req.q("fieldValidation", "Strict"),
+                                                   "user": req.user, "groups": req.groups, "managed": managed})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         cur = self.out(r, old)
@@ -995,9 +1036,8 @@ class Api:
         elif kind == "strategic":
             new = strategic_merge(cur, data)
         else:
-            if not isinstance(data, dict):
-                raise bad_request("invalid apply patch")
-            new = _apply_merge(cur, data)
+            new, managed = simssa.apply(r, cur, data, manager, sub, force == "true")
+            new.setdefault("metadata", {})["managedFields"] = managed
         if not isinstance(new, dict):
             raise bad_request("patched object is not an object")
         if r.crd is None and simmeta.decode_times(r, new):
@@ -1013,7 +1053,8 @@ class Api:
         else:
             new_strict = req.q("fieldValidation", "Warn")
         req.query = dict(req.query, fieldValidation=new_strict)
-        return self.update(req, r, ns, name, sub, new, dry, patched=True)
+        return self.update(req, r, ns, name, sub, new, dry, patched=True,
+                           managed=new["metadata"].get("managedFields") if kind == "apply" else None)
 
     def delete(self, req, r, ns, name, opts, dry):
         old = self.store.get(r.skey, ns or "", name)
@@ -1238,7 +1279,8 @@ class Api:
                 tgt = tgt.setdefault(part, {})
             tgt[parts[-1]] = replicas
             parent["metadata"].pop("resourceVersion", None)
-            updated, _, _ = self.update(req, r, ns, name, None, parent, req.q("dryRun") == "All", patched=True)
+            updated, _, _ = self.update(req, r, ns, name, None, parent, req.q("dryRun") == "All", patched=True,
+                                        manager_sub="scale")
             return Response(200, scale_of(updated))
 
     def token_request(self, req, r, ns, name):
@@ -1265,20 +1307,6 @@ def _rv_ok(rv):
 
 def simres_qual(r):
     return r.plural + ("." + r.group if r.group else "")
-
-
-def _apply_merge(cur, data):
-    """Server-side apply approximated as a recursive merge that keeps what
-    the applied configuration does not mention (no managed fields)."""
-    if not isinstance(data, dict) or not isinstance(cur, dict):
-        return copy.deepcopy(data)
-    out = dict(cur)
-    for k, v in data.items():
-        if isinstance(v, dict) and isinstance(cur.get(k), dict):
-            out[k] = _apply_merge(cur[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def _yaml_subset(text):
