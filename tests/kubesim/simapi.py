@@ -26,6 +26,7 @@ from simutil import (ApiError, FieldError, bad_request, bad_resource_version, st
                      field_match, field_value, merge_patch, json_patch, strategic_merge)
 
 ADMIN_USER = "kubernetes-admin"
+MAX_BODY = 3 * 1024 * 1024  # --max-request-body-bytes
 SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"]
 GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -364,6 +365,8 @@ class Api:
 
     def decode(self, req, r, patch):
         raw = req.body or b""
+        if len(raw) > MAX_BODY:
+            raise too_large("limit is %d" % MAX_BODY)
         ctype = req.headers.get("Content-Type", "application/json").split(";")[0].strip()
         if ctype == "application/apply-patch+yaml":
             try:
@@ -1032,6 +1035,8 @@ class Api:
                 raise bad_request("json: cannot unmarshal into a merge patch")
             new = merge_patch(cur, data)
         elif kind == "json":
+            if isinstance(data, list) and len(data) > 10000:
+                raise too_large("The allowed maximum operations in a JSON patch is 10000, got %d" % len(data))
             new = json_patch(cur, data)
         elif kind == "strategic":
             new = strategic_merge(cur, data)
@@ -1293,6 +1298,10 @@ class Api:
                               "spec": body.get("spec") or {"expirationSeconds": exp},
                               "status": {"token": tok, "expirationTimestamp": time.strftime(
                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exp))}})
+
+
+def too_large(msg):
+    return ApiError(413, "RequestEntityTooLarge", "Request entity too large: " + msg)
 
 
 def _validates_meta(r):

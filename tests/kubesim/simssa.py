@@ -112,7 +112,14 @@ def from_schema(s):
 
 
 def root_type(r):
-    """The type of a whole object of resource r."""
+    """The type of a whole object of resource r (kept on r)."""
+    t = getattr(r, "ssa_type", None)
+    if t is None:
+        t = r.ssa_type = _root_type(r)
+    return t
+
+
+def _root_type(r):
     if r.crd is not None and r.schema is not None:
         root = from_schema(r.schema)
         if root.kind != "struct":
@@ -410,8 +417,12 @@ def _cap(managers):
 
 
 def _strip(obj):
-    o = copy.deepcopy(obj)
-    (o.get("metadata") or {}).pop("managedFields", None)
+    """obj without metadata.managedFields (a shallow copy: not to be changed)."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict) or "managedFields" not in md:
+        return obj
+    o = dict(obj)
+    o["metadata"] = {k: v for k, v in md.items() if k != "managedFields"}
     return o
 
 
@@ -522,7 +533,10 @@ def _apply(r, live, cfg, manager, sub, force):
     if last is not None:
         owned = set().union(*(m.paths for m in managers.values()))
         covered = {q[:n] for q in owned for n in range(1, len(q))}
-        for p in sorted(last.paths - owned - covered, key=len, reverse=True):
+        gone = sorted(last.paths - owned - covered, key=len, reverse=True)
+        if gone:
+            merged = copy.deepcopy(merged)  # merge shares what it did not change with base
+        for p in gone:
             remove_path(merged, p, t)  # no one sets it any more
     added, removed, modified = compare(base, merged, t)
     changed = _filter(added | modified, scope)

@@ -72,6 +72,16 @@ class RealServerTest(SimTestCase):
         st, out, _ = self.sim.http("PATCH", WPATH % "rs" + "/unp", {"spec": {"size": 2}},
                                    ctype="application/merge-patch+json")
         self.assertEqual(st, 200)
+        st, out, _ = self.sim.http("PATCH", LEASES + "/uncond", {"spec": {"holderIdentity": "c"}},
+                                   ctype="application/merge-patch+json")
+        self.assertEqual((st, out["spec"]["holderIdentity"]), (200, "c"))
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "uncond"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}}}
+        self.assertEqual(self.sim.http("POST", "/apis/apps/v1/namespaces/rs/deployments", dep)[0], 201)
+        scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "uncond"},
+                 "spec": {"replicas": 3}}
+        st, out, _ = self.sim.http("PUT", "/apis/apps/v1/namespaces/rs/deployments/uncond/scale", scale)
+        self.assertEqual((st, out["spec"]["replicas"]), (200, 3))
 
     # ---- 3. CEL messages -------------------------------------------------------------------
     def test_cel_message_omits_objects_and_shows_scalars(self):
@@ -175,6 +185,17 @@ class RealServerTest(SimTestCase):
                                         'object is being deleted, found new finalizers []string{"example.dev/more"}')])
         self.sim.http("PATCH", WPATH % "rs" + "/findel", {"metadata": {"finalizers": None}},
                       ctype="application/merge-patch+json")
+
+    def test_request_size_limits(self):
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "x" * (3 << 20)}}
+        st, out, _ = self.sim.http("POST", "/api/v1/namespaces/rs/configmaps", cm)
+        self.assertEqual((st, out["reason"], out["message"]), (413, "RequestEntityTooLarge",
+                                                               "Request entity too large: limit is 3145728"))
+        self.create("ops")
+        ops = [{"op": "test", "path": "/spec/size", "value": 3}] * 10001
+        st, out, _ = self.sim.http("PATCH", WPATH % "rs" + "/ops", ops, ctype="application/json-patch+json")
+        self.assertEqual((st, out["message"]), (413, "Request entity too large: The allowed maximum operations in "
+                                                     "a JSON patch is 10000, got 10001"))
 
     # ---- 5. MicroTime -----------------------------------------------------------------------
     def test_lease_renew_time_without_fraction_is_400(self):
