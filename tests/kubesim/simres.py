@@ -293,7 +293,7 @@ def openapi_gv(resources, group, version):
                                                                  "x-kubernetes-preserve-unknown-fields": True}
         sch["x-kubernetes-group-version-kind"] = [{"group": r.group, "version": r.version, "kind": r.kind}]
         schemas[schema_name(r)] = sch
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.36.3"}, "paths": paths,
             "components": {"schemas": schemas}}
 
 
