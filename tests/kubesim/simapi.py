@@ -423,7 +423,7 @@ class Api:
             return None
         if obj.get("kind") == "Status":
             return obj
-        o = json.loads(json.dumps(obj))  # a deep copy of JSON data, faster than copy.deepcopy
+        o = _jcopy(obj)
         if r.group == "events.k8s.io":
             return to_events_v1(o)
         o["apiVersion"] = r.api_version
@@ -936,11 +936,11 @@ class Api:
                 "Invalid value", "metadata.resourceVersion", 0, "must be specified for an update")])
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise conflict(r.group, r.plural, name)
-        new = copy.deepcopy(body)
+        new = _jcopy(body)
         new["apiVersion"] = old["apiVersion"]
         new["kind"] = r.kind
         if sub == "status":
-            merged = copy.deepcopy(old)
+            merged = _jcopy(old)
             if "status" in new:
                 merged["status"] = new["status"]
             else:
@@ -1299,6 +1299,11 @@ class Api:
                               "spec": body.get("spec") or {"expirationSeconds": exp},
                               "status": {"token": tok, "expirationTimestamp": time.strftime(
                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exp))}})
+
+
+def _jcopy(o):
+    """A deep copy of JSON data, faster than copy.deepcopy."""
+    return json.loads(json.dumps(o))
 
 
 def too_large(msg):

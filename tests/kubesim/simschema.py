@@ -244,12 +244,12 @@ def _cel(schema, value, old, has_old, path, errs):
             if not isinstance(ok, bool):
                 raise simcel.CelError("rule did not evaluate to a bool")
         except simcel.CelError as e:
-            errs.append(FieldError("Invalid value", fpath, schema.get("type", "object"),
-                                   "%s: %s" % ("rule evaluation error", e)))
+            errs.append(FieldError("Invalid value", fpath, schema.get("type", "object"), "%s evaluating rule: %s"
+                                   % (e, (rule.get("message") or rule.get("rule", "")).strip())))
             continue
         if ok:
             continue
-        msg = rule.get("message") or ""
+        msg = (rule.get("message") or "").strip()
         if rule.get("messageExpression"):
             try:
                 mast = simcel.compile_rule(rule["messageExpression"])
