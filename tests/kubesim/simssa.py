@@ -426,6 +426,15 @@ def _strip(obj):
     return o
 
 
+def _take(managers, me, paths):
+    """The other managers lose paths (changed or removed by me)."""
+    for m in list(managers.values()):
+        if m.key != me.key:
+            m.paths -= paths
+            if not m.paths:
+                del managers[m.key]
+
+
 def _part(obj, scope):
     """The part of an object an endpoint can own (compared alone: faster)."""
     if scope == "status":
@@ -453,13 +462,7 @@ def update(r, old, new, manager, sub, body_fields=None):
     changed = _filter(added | modified, scope)
     removed = _filter(removed, scope)
     me = Manager(manager, "Update", r.api_version, sub)
-    for m in list(managers.values()):
-        if m.key == me.key:
-            continue
-        m.paths -= changed
-        m.paths -= removed
-        if not m.paths:
-            del managers[m.key]
+    _take(managers, me, changed | removed)
     if changed:
         prev = managers.get(me.key)
         me.paths = (prev.paths - removed if prev else set()) | changed
@@ -558,13 +561,7 @@ def _apply(r, live, cfg, manager, sub, force):
                 conflicts.append((m, p))
     if conflicts and not force:
         raise conflict_error(conflicts)
-    for m in list(managers.values()):
-        if m.key == me.key:
-            continue
-        m.paths -= changed
-        m.paths -= removed
-        if not m.paths:
-            del managers[m.key]
+    _take(managers, me, changed | removed)
     me.time = now_ts() if merged != base or last is None else last.time
     return merged, encode(managers)
 
