@@ -23,10 +23,11 @@ class T:
     struct (declared fields, others of type extra), list_map (keys),
     list_set, deduced (untyped) or loose (a built-in kind without schema)."""
 
-    def __init__(self, kind, fields=None, extra=None, elem=None, keys=None):
+    def __init__(self, kind, fields=None, extra=None, elem=None, keys=None, extra_declared=False):
         self.kind = kind
         self.fields = fields or {}
         self.extra = extra
+        self.extra_declared = extra_declared  # other keys are fields too (built-in kinds)
         self.elem = elem
         self.keys = keys or []
 
@@ -35,7 +36,7 @@ class T:
         if self.kind == "struct":
             if key in self.fields:
                 return self.fields[key], True
-            return self.extra or DEDUCED, False
+            return self.extra or DEDUCED, self.extra_declared
         if self.kind == "loose":
             return _loose_child(key, value), True
         return DEDUCED, False
@@ -126,7 +127,8 @@ def _root_type(r):
             root = T("struct", extra=DEDUCED)
         root.fields = dict(root.fields, apiVersion=SCALAR, kind=SCALAR, metadata=METADATA)
         return root
-    return T("struct", fields={"apiVersion": SCALAR, "kind": SCALAR, "metadata": METADATA}, extra=LOOSE)
+    return T("struct", fields={"apiVersion": SCALAR, "kind": SCALAR, "metadata": METADATA}, extra=LOOSE,
+             extra_declared=True)
 
 
 # ---- list items -------------------------------------------------------------------

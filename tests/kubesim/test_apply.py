@@ -192,3 +192,20 @@ class ApplyTest(SimTestCase):
         self.assertEqual(obj["spec"]["size"], 5)
         last = json.loads(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
         self.assertEqual(last["spec"]["size"], 5)
+
+    def test_built_in_kinds_keyed_lists_and_maps(self):
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d1"},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}}, "template": {
+                   "metadata": {"labels": {"app": "d"}},
+                   "spec": {"containers": [{"name": "c", "image": "nginx", "env": [{"name": "A", "value": "1"}]}]}}}}
+        path = "/apis/apps/v1/namespaces/sa/deployments/d1?fieldManager=ops"
+        st, obj, _ = self.sim.http("PATCH", path, dep, ctype=APPLY)
+        self.assertEqual(st, 201, obj)
+        self.assertEqual(obj["metadata"]["managedFields"][0]["fieldsV1"], {"f:spec": {
+            "f:replicas": {}, "f:selector": {"f:matchLabels": {"f:app": {}}},
+            "f:template": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:containers": {
+                'k:{"name":"c"}': {".": {}, "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
+                                   "f:image": {}, "f:name": {}}}}}}})
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm1"}, "data": {"a": "1"}}
+        st, obj, _ = self.sim.http("POST", "/api/v1/namespaces/sa/configmaps?fieldManager=mk", cm)
+        self.assertEqual(obj["metadata"]["managedFields"][0]["fieldsV1"], {"f:data": {".": {}, "f:a": {}}})
