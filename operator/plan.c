@@ -366,6 +366,34 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 	plan_retired_roles(b, d, o);
 }
 
+/* A retired user's CONNECT and owner membership are revoked. */
+static void plan_retired_database(struct builder *b, const struct desired *d,
+                                  const struct observed *o)
+{
+	struct action *a;
+	size_t i;
+
+	for (i = 0; i < d->n_retired; i++) {
+		const char *name = d->retired[i];
+
+		if (observed_has(o, "db:CONNECT:%s", name)) {
+			a = add(b, ACT_REVOKE_CONNECT, name,
+			        "revoke connect on database %s from %s", d->db_name, name);
+			if (a != NULL) {
+				set(b, &a->db, d->db_name);
+				set(b, &a->other, name);
+			}
+		}
+		if (observed_has(o, "member:%s:%s", d->owner, name)) {
+			a = add(b, ACT_REVOKE_ROLE, name, "revoke %s from %s", d->owner, name);
+			if (a != NULL) {
+				set(b, &a->role, d->owner);
+				set(b, &a->other, name);
+			}
+		}
+	}
+}
+
 /* The database, its marker, CONNECT, and owner-role memberships. */
 static void plan_database(struct builder *b, const struct desired *d, const struct observed *o)
 {
@@ -435,25 +463,7 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 			}
 		}
 	}
-	for (i = 0; i < d->n_retired; i++) {
-		const char *name = d->retired[i];
-
-		if (observed_has(o, "db:CONNECT:%s", name)) {
-			a = add(b, ACT_REVOKE_CONNECT, name,
-			        "revoke connect on database %s from %s", d->db_name, name);
-			if (a != NULL) {
-				set(b, &a->db, d->db_name);
-				set(b, &a->other, name);
-			}
-		}
-		if (observed_has(o, "member:%s:%s", d->owner, name)) {
-			a = add(b, ACT_REVOKE_ROLE, name, "revoke %s from %s", d->owner, name);
-			if (a != NULL) {
-				set(b, &a->role, d->owner);
-				set(b, &a->other, name);
-			}
-		}
-	}
+	plan_retired_database(b, d, o);
 	/*
 	 * A new database is created closed to connections and opened only now,
 	 * when PUBLIC has lost CONNECT: no session of another role can get in
@@ -731,6 +741,30 @@ static void plan_schema_public(struct builder *b, const struct desired *d,
 	}
 }
 
+/* A retired user's USAGE, grants and default privileges in schema are revoked. */
+static void plan_retired_schema(struct builder *b, const struct desired *d,
+                                const struct observed *o, const char *schema)
+{
+	struct action *a;
+	size_t i;
+
+	for (i = 0; i < d->n_retired; i++) {
+		const char *name = d->retired[i];
+
+		if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
+			a = add(b, ACT_REVOKE_SCHEMA_USAGE, name,
+			        "revoke usage on schema %s from %s", schema, name);
+			if (a != NULL) {
+				a->target_db = 1;
+				set(b, &a->schema, schema);
+				set(b, &a->other, name);
+			}
+		}
+		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r');
+		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S');
+	}
+}
+
 /* Schemas, USAGE, object grants and default privileges inside the database. */
 static void plan_schemas(struct builder *b, const struct desired *d, const struct observed *o)
 {
@@ -814,21 +848,7 @@ static void plan_schemas(struct builder *b, const struct desired *d, const struc
 			plan_object_privs(b, d, o, schema, u->name, (int)u->access, reassigned,
 			                  'S');
 		}
-		for (i = 0; i < d->n_retired; i++) {
-			const char *name = d->retired[i];
-
-			if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
-				a = add(b, ACT_REVOKE_SCHEMA_USAGE, name,
-				        "revoke usage on schema %s from %s", schema, name);
-				if (a != NULL) {
-					a->target_db = 1;
-					set(b, &a->schema, schema);
-					set(b, &a->other, name);
-				}
-			}
-			plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r');
-			plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S');
-		}
+		plan_retired_schema(b, d, o, schema);
 	}
 }
 
@@ -839,9 +859,18 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 	int needs_db = 0;
 
 	memset(out, 0, sizeof(*out));
-	plan_roles(&b, d, o);
-	plan_database(&b, d, o);
-	plan_schemas(&b, d, o);
+	if (d->disabling) {
+		/* Every login role is retired; nothing is created or granted. */
+		plan_retired_roles(&b, d, o);
+		if (o->db_exists)
+			plan_retired_database(&b, d, o);
+		for (i = 0; o->target_observed && i < d->n_schemas; i++)
+			plan_retired_schema(&b, d, o, d->schemas[i]);
+	} else {
+		plan_roles(&b, d, o);
+		plan_database(&b, d, o);
+		plan_schemas(&b, d, o);
+	}
 
 	/* Database and in-database work runs as a member of the creating roles. */
 	for (i = 0; i < out->n; i++)

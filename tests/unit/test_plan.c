@@ -26,8 +26,8 @@ static struct desired_user USERS[] = {
 static struct desired desired(void)
 {
 	struct desired d = {
-	    "team-a/shop",         "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
-	    "2026-12-01T00:00:00Z"};
+	    "team-a/shop",          "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
+	    "2026-12-01T00:00:00Z", 0};
 
 	return d;
 }
