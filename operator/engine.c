@@ -783,7 +783,8 @@ static const char *password_of(struct rec *r, const char *name)
 }
 
 /* Executes one action on the right connection. */
-static int apply_action(struct rec *r, const struct action *a, int *granted, struct err *err)
+static int apply_action(struct rec *r, const struct action *a, int *granted, int *skipped,
+                        struct err *err)
 {
 	struct sql_quote q;
 	char *verifier = NULL, *sql = NULL, *tmp = NULL;
@@ -832,9 +833,20 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 		err_set(err, rc, "could not render the statement");
 	else if (!a->may_not_apply)
 		rc = run_sql(r, conn, sql, err);
-	else if ((rc = pg_exec_applied(conn, sql, &applied, err)) == 0 && !applied &&
-	         a->warning != NULL)
-		rc = plan_warn(&r->plan, a->warning);
+	else if ((rc = pg_acts_as_schema_owner(conn, a->schema, &applied, err)) == 0) {
+		/*
+		 * A new database before 15: its public belongs to whoever owns
+		 * template1's. A statement that could not take effect is not run
+		 * (the server would only warn); one that ran may still say so.
+		 */
+		if (applied)
+			rc = pg_exec_applied(conn, sql, &applied, err);
+		if (rc == 0 && !applied) {
+			*skipped = 1;
+			if (a->warning != NULL)
+				rc = plan_warn(&r->plan, a->warning);
+		}
+	}
 	free_secret_str(verifier);
 	free_secret_str(sql);
 	return rc;
@@ -883,7 +895,7 @@ static int step_apply(struct rec *r)
 {
 	struct err err = {0};
 	size_t i;
-	int granted = 0, rc = 0, rc2;
+	int granted = 0, skipped, rc = 0, rc2;
 
 	if (!applies(r) && take_actions(r) != 0)
 		return APPDB_ENOMEM;
@@ -899,10 +911,11 @@ static int step_apply(struct rec *r)
 
 		if (a->kind == ACT_DROP_ADMIN_MEMBERSHIP)
 			continue;
-		rc = apply_action(r, a, &granted, &err);
+		skipped = 0;
+		rc = apply_action(r, a, &granted, &skipped, &err);
 		if (rc != 0) {
 			err_wrap(&err, rc, "%s", a->text);
-		} else {
+		} else if (!skipped) {
 			a->done = 1;
 			log_info(&r->log, "%s", a->text);
 		}

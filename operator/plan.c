@@ -590,6 +590,7 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 {
 	const char *const *list = t == 'S' ? SEQ_PRIVS : TABLE_PRIVS;
 	int has_objects = observed_has(o, "objects:%s:%c:%s", schema, t, grantee);
+	int owner_user = !creator(d, grantee) ? 0 : strcmp(grantee, d->owner) != 0;
 	int missing[8] = {0}, excess[8] = {0};
 	char privs[128];
 	size_t i, c, n_roles = 1 + d->n_users + d->n_retired;
@@ -610,7 +611,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 
 	for (c = 0; c < n_roles; c++) {
 		const char *role = nth_role(d, c);
-		int creates = creator(d, role) && strcmp(role, grantee) != 0;
+		/* An owner user needs no default grant from itself or the owner role. */
+		int creates =
+		    creator(d, role) && strcmp(role, grantee) != 0 && !(owner_user && c == 0);
 
 		for (i = 0; list[i] != NULL; i++) {
 			int want = creates && wanted(level, list[i]);
