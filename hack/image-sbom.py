@@ -37,7 +37,7 @@ def copy_out(engine, image, paths, dest):
             subprocess.run(list(engine) + ["cp", "%s:%s" % (cid, path), os.path.join(dest, os.path.basename(path))],
                            capture_output=True)
     finally:
-        subprocess.run(list(engine) + ["rm", "-f", cid], capture_output=True)
+        subprocess.run(list(engine) + ["rm", "-f", "-v", cid], capture_output=True)
 
 
 def dpkg_status(text):

@@ -123,7 +123,7 @@ def copy_binary():
         try:
             engine("cp", cid + ":/usr/local/bin/appdb-operator", dest)
         finally:
-            engine("rm", "-f", cid, check=False)
+            engine("rm", "-f", "-v", cid, check=False)
     return dest
 
 
@@ -220,13 +220,15 @@ def test_5_sbom():
 
 # ---- running it ----
 
-def render_chart(extra_values):
-    """helm template of the chart (with its CRD) for the values given, as objects."""
+def render_chart(extra_values, values_file=None):
+    """helm template of the chart (with its CRD) for values_file and the
+    values given, as text and objects."""
     values = os.path.join(State.work, "values.json")
     with open(values, "w") as f:
         json.dump(extra_values, f)
-    p = lib.run([lib.helm(), "template", RELEASE, lib.CHART, "--namespace", NS, "--include-crds",
-                 "-f", values, "--set-file", "caBundle=" + pg().ca], env=lib.helm_env())
+    files = ["-f", values_file] if values_file else []
+    p = lib.run([lib.helm(), "template", RELEASE, lib.CHART, "--namespace", NS, "--include-crds"]
+                + files + ["-f", values, "--set-file", "caBundle=" + pg().ca], env=lib.helm_env())
     return p.stdout, lib.yaml_text_to_objects(p.stdout, "image-rendered.yaml")
 
 
@@ -262,12 +264,12 @@ def write_files(d, files, mode=0o644):
     return d
 
 
-def volume_dirs(objs, spec, secrets):
+def volume_dirs(objs, spec, secrets, pod):
     """A host directory per volume of the pod: ConfigMap and Secret contents
     as files, emptyDirs empty and writable as the kubelet makes them."""
     dirs = {}
     for v in spec["volumes"]:
-        d = os.path.join(State.work, "vol-" + v["name"])
+        d = os.path.join(State.work, "vol-%s-%s" % (pod, v["name"]))
         if "configMap" in v:
             write_files(d, find(objs, "ConfigMap", v["configMap"]["name"])["data"])
         elif "secret" in v:
@@ -404,26 +406,47 @@ def test_6_read_only_plain_run():
     assert p.admin_password not in r.stdout + r.stderr and "plain-ro-pw-1" not in r.stdout + r.stderr
 
 
-def test_7_deployment_run():
+def api_sim():
+    """The API simulator with the namespaces; started once for the run tests."""
+    if State.sim is None:
+        State.sim = lib.Kubesim()
+        State.sim.kubectl("create", "namespace", NS)
+        State.sim.kubectl("create", "namespace", "team-a")
+    return State.sim
+
+
+def run_as_deployment(db, values_file=None, assigned=None):
+    """Renders the chart (plus values_file), installs it on the simulator,
+    runs the image as its Deployment says, takes the AppDatabase db to
+    Ready, stops the container. assigned: the (uid, gid, fsGroup) a policy
+    such as OpenShift's SCC gives a pod that fixes none."""
     need()
     p = pg()
-    State.sim = sim = lib.Kubesim()
+    sim = api_sim()
     http_port = free_port()
-    text, objs = render_chart(chart_values(http_port))
+    values = chart_values(http_port)
+    text, objs = render_chart(values, values_file and os.path.join(lib.HERE, values_file))
     deploy = find(objs, "Deployment", RELEASE)
-    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    spec = deploy["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
     assert c["image"] == IMAGE, "the chart's default image %s is not what make image tags (%s)" % (c["image"], IMAGE)
-    sim.kubectl("create", "namespace", NS)
-    sim.kubectl("create", "namespace", "team-a")
     sim.kubectl("apply", "-f", "-", input=text)
-    sim.kubectl("create", "secret", "generic", "orders-ro", "-n", "team-a", "--from-literal=password=orders-ro-pw-1")
+    pw = "%s-ro-pw-1" % db
+    sim.kubectl("create", "secret", "generic", "%s-ro" % db, "-n", "team-a", "--from-literal=password=" + pw)
     token = sim.ctl("mint-token", NS, RELEASE).stdout.strip()
-    sa_dir = write_files(os.path.join(State.work, "serviceaccount"), {
+    sa_dir = write_files(os.path.join(State.work, "serviceaccount-" + db), {
         "token": token, "namespace": NS, "ca.crt": open(os.path.join(sim.dir, "ca.crt")).read()}, 0o444)
-    dirs = volume_dirs(objs, deploy["spec"]["template"]["spec"], {"appdb-admin": {"password": p.admin_password}})
+    dirs = volume_dirs(objs, spec, {"appdb-admin": {"password": p.admin_password}}, db)
     api_port = int(sim.url.rsplit(":", 1)[1])
-    name = "appdb-image-deploy-%d" % os.getpid()
+    name = "appdb-image-%s-%d" % (db, os.getpid())
     flags, args = deployment_flags(deploy, dirs, sa_dir, api_port, name)
+    if assigned:
+        assert "--user" not in flags, "the chart fixes the user: %s" % flags
+        flags += ["--user", "%d:%d" % assigned[:2], "--group-add", str(assigned[2])]
+        uid, gid, group = assigned
+    else:
+        uid, gid, group = c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"], \
+            spec["securityContext"]["fsGroup"]
     sim.ctl("clear-requests")
     State.containers.append(name)
     engine("run", "-d", "--name", name, *flags, IMAGE, *args)
@@ -439,19 +462,19 @@ def test_7_deployment_run():
             assert state["Running"] and time.monotonic() < end, "not ready: %s\n%s" % (state, logs()[-2000:])
             time.sleep(0.3)
         assert http_get(http_port, "/healthz") == 200
-        sim.kubectl("apply", "-f", "-", input=APPDB % {"name": "orders"})
-        r = sim.kubectl("wait", "--for=condition=Ready", "appdb/orders", "-n", "team-a", "--timeout=60s",
+        sim.kubectl("apply", "-f", "-", input=APPDB % {"name": db})
+        r = sim.kubectl("wait", "--for=condition=Ready", "appdb/" + db, "-n", "team-a", "--timeout=60s",
                         check=False)
         assert r.returncode == 0, "not Ready: %s\n%s\n%s" % (
-            r.stderr, sim.kubectl("get", "appdb", "orders", "-n", "team-a", "-o", "yaml").stdout, logs()[-3000:])
-        assert p.database_exists("orders")
-        assert p.can_login("orders_ro", "orders-ro-pw-1", "orders")
+            r.stderr, sim.kubectl("get", "appdb", db, "-n", "team-a", "-o", "yaml").stdout, logs()[-3000:])
+        assert p.database_exists(db)
+        assert p.can_login(db + "_ro", pw, db)
 
         # The process as the kernel sees it.
         pid = json.loads(engine("inspect", name).stdout)[0]["State"]["Pid"]
         st = proc_status(pid)
-        assert st["Uid"].split() == ["65532"] * 4 and st["Gid"].split() == ["65532"] * 4, (st["Uid"], st["Gid"])
-        assert "65532" in st["Groups"].split(), st["Groups"]
+        assert st["Uid"].split() == [str(uid)] * 4 and st["Gid"].split() == [str(gid)] * 4, (st["Uid"], st["Gid"])
+        assert str(group) in st["Groups"].split(), st["Groups"]
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(st[cap], 16) == 0, "%s %s" % (cap, st[cap])
         assert st["NoNewPrivs"] == "1", st["NoNewPrivs"]
@@ -459,7 +482,7 @@ def test_7_deployment_run():
         assert "ro" in root_mount_options(pid), root_mount_options(pid)
         metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port, timeout=5).read().decode()
         assert re.search(r"^appdb_kube_api_up 1", metrics, re.M), metrics[:500]
-        assert re.search(r'^appdb_resources\{ready="true"\} 1', metrics, re.M), metrics[:1500]
+        assert re.search(r'^appdb_resources\{ready="true"\} [1-9]', metrics, re.M), metrics[:1500]
 
         # SIGTERM through the engine: exit 0, well within the grace period.
         grace = deploy["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -472,14 +495,24 @@ def test_7_deployment_run():
         print("     ready, Ready and stopped (%.1f s)" % took, flush=True)
     finally:
         out = logs()
-    assert p.admin_password not in out and "orders-ro-pw-1" not in out and token not in out, "a secret in the log"
+    assert p.admin_password not in out and pw not in out and token not in out, "a secret in the log"
     with open(os.path.join(dirs["cache"], "audit.jsonl")) as f:
         audit = [json.loads(line) for line in f if line.strip()]
-    assert any(a.get("resource") == "team-a/orders" and a.get("result") == "Changed" for a in audit), audit
+    assert any(a.get("resource") == "team-a/" + db and a.get("result") == "Changed" for a in audit), audit
     # Every call was made with the mounted token and is one the chart's RBAC allows.
-    log = sim.ctl("requests").stdout.splitlines()
+    log = sim.ctl("requests", "--clear").stdout.splitlines()
     problems, report = check_rbac.check(log, objs, allow_unused=["get:appdatabases", "patch:events"])
     assert problems == [], "\n  ".join([""] + problems + report)
+
+
+def test_7_deployment_run():
+    run_as_deployment("orders")
+
+
+def test_8_openshift_run():
+    """values-openshift.yaml fixes no ids; the pod runs under the uid, gid 0
+    and fsGroup that restricted-v2 picks from a namespace's range."""
+    run_as_deployment("billing", "values-openshift.yaml", assigned=(1000650000, 0, 1000650000))
 
 
 def tests():
