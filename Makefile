@@ -7,6 +7,7 @@
 #   make bench      speed and memory figures
 #   make lint       clang-format check and cppcheck
 #   make fuzz       run the fuzz targets for a while (clang, libFuzzer)
+#   make image      the container image and its SBOM; make image-test runs it
 #
 # Every operator/*.c is part of the binary; operator/main.c holds main() only,
 # so unit tests link the rest. Test suites register themselves in mk/*.mk by

@@ -21,7 +21,16 @@ version=${VERSION:-$(sed -n 's/^VERSION *:= *//p' Makefile)}
 image=${IMAGE:-appdb-operator:$version}
 build_id=${BUILD_ID:-$(git describe --always --dirty 2>/dev/null || echo unknown)}
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- Makefile operator 2>/dev/null || revision="$revision-dirty"
+# created: the commit's time for a clean build (SOURCE_DATE_EPOCH wins), so
+# building the same commit again is all cache and adds no image; the build's
+# time when the sources have changes.
+created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+if git diff --quiet HEAD -- Makefile operator 2>/dev/null; then
+	epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || true)}
+	[ -z "$epoch" ] || created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+else
+	revision="$revision-dirty"
+fi
 source_url=${IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null | sed -E 's#^[a-z]+://[^/@]*@#https://#' || true)}
 sbom=${SBOM:-$root/build/image/sbom.cdx.json}
 
@@ -37,7 +46,7 @@ start=$(date +%s)
 labels=(
 	org.opencontainers.image.version="$version"
 	org.opencontainers.image.revision="$revision"
-	org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	org.opencontainers.image.created="$created"
 	org.opencontainers.image.source="${source_url:-unknown}"
 	org.opencontainers.image.licenses="${IMAGE_LICENSES:-NOASSERTION}"
 )
