@@ -160,7 +160,7 @@ def test_1_labels_user_volume():
 
 def test_2_version_and_build_id():
     need()
-    out = engine("run", "--rm", "--read-only", IMAGE, "version").stdout.strip()
+    out = engine("run", "--rm", "--network", "none", "--read-only", IMAGE, "version").stdout.strip()
     want = os.environ.get("BUILD_ID")
     m = re.fullmatch(r"appdb-operator (\S+) \(build (\S+)\)", out)
     assert m, out
@@ -179,13 +179,14 @@ def test_3_binary_hardened():
 
 def test_4_libraries_resolve():
     need()
-    out = engine("run", "--rm", "--read-only", "--entrypoint", "ldd", IMAGE, "/usr/local/bin/appdb-operator").stdout
+    out = engine("run", "--rm", "--network", "none", "--read-only", "--entrypoint", "ldd", IMAGE,
+                 "/usr/local/bin/appdb-operator").stdout
     assert "not found" not in out, out
     assert "libpq.so.5" in out and "libcurl.so.4" in out, out
 
 
 def dpkg_in_image():
-    out = engine("run", "--rm", "--read-only", "--entrypoint", "dpkg-query", IMAGE, "-W",
+    out = engine("run", "--rm", "--network", "none", "--read-only", "--entrypoint", "dpkg-query", IMAGE, "-W",
                  "-f", "${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n").stdout
     pkgs = {}
     for line in out.splitlines():
