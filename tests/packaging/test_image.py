@@ -217,7 +217,8 @@ def test_5_sbom():
         assert name in libs, "%s not in the SBOM" % name
     assert not [n for n in libs if n.endswith("-dev")], "build packages in the runtime image"
     for n, c in libs.items():
-        assert c["purl"].startswith("pkg:deb/debian/%s@" % urllib.parse.quote(n)) and "distro=debian-12" in c["purl"], c["purl"]
+        assert c["purl"].startswith("pkg:deb/debian/%s@" % urllib.parse.quote(n)), c["purl"]
+        assert "distro=debian-12" in c["purl"], c["purl"]
     (op,) = [c for c in bom["components"] if c["type"] == "application"]
     assert op["name"] == "appdb-operator" and op["version"] == makefile_version(), op
 
