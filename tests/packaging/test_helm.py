@@ -73,13 +73,19 @@ def kinds(objs, kind):
     return [o for o in objs if o["kind"] == kind]
 
 
+def yaml_value(text, name):
+    """A YAML document that is not a Kubernetes object, read by kubectl
+    (wrapped in one, indented under a key)."""
+    doc = "apiVersion: v1\nkind: Wrapper\nmetadata: {name: w}\nvalue:\n" + \
+        "".join("  " + line + "\n" for line in text.splitlines())
+    (obj,) = lib.yaml_text_to_objects(doc, name + "-wrapper.yaml")
+    return obj["value"]
+
+
 def operator_config(objs):
     cm = one(objs, "ConfigMap", FULLNAME)
     text = cm["data"]["config.yaml"]
-    doc = "apiVersion: v1\nkind: OperatorConfig\nmetadata: {name: c}\nconfig:\n" + \
-        "".join("  " + line + "\n" for line in text.splitlines())
-    (obj,) = lib.yaml_text_to_objects(doc, "config-wrapper.yaml")
-    return obj["config"], text
+    return yaml_value(text, "config"), text
 
 
 def grants(objs):
@@ -391,18 +397,11 @@ def test_network_policy_refused_values():
 
 def chart_annotations():
     with open(os.path.join(lib.CHART, "Chart.yaml")) as f:
-        text = f.read()
-    doc = "apiVersion: v1\nkind: Chart\nmetadata: {name: c}\nchart:\n" + \
-        "".join("  " + line + "\n" for line in text.splitlines())
-    (obj,) = lib.yaml_text_to_objects(doc, "chart-wrapper.yaml")
-    return obj["chart"]["annotations"]
+        return yaml_value(f.read(), "chart")["annotations"]
 
 
 def annotation_list(ann, key):
-    doc = "apiVersion: v1\nkind: Annotation\nmetadata: {name: a}\nlist:\n" + \
-        "".join("  " + line + "\n" for line in ann[key].splitlines())
-    (obj,) = lib.yaml_text_to_objects(doc, "annotation.yaml")
-    return obj["list"]
+    return yaml_value(ann[key], "annotation")
 
 
 def test_artifacthub_annotations():
@@ -582,10 +581,7 @@ def test_notes():
 
 def test_readme_documents_every_value():
     with open(os.path.join(lib.CHART, "values.yaml")) as f:
-        text = f.read()
-    doc = "apiVersion: v1\nkind: Values\nmetadata: {name: v}\nvalues:\n" + \
-        "".join("  " + line + "\n" for line in text.splitlines())
-    (obj,) = lib.yaml_text_to_objects(doc, "values-wrapper.yaml")
+        values = yaml_value(f.read(), "values")
     paths = []
 
     def walk(v, prefix):
@@ -594,7 +590,7 @@ def test_readme_documents_every_value():
                 walk(sub, prefix + "." + k if prefix else k)
         else:
             paths.append(prefix)
-    walk(obj["values"], "")
+    walk(values, "")
     with open(os.path.join(lib.CHART, "README.md")) as f:
         readme = f.read()
     missing = [p for p in paths if "`%s`" % p not in readme]

@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import check_rbac  # noqa: E402
 import hardening  # noqa: E402
 import lib  # noqa: E402
+from e2e import free_port  # noqa: E402
 from harness import PgServer  # noqa: E402
 
 ENGINE = os.environ.get("IMAGE_ENGINE", "podman")
@@ -63,15 +64,6 @@ def engine(*args, check=True, timeout=120):
 
 def inspect():
     return json.loads(engine("image", "inspect", IMAGE).stdout)[0]
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class State:
