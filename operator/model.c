@@ -339,6 +339,10 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 				field_errs_add(errs, f, "must be a string, not %s", type_name(v));
 				continue;
 			}
+			if (strlen(json_string_value(v)) != json_string_length(v)) {
+				field_errs_add(errs, f, "must not contain NUL characters");
+				continue;
+			}
 			if (db->schemas != NULL &&
 			    (db->schemas[db->n_schemas] = strdup(json_string_value(v))) != NULL)
 				db->n_schemas++;
