@@ -135,8 +135,8 @@ static void print_summary(const struct appdb *db, const struct run_result *r, in
 		put_escaped("", r->message, "");
 	fputc('\n', stderr);
 	for (i = 0; i < r->n_actions; i++)
-		put_escaped(plan || r->result == RESULT_BLOCKED ? "  would " : "  did ", r->actions[i],
-		            "\n");
+		put_escaped(plan || r->result == RESULT_BLOCKED ? "  would " : "  did ",
+		            r->actions[i], "\n");
 }
 
 /* Prints the JSON record of a plan. */

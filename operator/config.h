@@ -28,6 +28,8 @@ struct instance_config {
 	struct secret_ref admin_password; /* kind SECRET_NONE with iam_auth */
 	int iam_auth;                     /* admin.iamAuth given */
 	char *iam_region;                 /* admin.iamAuth.region, else aws.region */
+	char **allowed_namespaces;        /* names or globs (team-*); none: every namespace */
+	size_t n_allowed_namespaces;
 };
 
 struct leader_config {
@@ -64,6 +66,9 @@ int config_load(struct config **out, const char *path, struct err *err);
 
 /* Borrowed; NULL when no instance has that name. */
 const struct instance_config *config_instance(const struct config *cfg, const char *name);
+
+/* 1 when resources in namespace ns may use instance in (allowedNamespaces, fnmatch). */
+int config_instance_allows(const struct instance_config *in, const char *ns);
 
 void config_free(struct config *cfg);
 

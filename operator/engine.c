@@ -233,6 +233,10 @@ static int step_instance(struct rec *r)
 	if (r->inst == NULL)
 		return outcome(r, RESULT_BLOCKED, REASON_INSTANCE_UNKNOWN,
 		               "instance %s is not in the operator configuration", r->db->instance);
+	if (!config_instance_allows(r->inst, r->db->ns))
+		return outcome(r, RESULT_BLOCKED, REASON_INSTANCE_NOT_ALLOWED,
+		               "instance %s does not serve namespace %s (allowedNamespaces)",
+		               r->db->instance, r->db->ns);
 	return 0;
 }
 

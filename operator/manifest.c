@@ -71,8 +71,8 @@ static int take_secret(struct manifest_set *set, json_t *doc, const char *file, 
 		               line);
 	if (ns == NULL || !validate_dns_label(ns))
 		return err_set(err, APPDB_EINVAL,
-		               "%s:%d: Secret %s: metadata.namespace: must be a DNS-1123 label", file,
-		               line, name);
+		               "%s:%d: Secret %s: metadata.namespace: must be a DNS-1123 label",
+		               file, line, name);
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
 	snprintf(where, sizeof(where), "%s:%d", file, line);
 	first = json_string_value(json_object_get(set->secret_where, key));
@@ -148,7 +148,8 @@ static int load_dir(struct manifest_set *set, const char *path, struct err *err)
 	int rc = 0;
 
 	if (d == NULL)
-		return err_set(err, APPDB_ENOTFOUND, "could not open %s: %s", path, strerror(errno));
+		return err_set(err, APPDB_ENOTFOUND, "could not open %s: %s", path,
+		               strerror(errno));
 	while ((e = readdir(d)) != NULL) {
 		char **nn;
 

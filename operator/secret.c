@@ -267,8 +267,7 @@ static int copy_text(char **out, json_t *v, const char *what, struct err *err)
 	return *out != NULL ? 0 : APPDB_ENOMEM;
 }
 
-int secret_pick_key(struct secret *out, const char *secret_string, const char *key,
-                    struct err *err)
+int secret_pick_key(struct secret *out, const char *secret_string, const char *key, struct err *err)
 {
 	json_t *doc = NULL;
 	json_t *v, *user;

@@ -45,8 +45,8 @@ static int reserved_database(const char *s)
  */
 static int reserved_role_word(const char *s)
 {
-	static const char *const names[] = {"public",       "none", "current_user", "current_role",
-	                                    "session_user", "user", NULL};
+	static const char *const names[] = {
+	    "public", "none", "current_user", "current_role", "session_user", "user", NULL};
 	const char *const *n;
 
 	for (n = names; *n != NULL; n++)
