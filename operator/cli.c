@@ -348,8 +348,10 @@ static int cmd_validate(int argc, char **argv)
 				in = config_instance(cfg, db->instance);
 			if (validate_appdb(db, in != NULL ? in->admin_user : NULL, &errs) != 0)
 				msg = field_errs_join(&errs);
-			if (duplicate_of_earlier(&set, i))
+			if (duplicate_of_earlier(&set, i)) {
+				free(msg);
 				msg = strdup("metadata.name: the same resource appears twice");
+			}
 		}
 		put_escaped("", it->where, ": ");
 		put_escaped("", db != NULL ? db->ns : NULL, "/");

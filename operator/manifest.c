@@ -90,8 +90,8 @@ static int take_secret(struct manifest_set *set, json_t *doc, const char *file, 
 static int take_doc(struct manifest_set *set, json_t *doc, const char *file, int line,
                     struct err *err)
 {
-	const char *api = json_string_value(json_object_get(doc, "apiVersion"));
-	const char *kind = json_string_value(json_object_get(doc, "kind"));
+	const char *api = doc_text(json_object_get(doc, "apiVersion"));
+	const char *kind = doc_text(json_object_get(doc, "kind"));
 	struct field_errs errs = {0};
 	struct appdb *db = NULL;
 	char *problems = NULL;

@@ -144,6 +144,9 @@ static void test_input_boundary(void **state)
 	             "spec.schemas[0]");
 	expect_field("  instance: local\n", "  instance: local\n  schemas: [ok, \"a\\0\"]\n",
 	             "spec.schemas[1]");
+	expect_field("kind: AppDatabase", "kind: \"AppDatabase\\0x\"", "kind");
+	expect_field("apiVersion: db.platform.dev/v1alpha1",
+	             "apiVersion: \"db.platform.dev/v1alpha1\\0\"", "apiVersion");
 	/* Explicit tags mean what kubectl makes of them. */
 	expect_field("connectionLimit: 5", "connectionLimit: !!str 5",
 	             "spec.users[1].connectionLimit");
