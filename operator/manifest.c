@@ -169,7 +169,8 @@ static int load_dir(struct manifest_set *set, const char *path, struct err *err)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n && rc == 0; i++)
 		rc = load_file(set, names[i], err);
 out:
