@@ -5,6 +5,8 @@
 #                                    loopback port, create the delegated admin
 #                                    role; prints "PGPORT=<port>" and writes DIR/env
 #   hack/pg-throwaway.sh stop DIR    stop the server and remove DIR
+#   hack/pg-throwaway.sh [--major N] bindir      print the bin directory that
+#                                    start would use (installing it if needed)
 #
 # The major version to start is --major N, else $PG_MAJOR, else the newest one
 # Debian's packages installed under /usr/lib/postgresql (15 today), else 15.
@@ -24,7 +26,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: pg-throwaway.sh [--major N] start DIR | stop DIR" >&2
+	echo "usage: pg-throwaway.sh [--major N] start DIR | stop DIR | [--major N] bindir" >&2
 	exit 2
 }
 
@@ -35,7 +37,7 @@ if [ "${1:-}" = "--major" ]; then
 fi
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || usage
+[ -n "$cmd" ] && { [ -n "$dir" ] || [ "$cmd" = bindir ]; } || usage
 
 # The bin directory of a major: Debian's when installed, else the project's.
 bindir_of() {
@@ -58,21 +60,30 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-case "$cmd" in
-start)
+# Sets major (when not given) and bindir, and checks that they agree.
+find_server() {
 	if [ -z "$major" ]; then
 		major=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n 1)
 		major=${major:-15}
 	fi
 	[[ "$major" =~ ^[0-9]+$ ]] || { echo "pg-throwaway: not a major version: $major" >&2; exit 2; }
 	bindir=${PG_BINDIR:-$(bindir_of "$major")}
+	local got
 	got=$("$bindir/postgres" --version) || { echo "pg-throwaway: no PostgreSQL in $bindir" >&2; exit 2; }
 	# "postgres (PostgreSQL) 13.23" -> 13
-	got_major=$(echo "$got" | sed -E 's/^[^0-9]*([0-9]+).*/\1/')
-	if [ "$got_major" != "$major" ]; then
+	if [ "$(echo "$got" | sed -E 's/^[^0-9]*([0-9]+).*/\1/')" != "$major" ]; then
 		echo "pg-throwaway: $bindir has $got, not PostgreSQL $major" >&2
 		exit 2
 	fi
+}
+
+case "$cmd" in
+bindir)
+	find_server
+	echo "$bindir"
+	;;
+start)
+	find_server
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	[ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
