@@ -45,7 +45,9 @@ if [ "$major" = "--list" ]; then
 	printf '%s\n' "${!pins[@]}" | sort -n
 	exit 0
 fi
-[[ "$major" =~ ^[0-9]+$ ]] && [ -n "${pins[$major]:-}" ] || usage
+if ! [[ "$major" =~ ^[0-9]+$ ]] || [ -z "${pins[$major]:-}" ]; then
+	usage
+fi
 pkg_version=${pins[$major]}
 # 13.23.0-beta.16 -> 13.23: what `postgres --version` says.
 server_version=$(echo "$pkg_version" | sed -E 's/^([0-9]+)\.([0-9]+)\..*/\1.\2/')

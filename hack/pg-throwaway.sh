@@ -37,7 +37,9 @@ if [ "${1:-}" = "--major" ]; then
 fi
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && { [ -n "$dir" ] || [ "$cmd" = bindir ]; } || usage
+if [ -z "$cmd" ] || { [ -z "$dir" ] && [ "$cmd" != bindir ]; }; then
+	usage
+fi
 
 # The bin directory of a major: Debian's when installed, else the project's.
 bindir_of() {
@@ -63,7 +65,11 @@ free_port() {
 # Sets major (when not given) and bindir, and checks that they agree.
 find_server() {
 	if [ -z "$major" ]; then
-		major=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n 1)
+		for d in /usr/lib/postgresql/*/bin/postgres; do
+			v=${d#/usr/lib/postgresql/}
+			v=${v%%/*}
+			[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt "${major:-0}" ] && major=$v
+		done
 		major=${major:-15}
 	fi
 	[[ "$major" =~ ^[0-9]+$ ]] || { echo "pg-throwaway: not a major version: $major" >&2; exit 2; }
