@@ -182,7 +182,8 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
                           json_t *v, const struct config *cfg)
 {
 	static const char *const keys[] = {
-	    "host", "port", "adminDatabase", "sslMode", "sslRootCert", "admin", NULL};
+	    "host",        "port",  "adminDatabase",           "sslMode",
+	    "sslRootCert", "admin", "statementTimeoutSeconds", NULL};
 	static const char *const admin_keys[] = {"user", "passwordFrom", "iamAuth", NULL};
 	static const char *const ssl_modes[] = {"disable",   "allow",       "prefer", "require",
 	                                        "verify-ca", "verify-full", NULL};
@@ -207,6 +208,8 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	in->admin_database = str_field(c, v, path, "adminDatabase", "postgres", 0);
 	in->ssl_mode = str_field(c, v, path, "sslMode", "verify-full", 0);
 	in->ssl_root_cert = str_field(c, v, path, "sslRootCert", NULL, 0);
+	in->statement_timeout_seconds =
+	    int_field(c, v, path, "statementTimeoutSeconds", 60, 1, 86400);
 	for (m = ssl_modes; in->ssl_mode != NULL && *m != NULL; m++)
 		ok |= strcmp(*m, in->ssl_mode) == 0;
 	if (in->ssl_mode != NULL && !ok) {

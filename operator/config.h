@@ -28,6 +28,7 @@ struct instance_config {
 	struct secret_ref admin_password; /* kind SECRET_NONE with iam_auth */
 	int iam_auth;                     /* admin.iamAuth given */
 	char *iam_region;                 /* admin.iamAuth.region, else aws.region */
+	int statement_timeout_seconds;    /* every statement of every session; default 60 */
 };
 
 struct leader_config {

@@ -26,7 +26,11 @@
 struct admin_conn {
 	char *instance;
 	PGconn *conn;
+	int failures; /* connection attempts in a row that failed without a verdict */
 };
+
+/* After this many, the admin secret is read again in case it was rotated. */
+#define UNCLASSIFIED_FAILURES_REREAD 3
 
 struct engine {
 	const struct config *cfg;
@@ -58,6 +62,7 @@ struct rec {
 	const char **schemas;
 	struct desired_user *dusers;
 	struct desired desired;
+	const char **retired; /* borrowed from obs.roles */
 	char resource[320];
 	struct observed obs;
 	struct plan plan;
@@ -127,6 +132,9 @@ void run_result_clear(struct run_result *r)
 	}
 	free(r->users);
 	free(r->database);
+	for (i = 0; i < r->n_warnings; i++)
+		free(r->warnings[i]);
+	free(r->warnings);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -182,24 +190,40 @@ static int outcome(struct rec *r, enum run_result_kind kind, const char *reason,
 	return 1;
 }
 
-/* Copies the plan's action texts into the result. */
+/* 1 when the run executes its plan (not plan mode, not awaiting approval). */
+static int applies(const struct rec *r)
+{
+	return r->mode == ENGINE_APPLY && !r->awaiting;
+}
+
+/* 1 when action a is reported: done ones when the run applies, else all (pending). */
+static int reported(const struct rec *r, const struct action *a)
+{
+	return !applies(r) || a->done;
+}
+
+/* Copies the reported actions' texts into the result. */
 static int take_actions(struct rec *r)
 {
 	size_t i;
 
-	if (r->plan.n == 0)
+	if (r->plan.n == 0 || r->out->actions != NULL)
 		return 0;
 	r->out->actions = calloc(r->plan.n, sizeof(char *));
 	if (r->out->actions == NULL)
 		return APPDB_ENOMEM;
 	for (i = 0; i < r->plan.n; i++) {
-		r->out->actions[i] = strdup(r->plan.items[i].text);
-		if (r->out->actions[i] == NULL)
+		if (!reported(r, &r->plan.items[i]))
+			continue;
+		r->out->actions[r->out->n_actions] = strdup(r->plan.items[i].text);
+		if (r->out->actions[r->out->n_actions] == NULL)
 			return APPDB_ENOMEM;
 		r->out->n_actions++;
 	}
 	return 0;
 }
+
+static int run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err);
 
 /* ---- steps ---- */
 
@@ -283,8 +307,7 @@ static int step_secrets(struct rec *r)
 		if (rc != 0)
 			return rc;
 	}
-	if (r->awaiting)
-		return 0;
+	/* Read while awaiting approval too: the pending actions include password resets. */
 	for (i = 0; i < r->db->n_users; i++) {
 		char what[128];
 
@@ -335,6 +358,8 @@ static int connect_admin(struct rec *r, PGconn **out, const char *dbname, struct
 	p.sslmode = r->inst->ssl_mode;
 	p.sslrootcert = r->inst->ssl_root_cert;
 	p.application_name = r->app_name;
+	p.statement_timeout = r->inst->statement_timeout_seconds;
+	p.lock_timeout = r->eng->cfg->lock_timeout_seconds;
 	rc = pg_connect(out, &p, err);
 	free_secret_str(pw);
 	return rc;
@@ -372,11 +397,19 @@ static int get_admin(struct rec *r, struct err *err)
 	PQfinish(ac->conn);
 	ac->conn = NULL;
 	rc = connect_admin(r, &ac->conn, r->inst->admin_database, err);
-	if (rc == APPDB_EUNAUTHORIZED && !r->inst->iam_auth) {
-		/* The admin secret may have been rotated: read it again, once. */
+	ac->failures = rc == APPDB_ETRANSIENT ? ac->failures + 1 : 0;
+	if (!r->inst->iam_auth &&
+	    (rc == APPDB_EUNAUTHORIZED ||
+	     (rc == APPDB_ETRANSIENT && ac->failures % UNCLASSIFIED_FAILURES_REREAD == 0))) {
+		/*
+		 * The admin secret may have been rotated: read it again, once.
+		 * A wrong password has its own SQLSTATE; a server (or proxy)
+		 * that sends none is given the same chance after a few failures.
+		 */
 		struct err again = {0};
 
-		log_info(&r->log, "admin login refused; reading the admin secret again");
+		log_info(&r->log, "admin login %s; reading the admin secret again",
+		         rc == APPDB_EUNAUTHORIZED ? "refused" : "keeps failing");
 		secret_invalidate(eng->resolver, &r->inst->admin_password);
 		secret_clear(&r->admin_pw);
 		if (secret_resolve(&r->admin_pw, eng->resolver, &r->inst->admin_password, r->db->ns,
@@ -468,6 +501,39 @@ static int build_desired(struct rec *r)
 	r->desired.n_schemas = db->n_schemas;
 	r->desired.users = r->dusers;
 	r->desired.n_users = db->n_users;
+	r->desired.now = r->out->started_at;
+	return 0;
+}
+
+/* 1 when name is the owner or a user of the spec. */
+static int in_spec(const struct appdb *db, const char *name)
+{
+	size_t i;
+
+	if (strcmp(name, db->owner) == 0)
+		return 1;
+	for (i = 0; i < db->n_users; i++)
+		if (strcmp(name, db->users[i].name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The roles marked for this resource that the spec no longer names. */
+static int find_retired(struct rec *r)
+{
+	size_t i;
+
+	r->retired = calloc(r->obs.n_roles + 1, sizeof(*r->retired));
+	if (r->retired == NULL)
+		return APPDB_ENOMEM;
+	for (i = 0; i < r->obs.n_roles; i++) {
+		const struct obs_role *role = &r->obs.roles[i];
+		int m = plan_marker_match(role->comment, &r->desired, NULL);
+
+		if ((m == 1 || m == 2) && !in_spec(r->db, role->name))
+			r->retired[r->desired.n_retired++] = role->name;
+	}
+	r->desired.retired = r->retired;
 	return 0;
 }
 
@@ -486,7 +552,7 @@ static int step_observe(struct rec *r)
 		           ? unreachable(r, rc, &err)
 		           : outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s", err.msg);
 	}
-	return 0;
+	return find_retired(r);
 }
 
 /* Refuses what the platform does not own (DESIGN section 4, step 7). */
@@ -517,17 +583,71 @@ static int step_guardrails(struct rec *r)
 	return 0;
 }
 
+/*
+ * Memberships of the admin in roles another resource's run took and never
+ * gave back (that run died): revoked when no run holds memberships now,
+ * which the exclusive memberships lock proves; otherwise left for a later
+ * run. Those in this resource's own roles are the plan's to give back.
+ */
+static int step_stale_memberships(struct rec *r)
+{
+	struct sql_quote q;
+	struct err err = {0};
+	char *sql = NULL;
+	size_t i, n = 0;
+	int got = 0, rc = 0;
+
+	if (r->mode != ENGINE_APPLY)
+		return 0;
+	for (i = 0; i < r->obs.n_roles; i++) {
+		const struct obs_role *role = &r->obs.roles[i];
+
+		n += role->admin_member && plan_marker_match(role->comment, &r->desired, NULL) == 3;
+	}
+	if (n == 0)
+		return 0;
+	if (pg_memberships_try_exclusive(r->admin, &got, &err) != 0 || !got) {
+		log_info(&r->log, "%zu membership(s) of the admin left by another run: %s", n,
+		         got ? err.msg : "a run holds memberships now; later");
+		return 0;
+	}
+	q = pg_quoter(r->admin);
+	for (i = 0; i < r->obs.n_roles && rc == 0; i++) {
+		const struct obs_role *role = &r->obs.roles[i];
+
+		if (!role->admin_member || plan_marker_match(role->comment, &r->desired, NULL) != 3)
+			continue;
+		if ((rc = sql_admin_revoke(&sql, role->name, r->obs.admin, &q)) != 0)
+			break;
+		rc = run_sql(r, r->admin, sql, &err);
+		free(sql);
+		sql = NULL;
+		if (rc == 0)
+			log_info(&r->log, "revoked %s from %s (left by an interrupted run)",
+			         role->name, r->obs.admin);
+	}
+	pg_memberships_release_exclusive(r->admin, NULL);
+	if (rc == APPDB_ENOMEM)
+		return rc;
+	if (rc != 0)
+		log_warn(&r->log, "could not give back a membership left by another run: %s",
+		         err.msg);
+	return 0;
+}
+
 /* Observes inside the application database when it exists. */
 static int step_observe_database(struct rec *r)
 {
 	struct err err = {0};
 	int rc;
 
-	if (!r->obs.db_exists)
-		return 0;
+	if (!r->obs.db_exists || !r->obs.db_allow_connections ||
+	    !(observed_has(&r->obs, "db:CONNECT:%s", r->obs.admin) ||
+	      observed_has(&r->obs, "db:CONNECT:PUBLIC")))
+		return 0; /* not open to the admin yet (an interrupted first run) */
 	rc = connect_admin(r, &r->target, r->db->db_name, &err);
-	if (rc == APPDB_EFORBIDDEN) {
-		/* No CONNECT yet (an interrupted first run): plan everything there. */
+	if (rc == APPDB_EFORBIDDEN || rc == APPDB_ENOTFOUND) {
+		/* Closed since the observation: plan everything there. */
 		log_info(&r->log, "cannot observe inside database %s yet: %s", r->db->db_name,
 		         err.msg);
 		return 0;
@@ -551,8 +671,6 @@ static int step_passwords(struct rec *r)
 {
 	size_t i;
 
-	if (r->awaiting)
-		return 0;
 	for (i = 0; i < r->db->n_users; i++) {
 		struct desired_user *u = &r->dusers[i];
 		const struct obs_role *role = observed_role(&r->obs, u->name);
@@ -578,6 +696,8 @@ static int step_passwords(struct rec *r)
 		p.sslmode = r->inst->ssl_mode;
 		p.sslrootcert = r->inst->ssl_root_cert;
 		p.application_name = r->app_name;
+		p.statement_timeout = r->inst->statement_timeout_seconds;
+		p.lock_timeout = r->eng->cfg->lock_timeout_seconds;
 		if (pg_probe_login(&ok, &p, &err) != 0) {
 			log_warn(&r->log, "could not check the password of %s: %s", u->name,
 			         err.msg);
@@ -611,6 +731,17 @@ static int step_preflight(struct rec *r)
 		database |= k == ACT_CREATE_DATABASE;
 	}
 	roles |= r->plan.n_admin_roles > 0;
+	for (i = 0; i < r->plan.n; i++) {
+		const char *trigger = observed_rest(&r->obs, "evtrigger:");
+
+		if (r->plan.items[i].target_db && trigger != NULL)
+			return outcome(
+			    r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
+			    "database %s has an event trigger whose function a "
+			    "non-superuser can change (name:owner %s); the operator runs "
+			    "no statement there that would fire it",
+			    r->db->db_name, trigger);
+	}
 	if (roles && !r->obs.admin_createrole)
 		return outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED,
 		               "the admin role %s lacks CREATEROLE, which managing roles needs",
@@ -655,10 +786,17 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 	char *verifier = NULL, *sql = NULL, *tmp = NULL;
 	PGconn *conn = r->admin;
 	size_t i;
-	int rc = 0;
+	int rc = 0, applied = 1;
 
 	if ((a->db != NULL || a->target_db) && !*granted) {
-		/* Take the memberships the database work needs, for this run only. */
+		/*
+		 * Take the memberships the database work needs, for this run only,
+		 * under the shared memberships lock so that no other run takes
+		 * them away meanwhile (step_stale_memberships).
+		 */
+		if ((rc = pg_memberships_share(r->admin, err)) != 0)
+			return rc;
+		*granted = 1;
 		q = pg_quoter(r->admin);
 		for (i = 0; i < r->plan.n_admin_roles && rc == 0; i++) {
 			rc = sql_admin_grant(&tmp, r->plan.admin_roles[i], r->obs.admin,
@@ -668,7 +806,6 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 			free(tmp);
 			tmp = NULL;
 		}
-		*granted = 1;
 		if (rc != 0)
 			return rc;
 	}
@@ -688,10 +825,13 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 	}
 	q = pg_quoter(conn);
 	rc = sql_render(&sql, a, r->obs.server_version, verifier, &q);
-	if (rc == 0)
-		rc = run_sql(r, conn, sql, err);
-	else
+	if (rc != 0)
 		err_set(err, rc, "could not render the statement");
+	else if (!a->may_not_apply)
+		rc = run_sql(r, conn, sql, err);
+	else if ((rc = pg_exec_applied(conn, sql, &applied, err)) == 0 && !applied &&
+	         a->warning != NULL)
+		rc = plan_warn(&r->plan, a->warning);
 	free_secret_str(verifier);
 	free_secret_str(sql);
 	return rc;
@@ -712,8 +852,10 @@ static int give_back_memberships(struct rec *r, int granted, struct err *err)
 		first = first != 0 ? first : rc;
 		free(sql);
 	}
+	if (granted && first == 0)
+		first = pg_memberships_unshare(r->admin, err);
 	for (i = 0; i < r->plan.n; i++) {
-		const struct action *a = &r->plan.items[i];
+		struct action *a = &r->plan.items[i];
 		size_t j;
 		int done = 0;
 
@@ -721,11 +863,13 @@ static int give_back_memberships(struct rec *r, int granted, struct err *err)
 			continue;
 		for (j = 0; granted && j < r->plan.n_admin_roles; j++)
 			done |= strcmp(r->plan.admin_roles[j], a->role) == 0;
+		a->done = done;
 		if (done)
 			continue;
 		if (sql_admin_revoke(&sql, a->role, r->obs.admin, &q) != 0)
 			return APPDB_ENOMEM;
 		rc = run_sql(r, r->admin, sql, err);
+		a->done = rc == 0;
 		first = first != 0 ? first : rc;
 		free(sql);
 	}
@@ -738,7 +882,7 @@ static int step_apply(struct rec *r)
 	size_t i;
 	int granted = 0, rc = 0, rc2;
 
-	if (take_actions(r) != 0)
+	if (!applies(r) && take_actions(r) != 0)
 		return APPDB_ENOMEM;
 	if (r->awaiting)
 		return outcome(r, RESULT_BLOCKED, REASON_AWAITING_APPROVAL,
@@ -748,28 +892,31 @@ static int step_apply(struct rec *r)
 	if (r->plan.n == 0 || r->mode == ENGINE_PLAN)
 		return 0;
 	for (i = 0; i < r->plan.n && rc == 0; i++) {
-		const struct action *a = &r->plan.items[i];
+		struct action *a = &r->plan.items[i];
 
 		if (a->kind == ACT_DROP_ADMIN_MEMBERSHIP)
 			continue;
 		rc = apply_action(r, a, &granted, &err);
-		if (rc != 0)
+		if (rc != 0) {
 			err_wrap(&err, rc, "%s", a->text);
-		else
+		} else {
+			a->done = 1;
 			log_info(&r->log, "%s", a->text);
+		}
 	}
 	rc2 = give_back_memberships(r, granted, rc == 0 ? &err : NULL);
 	if (rc == 0)
 		rc = rc2;
-	if (rc == APPDB_ENOMEM)
-		return rc;
+	if (rc == APPDB_ENOMEM || take_actions(r) != 0)
+		return APPDB_ENOMEM;
 	if (rc != 0) {
 		if (rc == APPDB_ETRANSIENT)
 			drop_admin(r);
+		/* A timeout (a tenant holding a lock) is retried like any failure. */
 		return outcome(r, RESULT_FAILED,
 		               rc == APPDB_ETRANSIENT ? REASON_DB_UNREACHABLE
 		                                      : REASON_PROVISIONING_FAILED,
-		               "%s", err.msg);
+		               "%s%s", err.msg, rc == APPDB_ETIMEOUT ? " (will retry)" : "");
 	}
 	return 0;
 }
@@ -787,6 +934,7 @@ static const struct step {
     {"lock", step_lock},
     {"observe", step_observe},
     {"guardrails", step_guardrails},
+    {"stale memberships", step_stale_memberships},
     {"observe database", step_observe_database},
     {"check passwords", step_passwords},
     {"plan", step_plan},
@@ -829,6 +977,8 @@ static json_t *audit_record(struct rec *r, const char *user)
 	for (i = 0; i < r->plan.n; i++) {
 		const struct action *a = &r->plan.items[i];
 
+		if (!reported(r, a))
+			continue;
 		if ((user == NULL && a->user == NULL) ||
 		    (user != NULL && a->user != NULL && strcmp(a->user, user) == 0))
 			json_array_append_new(actions, json_string(a->text));
@@ -846,6 +996,13 @@ static json_t *audit_record(struct rec *r, const char *user)
 	if (rec != NULL && o->message != NULL && o->result != RESULT_CHANGED &&
 	    o->result != RESULT_UNCHANGED)
 		json_object_set_new(rec, "message", json_string(o->message));
+	if (rec != NULL && user == NULL && o->n_warnings > 0) {
+		json_t *w = json_array();
+
+		for (i = 0; i < o->n_warnings; i++)
+			json_array_append_new(w, json_string(o->warnings[i]));
+		json_object_set_new(rec, "warnings", w);
+	}
 	return rec;
 }
 
@@ -857,8 +1014,10 @@ static void write_audit(struct rec *r)
 
 	if (r->eng->audit == NULL || r->out->result == RESULT_UNCHANGED || r->mode == ENGINE_PLAN)
 		return;
-	for (i = 0; i <= r->db->n_users; i++) {
-		const char *user = i == 0 ? NULL : r->db->users[i - 1].name;
+	for (i = 0; i <= r->db->n_users + r->desired.n_retired; i++) {
+		const char *user = i == 0                ? NULL
+		                   : i <= r->db->n_users ? r->db->users[i - 1].name
+		                                         : r->retired[i - 1 - r->db->n_users];
 		json_t *rec;
 
 		if (i > 0 && user == NULL)
@@ -895,6 +1054,42 @@ static int run_start(struct rec *r, struct engine *eng, const struct appdb *db,
 	return r->user_pw != NULL ? 0 : APPDB_ENOMEM;
 }
 
+/* Copies the plan's warnings into the result. */
+static int take_warnings(struct rec *r)
+{
+	size_t i;
+
+	if (r->plan.n_warnings == 0)
+		return 0;
+	r->out->warnings = calloc(r->plan.n_warnings, sizeof(char *));
+	if (r->out->warnings == NULL)
+		return APPDB_ENOMEM;
+	for (i = 0; i < r->plan.n_warnings; i++) {
+		if ((r->out->warnings[i] = strdup(r->plan.warnings[i])) == NULL)
+			return APPDB_ENOMEM;
+		r->out->n_warnings++;
+	}
+	return 0;
+}
+
+/* The message of a run that reached its end: what it did, then its warnings. */
+static char *ready_message(const struct rec *r)
+{
+	const char *what = r->mode == ENGINE_PLAN && r->plan.n > 0 ? "changes pending"
+	                   : r->plan.n == 0 ? "database, roles and grants match the spec"
+	                                    : "database, roles and grants provisioned";
+	char *msg = strdup(what), *next;
+	size_t i;
+
+	for (i = 0; msg != NULL && i < r->out->n_warnings; i++) {
+		if (asprintf(&next, "%s; warning: %s", msg, r->out->warnings[i]) < 0)
+			next = NULL;
+		free(msg);
+		msg = next;
+	}
+	return msg;
+}
+
 /* Ends a run: unlock, close, result, audit; frees the per-run state. */
 static void run_finish(struct rec *r)
 {
@@ -905,17 +1100,14 @@ static void run_finish(struct rec *r)
 		drop_admin(r);
 	PQfinish(r->target);
 	r->target = NULL;
+	if (take_warnings(r) != 0)
+		log_error(&r->log, "out of memory");
 	if (!r->done) {
 		r->out->result = r->plan.n == 0 ? RESULT_UNCHANGED : RESULT_CHANGED;
 		r->out->reason = REASON_PROVISIONED;
 		r->out->ready = r->mode == ENGINE_APPLY || r->plan.n == 0;
 		free(r->out->message);
-		if (r->mode == ENGINE_PLAN && r->plan.n > 0)
-			r->out->message = strdup("changes pending");
-		else
-			r->out->message =
-			    strdup(r->plan.n == 0 ? "database, roles and grants match the spec"
-			                          : "database, roles and grants provisioned");
+		r->out->message = ready_message(r);
 	}
 	now_rfc3339(r->out->finished_at, sizeof(r->out->finished_at));
 	fill_users(r);
@@ -925,6 +1117,7 @@ static void run_finish(struct rec *r)
 		secret_clear(&r->user_pw[i]);
 	free(r->user_pw);
 	free(r->dusers);
+	free(r->retired);
 	observed_clear(&r->obs);
 	plan_clear(&r->plan);
 }

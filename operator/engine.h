@@ -63,7 +63,9 @@ struct run_result {
 	size_t n_actions;
 	struct user_status *users;
 	size_t n_users;
-	char *database; /* spec.database.name when known */
+	char *database;  /* spec.database.name when known */
+	char **warnings; /* what the run could not fix and a person should know */
+	size_t n_warnings;
 };
 
 struct engine;

@@ -75,6 +75,8 @@ const char *err_name(int code)
 		return "database error";
 	case APPDB_EEXISTS:
 		return "already exists";
+	case APPDB_ETIMEOUT:
+		return "timed out";
 	case APPDB_ELIMIT:
 		return "limit exceeded";
 	default:

@@ -29,6 +29,7 @@ enum {
 	APPDB_EEXISTS = -12,      /* already exists */
 	APPDB_ELIMIT = -13,       /* a size or count bound was exceeded */
 	APPDB_EINTERNAL = -14,    /* a bug: should not happen */
+	APPDB_ETIMEOUT = -15,     /* a statement or lock wait ran past its timeout */
 };
 
 #define ERR_MSG_MAX 1024

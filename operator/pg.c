@@ -3,28 +3,47 @@
  */
 #include "pg.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define LOCK_CLASS 0x61706462 /* "apdb": the advisory lock namespace */
+#define LOCK_CLASS 0x61706462             /* "apdb": the advisory lock namespace */
+#define LOCK_CLASS_MEMBERSHIPS 0x61706d62 /* "apmb": the admin's memberships */
+
+/* The project code of a SQLSTATE class (NULL: no SQLSTATE, the connection broke). */
+static int sqlstate_code(const char *state)
+{
+	if (state == NULL)
+		return APPDB_ETRANSIENT;
+	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+		return APPDB_ETIMEOUT; /* statement_timeout, lock_timeout */
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+	    strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0)
+		return APPDB_ETRANSIENT; /* connection, shutdown, resources, deadlock */
+	if (strcmp(state, "28P01") == 0)
+		return APPDB_EUNAUTHORIZED; /* invalid_password */
+	if (strcmp(state, "42501") == 0 || strncmp(state, "28", 2) == 0 ||
+	    strcmp(state, "55000") == 0)
+		return APPDB_EFORBIDDEN; /* no privilege, not permitted, not accepting connections
+		                          */
+	if (strcmp(state, "3D000") == 0)
+		return APPDB_ENOTFOUND; /* invalid_catalog_name: no such database */
+	return APPDB_EDB;
+}
 
 /* Maps a failed result to a project code and message (primary message only). */
 static int result_error(const PGresult *res, PGconn *conn, struct err *err)
 {
 	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	int code = APPDB_EDB;
+	int code = sqlstate_code(state);
 
-	if (state == NULL || PQstatus(conn) != CONNECTION_OK)
+	if (PQstatus(conn) != CONNECTION_OK)
 		code = APPDB_ETRANSIENT;
-	else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-	         strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0 ||
-	         strcmp(state, "55P03") == 0)
-		code = APPDB_ETRANSIENT;
-	else if (strcmp(state, "42501") == 0)
-		code = APPDB_EFORBIDDEN;
 	if (primary == NULL)
 		primary = PQstatus(conn) != CONNECTION_OK ? "connection lost" : "statement failed";
 	return err_set(err, code, "%s%s%s%s", primary, state ? " (SQLSTATE " : "",
@@ -37,28 +56,93 @@ int pg_alive(PGconn *conn)
 	       PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
-/* Trims libpq's multi-line connection error to its first line. */
-static void first_line(char *out, size_t len, const char *msg)
+/*
+ * Reads a failed connection's message as libpq wrote it with verbose
+ * errors: "...failed: SEVERITY:  SQLSTATE: primary\nLOCATION: ...". The
+ * severity is translated, the SQLSTATE never is: it is the five characters
+ * of [0-9A-Z] between ":  " and ": ". state gets it ("" when the server sent
+ * none: a network or TLS failure); msg gets the text without it, first line.
+ */
+static void connection_failure(char state[6], char *msg, size_t len, const char *m)
 {
-	size_t n = strcspn(msg, "\n");
+	const char *p, *code = NULL;
+	size_t n, i;
 
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, msg, n);
-	out[n] = '\0';
+	state[0] = '\0';
+	for (p = strstr(m, ":  "); p != NULL && code == NULL; p = strstr(p + 1, ":  ")) {
+		for (i = 0; i < 5 && ((p[3 + i] >= '0' && p[3 + i] <= '9') ||
+		                      (p[3 + i] >= 'A' && p[3 + i] <= 'Z'));
+		     i++)
+			;
+		if (i == 5 && p[8] == ':' && p[9] == ' ')
+			code = p + 3;
+	}
+	n = strcspn(m, "\n");
+	if (code != NULL && (size_t)(code - m) < n) {
+		memcpy(state, code, 5);
+		state[5] = '\0';
+		/* Drop "SQLSTATE: " from the text a person reads. */
+		snprintf(msg, len, "%.*s%.*s", (int)(code - m), m,
+		         (int)(n - (size_t)(code + 7 - m)), code + 7);
+		return;
+	}
+	snprintf(msg, len, "%.*s", (int)n, m);
 }
 
-int pg_connect(PGconn **out, const struct pg_params *p, struct err *err)
+static void notice_quiet(void *arg, const PGresult *res);
+
+/* Waits for PQconnectPoll's socket until deadline (CLOCK_MONOTONIC seconds). */
+static int poll_until(PGconn *conn, PostgresPollingStatusType st, time_t deadline)
+{
+	struct pollfd pfd = {.fd = PQsocket(conn), .events = 0};
+	struct timespec now;
+	int rc;
+
+	pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec >= deadline)
+			return -1;
+		rc = poll(&pfd, 1, (int)(deadline - now.tv_sec) * 1000);
+	} while (rc < 0 && errno == EINTR);
+	return rc > 0 ? 0 : -1;
+}
+
+/*
+ * Connects like pg_connect; on failure state gets the SQLSTATE the server
+ * sent ("" for none) and *used_password whether the server asked for the
+ * password (so a refusal after it means the password was taken).
+ */
+static int connect_raw(PGconn **out, const struct pg_params *p, char state[6], int *used_password,
+                       struct err *err)
 {
 	const char *keys[12];
 	const char *vals[12];
-	char port[16], timeout[16], msg[512];
+	char port[16], options[256], msg[512];
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	struct timespec now;
+	time_t deadline;
 	PGconn *conn;
-	int i = 0;
+	int i = 0, code;
 
 	*out = NULL;
+	state[0] = '\0';
+	*used_password = 0;
 	snprintf(port, sizeof(port), "%d", p->port);
-	snprintf(timeout, sizeof(timeout), "%d", p->connect_timeout > 0 ? p->connect_timeout : 10);
+	/*
+	 * Settings the server applies before the first statement, above any
+	 * ALTER DATABASE or ALTER ROLE ... SET a tenant made: no name resolves
+	 * through a schema a tenant can write, the session runs as the login
+	 * role, and no statement or lock wait runs unbounded.
+	 */
+	snprintf(options, sizeof(options),
+	         "-c search_path=pg_catalog,pg_temp -c role=none -c statement_timeout=%d "
+	         "-c lock_timeout=%d -c idle_in_transaction_session_timeout=0 "
+	         "-c default_transaction_read_only=off -c standard_conforming_strings=on "
+	         "-c DateStyle=ISO -c TimeZone=UTC",
+	         (p->statement_timeout > 0 ? p->statement_timeout : PG_DEFAULT_STATEMENT_TIMEOUT) *
+	             1000,
+	         (p->lock_timeout > 0 ? p->lock_timeout : PG_DEFAULT_LOCK_TIMEOUT) * 1000);
 	keys[i] = "host", vals[i++] = p->host;
 	keys[i] = "port", vals[i++] = port;
 	keys[i] = "dbname", vals[i++] = p->dbname;
@@ -69,29 +153,85 @@ int pg_connect(PGconn **out, const struct pg_params *p, struct err *err)
 	if (p->sslrootcert != NULL)
 		keys[i] = "sslrootcert", vals[i++] = p->sslrootcert;
 	keys[i] = "application_name", vals[i++] = p->application_name;
-	keys[i] = "connect_timeout", vals[i++] = timeout;
+	keys[i] = "options", vals[i++] = options;
 	keys[i] = "client_encoding", vals[i++] = "UTF8";
 	keys[i] = NULL, vals[i] = NULL;
 
-	conn = PQconnectdbParams(keys, vals, 0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = now.tv_sec + (p->connect_timeout > 0 ? p->connect_timeout : 10);
+	conn = PQconnectStartParams(keys, vals, 0);
 	if (conn == NULL)
 		return APPDB_ENOMEM;
+	/* Verbose errors carry the SQLSTATE of a refused login, in every language. */
+	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+	while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	       st != PGRES_POLLING_FAILED) {
+		if (poll_until(conn, st, deadline) != 0) {
+			PQfinish(conn);
+			return err_set(
+			    err, APPDB_ETRANSIENT,
+			    "could not connect to %s:%d database %s as %s: timeout expired",
+			    p->host, p->port, p->dbname, p->user);
+		}
+		st = PQconnectPoll(conn);
+	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		const char *m = PQerrorMessage(conn);
-		int code = APPDB_ETRANSIENT;
-
-		if (strstr(m, "password authentication failed") != NULL ||
-		    strstr(m, "PAM authentication failed") != NULL)
-			code = APPDB_EUNAUTHORIZED;
-		else if (strstr(m, "permission denied") != NULL)
-			code = APPDB_EFORBIDDEN;
-		first_line(msg, sizeof(msg), m);
+		connection_failure(state, msg, sizeof(msg), PQerrorMessage(conn));
+		code = sqlstate_code(state[0] != '\0' ? state : NULL);
+		/*
+		 * 28000 after the server took a password is a refusal of a role
+		 * that authenticated (NOLOGIN, or PAM for IAM tokens); before it,
+		 * pg_hba.conf refused the connection, which says nothing of the
+		 * credentials. 28P01 is a wrong password whatever the language.
+		 */
+		*used_password = PQconnectionUsedPassword(conn);
+		if (strncmp(state, "28", 2) == 0 && strcmp(state, "28P01") != 0)
+			code = *used_password ? APPDB_EFORBIDDEN : APPDB_ETRANSIENT;
+		if (code == APPDB_EDB)
+			code = APPDB_ETRANSIENT;
 		PQfinish(conn);
 		return err_set(err, code, "could not connect to %s:%d database %s as %s: %s",
 		               p->host, p->port, p->dbname, p->user, msg);
 	}
+	PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+	PQsetNoticeReceiver(conn, notice_quiet, NULL);
 	*out = conn;
 	return 0;
+}
+
+int pg_connect(PGconn **out, const struct pg_params *p, struct err *err)
+{
+	char state[6];
+	int used_password;
+
+	return connect_raw(out, p, state, &used_password, err);
+}
+
+/* Notices of a statement that did nothing: 01006 privilege_not_revoked, 01007 not granted. */
+static void notice_not_applied(void *arg, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state != NULL && (strcmp(state, "01006") == 0 || strcmp(state, "01007") == 0))
+		*(int *)arg = 0;
+}
+
+/* Server notices are not the operator's output (a tenant can raise them). */
+static void notice_quiet(void *arg, const PGresult *res)
+{
+	(void)arg;
+	(void)res;
+}
+
+int pg_exec_applied(PGconn *conn, const char *sql, int *applied, struct err *err)
+{
+	int rc;
+
+	*applied = 1;
+	PQsetNoticeReceiver(conn, notice_not_applied, applied);
+	rc = pg_exec(conn, sql, err);
+	PQsetNoticeReceiver(conn, notice_quiet, NULL);
+	return rc;
 }
 
 int pg_exec(PGconn *conn, const char *sql, struct err *err)
@@ -119,8 +259,9 @@ int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeou
 	params[0] = application_name;
 	params[1] = timeout;
 	res = PQexecParams(conn,
-	                   "SELECT set_config('application_name', $1, false), "
-	                   "set_config('lock_timeout', $2, false)",
+	                   "SELECT pg_catalog.set_config('application_name', $1, false), "
+	                   "pg_catalog.set_config('lock_timeout', $2, false), "
+	                   "pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)",
 	                   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = result_error(res, conn, err);
@@ -149,7 +290,8 @@ static int lock_call(PGconn *conn, const char *fn, const char *db_name, struct e
 
 	snprintf(k1, sizeof(k1), "%d", LOCK_CLASS);
 	snprintf(k2, sizeof(k2), "%d", lock_key(db_name));
-	snprintf(sql, sizeof(sql), "SELECT %s($1::int4, $2::int4)", fn);
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.%s($1::pg_catalog.int4, $2::pg_catalog.int4)",
+	         fn);
 	res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = result_error(res, conn, err);
@@ -162,7 +304,8 @@ int pg_lock(PGconn *conn, const char *db_name, struct err *err)
 	int rc = lock_call(conn, "pg_advisory_lock", db_name, err);
 
 	if (rc != 0)
-		return err_wrap(err, rc == APPDB_EDB ? APPDB_ETRANSIENT : rc,
+		return err_wrap(err,
+		                rc == APPDB_EDB || rc == APPDB_ETIMEOUT ? APPDB_ETRANSIENT : rc,
 		                "could not take the advisory lock for database %s", db_name);
 	return 0;
 }
@@ -170,6 +313,52 @@ int pg_lock(PGconn *conn, const char *db_name, struct err *err)
 int pg_unlock(PGconn *conn, const char *db_name, struct err *err)
 {
 	return lock_call(conn, "pg_advisory_unlock", db_name, err);
+}
+
+/*
+ * The lock that guards the admin's temporary memberships: a run holds it
+ * shared while it holds memberships; revoking memberships that no run
+ * holds needs it exclusively, so one run never takes away another's.
+ */
+static int membership_lock_call(PGconn *conn, const char *fn, int *got, struct err *err)
+{
+	char k1[16], sql[128];
+	const char *params[1] = {k1};
+	PGresult *res;
+	int rc = 0;
+
+	snprintf(k1, sizeof(k1), "%d", LOCK_CLASS_MEMBERSHIPS);
+	snprintf(sql, sizeof(sql),
+	         "SELECT pg_catalog.%s($1::pg_catalog.int4, 0::pg_catalog.int4)::pg_catalog.text",
+	         fn);
+	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = result_error(res, conn, err);
+	else if (got != NULL)
+		*got = strcmp(PQgetvalue(res, 0, 0), "true") == 0;
+	PQclear(res);
+	return rc;
+}
+
+int pg_memberships_try_exclusive(PGconn *conn, int *got, struct err *err)
+{
+	*got = 0;
+	return membership_lock_call(conn, "pg_try_advisory_lock", got, err);
+}
+
+int pg_memberships_release_exclusive(PGconn *conn, struct err *err)
+{
+	return membership_lock_call(conn, "pg_advisory_unlock", NULL, err);
+}
+
+int pg_memberships_share(PGconn *conn, struct err *err)
+{
+	return membership_lock_call(conn, "pg_advisory_lock_shared", NULL, err);
+}
+
+int pg_memberships_unshare(PGconn *conn, struct err *err)
+{
+	return membership_lock_call(conn, "pg_advisory_unlock_shared", NULL, err);
 }
 
 /* Builds a text[] literal from identifiers (already validated: [a-z0-9_]). */
@@ -195,35 +384,70 @@ static char *array_literal(const char *const *names, size_t n)
 	return s;
 }
 
+/*
+ * The SQL below runs in databases whose owners are tenants: every
+ * function, operator, type and catalog is named with its schema, so none
+ * resolves to an object a tenant made, whatever the session's search_path
+ * (which pg_connect pins as well).
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+#define NE " OPERATOR(pg_catalog.<>) "
+#define TEXTS "::pg_catalog.text[]"
+
+/* Roles of the instance the operator marked ($1: the spec's names too). */
+#define MINE_CTE                                                                                   \
+	"mine AS (SELECT x.oid, x.rolname, x.rolcanlogin, x.rolconnlimit, "                        \
+	"                pg_catalog.shobj_description(x.oid, 'pg_authid') AS comment "             \
+	"           FROM pg_catalog.pg_roles x "                                                   \
+	"          WHERE x.rolname" EQ "ANY ($1" TEXTS ") "                                        \
+	"             OR pg_catalog.starts_with(pg_catalog.shobj_description(x.oid, "              \
+	"'pg_authid'), "                                                                           \
+	"                                       '{\"managedBy\":\"appdb-operator\"')) "
+
+/* A usable membership (SET or INHERIT; from 16 an ADMIN-only grant is none). */
+#define USABLE(am)                                                                                 \
+	"(coalesce((pg_catalog.to_jsonb(" am ") OPERATOR(pg_catalog.->>) 'set_option')"            \
+	"::pg_catalog.bool, true) OR coalesce((pg_catalog.to_jsonb(" am                            \
+	") OPERATOR(pg_catalog.->>) 'inherit_option')::pg_catalog.bool, true))"
+
 static const char OBSERVE_ADMIN_SQL[] =
-    "SELECT current_setting('server_version_num')::int, current_user, "
+    "WITH " MINE_CTE
+    "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, r.rolname, "
     "  r.rolcreaterole, r.rolcreatedb, "
-    "  coalesce(current_setting('rds.restrict_password_commands', true), 'off') IN ('on', 'true', "
-    "'1'), "
-    "  EXISTS (SELECT 1 FROM pg_roles p WHERE p.rolname = 'rds_password' "
-    "          AND pg_has_role(current_user, p.oid, 'MEMBER')), "
-    "  (SELECT coalesce(json_agg(json_build_object('name', x.rolname, 'login', x.rolcanlogin, "
-    "          'connlimit', x.rolconnlimit, 'comment', shobj_description(x.oid, 'pg_authid'))), "
-    "'[]') "
-    "     FROM pg_roles x WHERE x.rolname = ANY($1::text[])), "
-    "  (SELECT json_build_object('owner', pg_get_userbyid(d.datdba), "
-    "          'comment', shobj_description(d.oid, 'pg_database')) "
-    "     FROM pg_database d WHERE d.datname = $2), "
-    "  (SELECT coalesce(json_agg(f), '[]') FROM ( "
-    "     SELECT 'member:' || gr.rolname || ':' || mr.rolname AS f "
-    "       FROM pg_auth_members am JOIN pg_roles gr ON gr.oid = am.roleid "
-    "       JOIN pg_roles mr ON mr.oid = am.member "
-    "      WHERE gr.rolname = ANY($1::text[]) "
-    "        AND (mr.rolname = ANY($1::text[]) OR mr.rolname = current_user) "
-    /* From 16 on an ADMIN-only grant (SET and INHERIT false) is no usable membership. */
-    "        AND (coalesce((to_jsonb(am) ->> 'set_option')::bool, true) "
-    "             OR coalesce((to_jsonb(am) ->> 'inherit_option')::bool, true)) "
-    "     UNION ALL "
-    "     SELECT 'db:' || a.privilege_type || ':' || "
-    "            CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END "
-    "       FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-    "      WHERE d.datname = $2) facts) "
-    "FROM pg_roles r WHERE r.rolname = current_user";
+    "  coalesce(pg_catalog.current_setting('rds.restrict_password_commands', true), 'off')" EQ
+    "  ANY ('{on,true,1}'" TEXTS "), "
+    "  EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname" EQ "'rds_password' "
+    "          AND pg_catalog.pg_has_role(r.oid, p.oid, 'MEMBER')), "
+    "  (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+    "          'name', m.rolname, 'login', m.rolcanlogin, 'connlimit', m.rolconnlimit, "
+    "          'comment', m.comment, 'adminMember', EXISTS ("
+    "            SELECT 1 FROM pg_catalog.pg_auth_members am "
+    "             WHERE am.roleid" EQ "m.oid AND am.member" EQ "r.oid AND " USABLE(
+        "am") "))), "
+              "          '[]') FROM mine m), "
+              "  (SELECT pg_catalog.json_build_object('owner', "
+              "pg_catalog.pg_get_userbyid(d.datdba), "
+              "          'comment', pg_catalog.shobj_description(d.oid, 'pg_database'), "
+              "          'allowConnections', d.datallowconn) "
+              "     FROM pg_catalog.pg_database d WHERE d.datname" EQ "$2), "
+              "  (SELECT coalesce(pg_catalog.json_agg(f), '[]') FROM ( "
+              "     SELECT pg_catalog.concat_ws(':', 'member', gr.rolname, mr.rolname) AS f "
+              "       FROM pg_catalog.pg_auth_members am "
+              "       JOIN mine gr ON gr.oid" EQ "am.roleid "
+              "       JOIN pg_catalog.pg_roles mr ON mr.oid" EQ "am.member "
+              "      WHERE (EXISTS (SELECT 1 FROM mine x WHERE x.oid" EQ "mr.oid) OR mr.oid" EQ
+              "r.oid) "
+              "        AND " USABLE(
+                  "am") " "
+                        "     UNION ALL "
+                        "     SELECT pg_catalog.concat_ws(':', 'db', a.privilege_type, "
+                        "            CASE WHEN a.grantee" EQ "0::pg_catalog.oid THEN 'PUBLIC' "
+                        "                 ELSE pg_catalog.pg_get_userbyid(a.grantee) END) "
+                        "       FROM pg_catalog.pg_database d, "
+                        "            pg_catalog.aclexplode(coalesce(d.datacl, "
+                        "pg_catalog.acldefault('d', d.datdba))) a "
+                        "      WHERE d.datname" EQ "$2) facts) "
+                        "FROM pg_catalog.pg_roles r WHERE r.rolname" EQ "CURRENT_USER";
 
 /* Parses an observation column that holds a JSON array (new reference in *out). */
 static int load_array(json_t **out, const char *text, struct err *err)
@@ -275,6 +499,7 @@ static int roles_from_json(struct observed *o, const char *text, struct err *err
 		r->name = strdup(json_string_value(json_object_get(v, "name")));
 		r->login = json_is_true(json_object_get(v, "login"));
 		r->conn_limit = (int)json_integer_value(json_object_get(v, "connlimit"));
+		r->admin_member = json_is_true(json_object_get(v, "adminMember"));
 		r->comment = c != NULL ? strdup(c) : NULL;
 		if (r->name == NULL || (c != NULL && r->comment == NULL)) {
 			free(r->name);
@@ -340,6 +565,7 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 		o->db_owner = strdup(json_string_value(json_object_get(db, "owner")));
 		c = json_string_value(json_object_get(db, "comment"));
 		o->db_comment = c != NULL ? strdup(c) : NULL;
+		o->db_allow_connections = json_is_true(json_object_get(db, "allowConnections"));
 	}
 	rc = facts_from_json(o, PQgetvalue(res, 0, 8), err);
 out:
@@ -350,66 +576,106 @@ out:
 	return rc;
 }
 
+/*
+ * Inside the application database. $1 the schemas, $2 the resource's login
+ * roles (grantees), $3 every role of the resource (possible object owners).
+ * An owner's own ACL entries are no grant and are left out.
+ */
 static const char OBSERVE_TARGET_SQL[] =
-    "WITH s AS (SELECT oid, nspname, nspowner, nspacl FROM pg_namespace "
-    "           WHERE nspname = ANY($1::text[])), "
-    "objs AS (SELECT c.oid, s.nspname, CASE WHEN c.relkind = 'S' THEN 'S' ELSE 'r' END AS kind, "
-    "                c.relacl, c.relowner "
-    "           FROM pg_class c JOIN s ON c.relnamespace = s.oid "
-    "          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
-    "            AND pg_get_userbyid(c.relowner) = ANY($3::text[])), "
-    "totals AS (SELECT nspname, kind, count(*) AS n FROM objs GROUP BY 1, 2), "
+    "WITH s AS (SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n "
+    "           WHERE n.nspname" EQ "ANY ($1" TEXTS ")), "
+    "owners AS (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname" EQ "ANY ($3" TEXTS ")), "
+    /* Every grantee by name: a role this run creates has no oid yet. */
+    "grantees AS (SELECT n.name, g.oid "
+    "               FROM pg_catalog.unnest($2" TEXTS ") AS n(name) "
+    "               LEFT JOIN pg_catalog.pg_roles g ON g.rolname" EQ "n.name), "
+    "objs AS (SELECT c.oid, s.nspname, "
+    "                CASE WHEN c.relkind" EQ "'S'::pg_catalog.\"char\" THEN 'S' ELSE 'r' END "
+    "                AS kind, c.relacl, c.relowner "
+    "           FROM pg_catalog.pg_class c JOIN s ON c.relnamespace" EQ "s.oid "
+    "          WHERE c.relkind" EQ "ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[]) "
+    "            AND EXISTS (SELECT 1 FROM owners o WHERE o.oid" EQ "c.relowner)), "
+    /* Per grantee: the objects it does not own itself (its own need no grant). */
+    "totals AS (SELECT o.nspname, o.kind, g.name AS grantee, pg_catalog.count(*) AS n "
+    "             FROM objs o, grantees g "
+    "            WHERE g.oid IS NULL OR o.relowner" NE "g.oid GROUP BY 1, 2, 3), "
     "objpriv AS (SELECT o.nspname, o.kind, a.privilege_type AS priv, "
-    "                   pg_get_userbyid(a.grantee) AS grantee, count(*) AS n "
-    "              FROM objs o, aclexplode(coalesce(o.relacl, "
-    "                   acldefault((CASE WHEN o.kind = 'S' THEN 's' ELSE 'r' END)::\"char\", "
-    "o.relowner))) a "
-    "             WHERE pg_get_userbyid(a.grantee) = ANY($2::text[]) GROUP BY 1, 2, 3, 4) "
-    "SELECT coalesce(json_agg(f), '[]') FROM ( "
-    "  SELECT 'schema:' || nspname AS f FROM s "
-    "  UNION ALL SELECT 'schemapriv:' || s.nspname || ':' || a.privilege_type || ':' || "
-    "         pg_get_userbyid(a.grantee) "
-    "    FROM s, aclexplode(coalesce(s.nspacl, acldefault('n', s.nspowner))) a "
-    "   WHERE a.grantee <> 0 AND pg_get_userbyid(a.grantee) = ANY($2::text[]) "
-    "  UNION ALL SELECT 'objects:' || nspname || ':' || kind FROM totals "
-    "  UNION ALL SELECT 'any:' || nspname || ':' || kind || ':' || priv || ':' || grantee "
+    "                   pg_catalog.pg_get_userbyid(a.grantee) AS grantee, "
+    "                   pg_catalog.count(*) AS n "
+    "              FROM objs o, pg_catalog.aclexplode(coalesce(o.relacl, "
+    "                   pg_catalog.acldefault((CASE WHEN o.kind" EQ "'S' THEN 's' ELSE 'r' END)"
+    "::pg_catalog.\"char\", o.relowner))) a "
+    "             WHERE a.grantee" NE "o.relowner "
+    "               AND EXISTS (SELECT 1 FROM grantees g WHERE g.oid" EQ "a.grantee) "
+    "             GROUP BY 1, 2, 3, 4) "
+    "SELECT coalesce(pg_catalog.json_agg(f), '[]') FROM ( "
+    "  SELECT pg_catalog.concat_ws(':', 'schema', nspname) AS f FROM s "
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'schemaowner', nspname, "
+    "         pg_catalog.pg_get_userbyid(nspowner)) FROM s "
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'schemapriv', s.nspname, a.privilege_type, "
+    "         CASE WHEN a.grantee" EQ "0::pg_catalog.oid THEN 'PUBLIC' "
+    "              ELSE pg_catalog.pg_get_userbyid(a.grantee) END) "
+    "    FROM s, pg_catalog.aclexplode(coalesce(s.nspacl, pg_catalog.acldefault('n', s.nspowner))) "
+    "a "
+    "   WHERE a.grantee" EQ "0::pg_catalog.oid "
+    "      OR EXISTS (SELECT 1 FROM grantees g WHERE g.oid" EQ "a.grantee) "
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'objects', nspname, kind, grantee) "
+    "    FROM totals "
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'any', nspname, kind, priv, grantee) "
     "    FROM objpriv "
-    "  UNION ALL SELECT 'all:' || p.nspname || ':' || p.kind || ':' || p.priv || ':' || p.grantee "
-    "    FROM objpriv p JOIN totals t ON t.nspname = p.nspname AND t.kind = p.kind "
-    "   WHERE p.n = t.n "
-    "  UNION ALL SELECT 'defacl:' || pg_get_userbyid(d.defaclrole) || ':' || n.nspname || ':' || "
-    "         d.defaclobjtype::text || ':' || a.privilege_type || ':' || "
-    "pg_get_userbyid(a.grantee) "
-    "    FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace, "
-    "         aclexplode(d.defaclacl) a "
-    "   WHERE n.nspname = ANY($1::text[]) AND pg_get_userbyid(d.defaclrole) = ANY($3::text[]) "
-    "     AND a.grantee <> 0 AND pg_get_userbyid(a.grantee) = ANY($2::text[])) facts";
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'all', p.nspname, p.kind, p.priv, p.grantee) "
+    "    FROM objpriv p JOIN totals t ON t.nspname" EQ "p.nspname AND t.kind" EQ "p.kind "
+    "         AND t.grantee" EQ "p.grantee "
+    "   WHERE p.n" EQ "t.n "
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'defacl', "
+    "         pg_catalog.pg_get_userbyid(d.defaclrole), n.nspname, d.defaclobjtype, "
+    "         a.privilege_type, pg_catalog.pg_get_userbyid(a.grantee)) "
+    "    FROM pg_catalog.pg_default_acl d "
+    "    JOIN pg_catalog.pg_namespace n ON n.oid" EQ "d.defaclnamespace, "
+    "         pg_catalog.aclexplode(d.defaclacl) a "
+    "   WHERE n.nspname" EQ "ANY ($1" TEXTS ") "
+    "     AND EXISTS (SELECT 1 FROM owners o WHERE o.oid" EQ "d.defaclrole) "
+    "     AND EXISTS (SELECT 1 FROM grantees g WHERE g.oid" EQ "a.grantee) "
+    "  UNION ALL SELECT DISTINCT pg_catalog.concat_ws(':', 'owns', "
+    "         pg_catalog.pg_get_userbyid(sd.refobjid)) "
+    "    FROM pg_catalog.pg_shdepend sd "
+    "   WHERE sd.deptype" EQ "'o'::pg_catalog.\"char\" "
+    "     AND sd.refclassid" EQ "1260::pg_catalog.oid "
+    "     AND sd.dbid" EQ "(SELECT d.oid FROM pg_catalog.pg_database d "
+    "                      WHERE d.datname" EQ "pg_catalog.current_database()) "
+    "     AND EXISTS (SELECT 1 FROM grantees g WHERE g.oid" EQ "sd.refobjid) "
+    /* An event trigger whose function a tenant can replace would run as the admin. */
+    "  UNION ALL SELECT pg_catalog.concat_ws(':', 'evtrigger', e.evtname, "
+    "         pg_catalog.pg_get_userbyid(p.proowner)) "
+    "    FROM pg_catalog.pg_event_trigger e "
+    "    JOIN pg_catalog.pg_proc p ON p.oid" EQ "e.evtfoid "
+    "    JOIN pg_catalog.pg_roles pr ON pr.oid" EQ "p.proowner "
+    "   WHERE e.evtenabled" NE "'D'::pg_catalog.\"char\" AND NOT pr.rolsuper "
+    "     AND pr.rolname" NE "CURRENT_USER) facts";
 
 int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err)
 {
-	const char **grantees = NULL, **creators = NULL;
+	const char **grantees = NULL, **owners = NULL;
 	const char *params[3] = {NULL, NULL, NULL};
 	char *p[3] = {NULL, NULL, NULL};
 	PGresult *res = NULL;
-	size_t i, ng = 0, nc = 0;
+	size_t i, ng = 0, no = 0;
 	int rc = 0;
 
-	grantees = calloc(d->n_users + 1, sizeof(char *));
-	creators = calloc(d->n_users + 1, sizeof(char *));
-	if (grantees == NULL || creators == NULL) {
+	grantees = calloc(d->n_users + d->n_retired + 1, sizeof(char *));
+	owners = calloc(d->n_users + d->n_retired + 1, sizeof(char *));
+	if (grantees == NULL || owners == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
-	creators[nc++] = d->owner;
-	for (i = 0; i < d->n_users; i++) {
-		if (d->users[i].access == ACCESS_OWNER)
-			creators[nc++] = d->users[i].name;
-		else
-			grantees[ng++] = d->users[i].name;
-	}
+	owners[no++] = d->owner;
+	for (i = 0; i < d->n_users; i++)
+		grantees[ng++] = owners[no++] = d->users[i].name;
+	for (i = 0; i < d->n_retired; i++)
+		grantees[ng++] = owners[no++] = d->retired[i];
 	p[0] = array_literal(d->schemas, d->n_schemas);
 	p[1] = array_literal(grantees, ng);
-	p[2] = array_literal(creators, nc);
+	p[2] = array_literal(owners, no);
 	if (p[0] == NULL || p[1] == NULL || p[2] == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
@@ -430,7 +696,7 @@ out:
 	for (i = 0; i < 3; i++)
 		free(p[i]);
 	free(grantees);
-	free(creators);
+	free(owners);
 	return rc;
 }
 
@@ -451,20 +717,24 @@ int pg_probe_login(int *ok, const struct pg_params *p, struct err *err)
 {
 	PGconn *conn = NULL;
 	struct err local = {0};
-	int rc;
+	char state[6];
+	int used_password = 0, rc;
 
 	*ok = 0;
-	rc = pg_connect(&conn, p, &local);
+	rc = connect_raw(&conn, p, state, &used_password, &local);
 	if (rc == 0) {
 		*ok = 1;
 		PQfinish(conn);
 		return 0;
 	}
-	if (rc == APPDB_EUNAUTHORIZED)
-		return 0;
-	/* Authentication passed, then the server refused the database or login. */
-	if (strstr(local.msg, "permission denied for database") != NULL ||
-	    strstr(local.msg, "is not permitted to log in") != NULL) {
+	if (strcmp(state, "28P01") == 0)
+		return 0; /* the password was refused */
+	/*
+	 * The server asked for the password, then refused for another reason
+	 * (no CONNECT, NOLOGIN, no such database, too many connections for the
+	 * role): the password was taken.
+	 */
+	if (used_password && state[0] != '\0') {
 		*ok = 1;
 		return 0;
 	}

@@ -27,14 +27,35 @@ struct pg_params {
 	const char *sslmode;
 	const char *sslrootcert;
 	const char *application_name;
-	int connect_timeout; /* seconds */
+	int connect_timeout;   /* seconds; 0: 10 */
+	int statement_timeout; /* seconds; 0: PG_DEFAULT_STATEMENT_TIMEOUT */
+	int lock_timeout;      /* seconds; 0: PG_DEFAULT_LOCK_TIMEOUT */
 };
 
-/* Connects; *out is a new connection (PQfinish it) on success. */
+#define PG_DEFAULT_STATEMENT_TIMEOUT 60
+#define PG_DEFAULT_LOCK_TIMEOUT 30
+
+/*
+ * Connects; *out is a new connection (PQfinish it) on success. Every
+ * session is pinned before its first statement: search_path
+ * pg_catalog,pg_temp, role none (the login role), statement_timeout and
+ * lock_timeout, whatever ALTER DATABASE/ROLE ... SET says. A refused login
+ * is classified by its SQLSTATE, never by its (translated) text:
+ * APPDB_EUNAUTHORIZED a wrong password (28P01), APPDB_EFORBIDDEN a role
+ * that authenticated and was then refused (no CONNECT, NOLOGIN, the
+ * database not accepting connections), APPDB_ENOTFOUND no such database,
+ * APPDB_ETRANSIENT the rest (network, TLS, shutdown, too many connections).
+ */
 int pg_connect(PGconn **out, const struct pg_params *p, struct err *err);
 
 /* Runs one statement without parameters; maps failure to a code. */
 int pg_exec(PGconn *conn, const char *sql, struct err *err);
+
+/*
+ * Runs one statement like pg_exec; *applied is 0 when PostgreSQL warned that
+ * it granted or revoked nothing (SQLSTATE 01007 / 01006).
+ */
+int pg_exec_applied(PGconn *conn, const char *sql, int *applied, struct err *err);
 
 /* Sets application_name and lock_timeout for a reused session. */
 int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeout_seconds,
@@ -43,6 +64,17 @@ int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeou
 /* Takes / releases the session advisory lock for a database name. */
 int pg_lock(PGconn *conn, const char *db_name, struct err *err);
 int pg_unlock(PGconn *conn, const char *db_name, struct err *err);
+
+/*
+ * The instance-wide lock over the admin's temporary memberships (session
+ * advisory locks in the admin database, released with the session):
+ * shared while a run holds memberships, exclusive (try only; *got says
+ * whether it was taken) to give back memberships no run holds.
+ */
+int pg_memberships_share(PGconn *conn, struct err *err);
+int pg_memberships_unshare(PGconn *conn, struct err *err);
+int pg_memberships_try_exclusive(PGconn *conn, int *got, struct err *err);
+int pg_memberships_release_exclusive(PGconn *conn, struct err *err);
 
 /* Observes roles, memberships, the database and its ACL from the admin database. */
 int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);

@@ -7,12 +7,19 @@
  *   member:<role>:<member>                 usable membership (SET or INHERIT)
  *   db:<PRIV>:<grantee|PUBLIC>             database ACL entry
  *   schema:<schema>                        schema exists
- *   schemapriv:<schema>:<PRIV>:<grantee>   schema ACL entry
- *   objects:<schema>:<r|S>                 managed tables (r) / sequences (S) exist
- *   all:<schema>:<r|S>:<PRIV>:<grantee>    every managed object has PRIV
- *   any:<schema>:<r|S>:<PRIV>:<grantee>    some managed object has PRIV
+ *   schemaowner:<schema>:<role>            the schema's owner
+ *   schemapriv:<schema>:<PRIV>:<grantee|PUBLIC>  schema ACL entry
+ *   objects:<schema>:<r|S>:<grantee>       managed tables (r) / sequences (S)
+ *                                          that grantee does not own exist
+ *   all:<schema>:<r|S>:<PRIV>:<grantee>    every one of those has PRIV
+ *   any:<schema>:<r|S>:<PRIV>:<grantee>    some of those has PRIV
  *   defacl:<creator>:<schema>:<r|S>:<PRIV>:<grantee>  default privilege
- * "Managed objects" are those owned by the owner role or an owner-access user.
+ *   owns:<role>                            a login role of the resource owns
+ *                                          something in the database
+ *   evtrigger:<name>:<owner>               an enabled event trigger whose
+ *                                          function a non-superuser owns
+ * "Managed objects" are those owned by any role of the resource; an
+ * owner's own ACL entries are not counted as grants.
  */
 #ifndef APPDB_PLAN_H
 #define APPDB_PLAN_H
@@ -26,7 +33,8 @@ struct obs_role {
 	char *name;
 	int login;
 	int conn_limit;
-	char *comment; /* NULL when none */
+	char *comment;    /* NULL when none */
+	int admin_member; /* the admin holds a usable membership in it */
 };
 
 struct observed {
@@ -36,13 +44,14 @@ struct observed {
 	int admin_createdb;
 	int restrict_password;  /* rds.restrict_password_commands is on */
 	int admin_rds_password; /* admin is a member of rds_password */
-	struct obs_role *roles; /* those of the spec's roles that exist */
+	struct obs_role *roles; /* the spec's roles that exist, and every marked role */
 	size_t n_roles;
 	int db_exists;
 	char *db_owner;
 	char *db_comment;
-	int target_observed; /* facts from inside the database were read */
-	json_t *facts;       /* an object used as a set; owned */
+	int db_allow_connections; /* datallowconn */
+	int target_observed;      /* facts from inside the database were read */
+	json_t *facts;            /* an object used as a set; owned */
 };
 
 struct desired_user {
@@ -63,6 +72,10 @@ struct desired {
 	size_t n_schemas;
 	const struct desired_user *users;
 	size_t n_users;
+	/* Roles marked for this resource that the spec no longer names: disabled. */
+	const char *const *retired;
+	size_t n_retired;
+	const char *now; /* RFC 3339, for a retired role's marker ("retiredAt") */
 };
 
 enum action_kind {
@@ -83,6 +96,11 @@ enum action_kind {
 	ACT_DEFAULT_GRANT,         /* role = creator, schema, objtype, privs, other = grantee */
 	ACT_DEFAULT_REVOKE,        /* role = creator, schema, objtype, privs, other = grantee */
 	ACT_DROP_ADMIN_MEMBERSHIP, /* role: a membership an interrupted run left */
+	ACT_ALLOW_CONNECTIONS,     /* db: opened once only the resource's roles may connect */
+	ACT_REVOKE_SCHEMA_PUBLIC,  /* schema, privs: what PUBLIC may do there (target db) */
+	ACT_REASSIGN_OWNED,        /* role's objects to other = owner (target db) */
+	ACT_REVOKE_CONNECT,        /* db, other = grantee */
+	ACT_REVOKE_SCHEMA_USAGE,   /* schema, other = grantee (target db) */
 };
 
 #define ACT_KEEP (-1000)
@@ -101,6 +119,15 @@ struct action {
 	char *comment;
 	char *user; /* the spec user this concerns; NULL: the database */
 	char *text; /* "create role orders_app" */
+	/*
+	 * The statement may do nothing without failing (PostgreSQL warns
+	 * "no privileges were granted/revoked" when the admin cannot act for
+	 * the object's owner). When it does nothing, warning (if set) is what
+	 * the run reports.
+	 */
+	int may_not_apply;
+	char *warning;
+	int done; /* executed (set by the engine) */
 };
 
 struct plan {
@@ -109,11 +136,17 @@ struct plan {
 	/* Roles the admin must be a member of while the plan runs. */
 	char **admin_roles;
 	size_t n_admin_roles;
+	/* What the plan cannot fix and a person should know (Ready message, audit). */
+	char **warnings;
+	size_t n_warnings;
 };
 
 /* Builds the plan; returns 0 or APPDB_ENOMEM. out is cleared first. */
 int plan_build(struct plan *out, const struct desired *d, const struct observed *o);
 void plan_clear(struct plan *p);
+
+/* Adds a warning (copied) to p; returns 0 or APPDB_ENOMEM. */
+int plan_warn(struct plan *p, const char *text);
 
 /* 1 when the fact is in o->facts. */
 int observed_has(const struct observed *o, const char *fmt, ...)
@@ -121,15 +154,26 @@ int observed_has(const struct observed *o, const char *fmt, ...)
 /* Adds a fact (tests and the observer); returns 0 or APPDB_ENOMEM. */
 int observed_add(struct observed *o, const char *fact);
 const struct obs_role *observed_role(const struct observed *o, const char *name);
+/*
+ * The rest of the first fact that starts with prefix (borrowed from o), or
+ * NULL: observed_rest(o, "schemaowner:public:") is public's owner.
+ */
+const char *observed_rest(const struct observed *o, const char *prefix);
 void observed_clear(struct observed *o);
 
 /* The marker a role or database carries for d; user may be NULL. Owned. */
 char *plan_marker(const struct desired *d, const struct desired_user *user);
 /*
+ * The marker of a retired role: its observed marker with "retiredAt": now
+ * added (kept when already there). Owned; NULL on ENOMEM or a comment that
+ * is not a JSON object.
+ */
+char *plan_retired_marker(const char *comment, const char *now);
+/*
  * Compares an observed comment with the desired marker: returns 0 when it is
  * not a marker of ours, 1 when it is ours for d->resource and equal, 2 when
- * ours for d->resource but out of date (uid or passwordVersion differ), 3
- * when it names another resource.
+ * ours for d->resource but out of date (uid or passwordVersion differ, or a user's marker says
+ * retiredAt), 3 when it names another resource.
  */
 int plan_marker_match(const char *comment, const struct desired *d,
                       const struct desired_user *user);

@@ -158,7 +158,35 @@ int sql_render(char **out, const struct action *a, int server_version, const cha
 	case ACT_CREATE_DATABASE:
 		if ((rc = qident(&n, 0, a->db, q)) != 0 || (rc = qident(&n, 1, a->other, q)) != 0)
 			break;
-		rc = fmt(out, "CREATE DATABASE %s OWNER %s", n.v[0], n.v[1]);
+		/* Closed until PUBLIC has lost CONNECT (ACT_ALLOW_CONNECTIONS opens it). */
+		rc =
+		    fmt(out, "CREATE DATABASE %s OWNER %s ALLOW_CONNECTIONS false", n.v[0], n.v[1]);
+		break;
+	case ACT_ALLOW_CONNECTIONS:
+		if ((rc = qident(&n, 0, a->db, q)) != 0)
+			break;
+		rc = fmt(out, "ALTER DATABASE %s ALLOW_CONNECTIONS true", n.v[0]);
+		break;
+	case ACT_REASSIGN_OWNED:
+		if ((rc = qident(&n, 0, a->role, q)) != 0 || (rc = qident(&n, 1, a->other, q)) != 0)
+			break;
+		rc = fmt(out, "REASSIGN OWNED BY %s TO %s", n.v[0], n.v[1]);
+		break;
+	case ACT_REVOKE_CONNECT:
+		if ((rc = qident(&n, 0, a->db, q)) != 0 || (rc = qident(&n, 1, a->other, q)) != 0)
+			break;
+		rc = fmt(out, "REVOKE CONNECT ON DATABASE %s FROM %s", n.v[0], n.v[1]);
+		break;
+	case ACT_REVOKE_SCHEMA_USAGE:
+		if ((rc = qident(&n, 0, a->schema, q)) != 0 ||
+		    (rc = qident(&n, 1, a->other, q)) != 0)
+			break;
+		rc = fmt(out, "REVOKE USAGE ON SCHEMA %s FROM %s", n.v[0], n.v[1]);
+		break;
+	case ACT_REVOKE_SCHEMA_PUBLIC:
+		if ((rc = qident(&n, 0, a->schema, q)) != 0)
+			break;
+		rc = fmt(out, "REVOKE %s ON SCHEMA %s FROM PUBLIC", a->privs, n.v[0]);
 		break;
 	case ACT_COMMENT_DATABASE:
 		return render_comment(out, "DATABASE", a->db, a->comment, q);

@@ -62,10 +62,14 @@ class PgServer:
 
     def superuser_sql(self, sql, db="postgres"):
         """Runs sql as the superuser over the local socket; returns stdout rows."""
+        # Pinned like the operator's sessions, so a tenant's ALTER DATABASE ... SET
+        # (tests plant hostile ones) cannot get in the harness's way.
+        env = dict(os.environ, PGOPTIONS="-c search_path=pg_catalog,public -c role=none "
+                   "-c statement_timeout=0 -c lock_timeout=0 -c default_transaction_read_only=off")
         r = subprocess.run(
             ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.env["PGSOCK"],
              "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql],
-            capture_output=True, text=True,
+            capture_output=True, text=True, env=env,
             user="postgres" if os.geteuid() == 0 else None)
         if r.returncode != 0:
             raise RuntimeError("superuser sql failed: %s" % r.stderr)

@@ -25,7 +25,9 @@ static struct desired_user USERS[] = {
 
 static struct desired desired(void)
 {
-	struct desired d = {"team-a/shop", "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3};
+	struct desired d = {
+	    "team-a/shop",         "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
+	    "2026-12-01T00:00:00Z"};
 
 	return d;
 }
@@ -52,6 +54,7 @@ static void add_role(struct observed *o, const char *name, int login, int limit,
 	r->login = login;
 	r->conn_limit = limit;
 	r->comment = comment ? strdup(comment) : NULL;
+	r->admin_member = 0;
 }
 
 static void base_observed(struct observed *o, int server_version)
@@ -84,7 +87,12 @@ static void full_observed(struct observed *o, const struct desired *d)
 	o->db_exists = 1;
 	o->db_owner = strdup("shop_owner");
 	o->db_comment = plan_marker(d, NULL);
+	o->db_allow_connections = 1;
 	o->target_observed = 1;
+	/* public as PostgreSQL 15 makes it; sales created by the operator. */
+	fact(o, "schemaowner:public:pg_database_owner");
+	fact(o, "schemapriv:public:USAGE:PUBLIC");
+	fact(o, "schemaowner:sales:shop_owner");
 	fact(o, "db:CONNECT:admin");
 	fact(o, "db:CONNECT:app");
 	fact(o, "db:CONNECT:ro");
@@ -97,6 +105,15 @@ static void full_observed(struct observed *o, const struct desired *d)
 			size_t nt = i == 0 ? 4 : 1, ns = i == 0 ? 3 : 1;
 
 			fact(o, "schemapriv:%s:USAGE:%s", d->schemas[s], u);
+			/* The owner user gets readwrite defaults from the owner role. */
+			if (i == 0) {
+				for (k = 0; k < 4; k++)
+					fact(o, "defacl:shop_owner:%s:r:%s:mig", d->schemas[s],
+					     tp[k]);
+				for (k = 0; k < 3; k++)
+					fact(o, "defacl:shop_owner:%s:S:%s:mig", d->schemas[s],
+					     sp[k]);
+			}
 			for (c = 0; c < 2; c++) {
 				for (k = 0; k < nt; k++)
 					fact(o, "defacl:%s:%s:r:%s:%s", creators[c], d->schemas[s],
@@ -181,7 +198,7 @@ static void test_cases(void **state)
 {
 	static const struct {
 		const char *name;
-		const char *facts_add[4];
+		const char *facts_add[6];
 		const char *facts_remove[4];
 		const char *want[6];
 		int admin_roles;
@@ -213,14 +230,14 @@ static void test_cases(void **state)
 	     {"revoke shop_owner from ro"},
 	     0},
 	    {"new table without grants",
-	     {"objects:public:r", "all:public:r:SELECT:ro", "all:public:r:SELECT:app",
-	      "any:public:r:SELECT:app"},
+	     {"objects:public:r:ro", "objects:public:r:app", "all:public:r:SELECT:ro",
+	      "all:public:r:SELECT:app", "any:public:r:SELECT:app"},
 	     {NULL},
 	     {"grant INSERT, UPDATE, DELETE on all tables in schema public to app"},
 	     2},
 	    {"readonly user holds write privileges",
-	     {"objects:sales:r", "all:sales:r:SELECT:ro", "any:sales:r:INSERT:ro",
-	      "all:sales:r:SELECT:app"},
+	     {"objects:sales:r:ro", "objects:sales:r:app", "all:sales:r:SELECT:ro",
+	      "any:sales:r:INSERT:ro", "all:sales:r:SELECT:app"},
 	     {NULL},
 	     {"grant INSERT, UPDATE, DELETE on all tables in schema sales to app",
 	      "revoke INSERT on all tables in schema sales from ro"},
@@ -248,7 +265,7 @@ static void test_cases(void **state)
 		struct plan p;
 
 		full_observed(&o, &d);
-		for (i = 0; i < 4 && cases[c].facts_add[i] != NULL; i++)
+		for (i = 0; i < 6 && cases[c].facts_add[i] != NULL; i++)
 			fact(&o, "%s", cases[c].facts_add[i]);
 		for (i = 0; i < 4 && cases[c].facts_remove[i] != NULL; i++)
 			assert_int_equal(json_object_del(o.facts, cases[c].facts_remove[i]), 0);
@@ -298,6 +315,125 @@ static void test_roles_and_markers(void **state)
 			assert_non_null(strstr(p.items[i].comment, "\"passwordVersion\":\"v2\""));
 	assert_int_equal(p.items[2].login, 1);
 	assert_int_equal(p.items[2].conn_limit, 10);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+/* 1 when some action's text is want. */
+static int has_text(const struct plan *p, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->items[i].text, want) == 0)
+			return 1;
+	return 0;
+}
+
+static void test_public_schema_before_15(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	size_t i;
+
+	(void)state;
+	/* A new database: public as template1 makes it; the revoke is tried. */
+	base_observed(&o, 140000);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "revoke CREATE on schema public from public"));
+	for (i = 0; i < p.n; i++)
+		if (p.items[i].kind == ACT_REVOKE_SCHEMA_PUBLIC) {
+			assert_true(p.items[i].may_not_apply);
+			assert_non_null(strstr(p.items[i].warning, "template1"));
+		}
+	assert_true(has_text(&p, "grant usage on schema public to app"));
+	assert_int_equal(p.n_warnings, 0);
+	plan_clear(&p);
+	observed_clear(&o);
+
+	/* public owned by a superuser the admin cannot act for: said, not retried. */
+	full_observed(&o, &d);
+	o.server_version = 140000;
+	assert_int_equal(json_object_del(o.facts, "schemaowner:public:pg_database_owner"), 0);
+	fact(&o, "schemaowner:public:postgres");
+	fact(&o, "schemapriv:public:CREATE:PUBLIC");
+	assert_int_equal(json_object_del(o.facts, "schemapriv:public:USAGE:app"), 0);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	if (p.n != 0)
+		fail_msg("expected an empty plan, first action: %s", p.items[0].text);
+	assert_int_equal(p.n_warnings, 1);
+	assert_non_null(strstr(p.warnings[0], "REVOKE CREATE ON SCHEMA public FROM PUBLIC"));
+	assert_non_null(strstr(p.warnings[0], "template1"));
+	plan_clear(&p);
+
+	/* As on RDS: the admin owns public, so it revokes. */
+	assert_int_equal(json_object_del(o.facts, "schemaowner:public:postgres"), 0);
+	fact(&o, "schemaowner:public:admin");
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "revoke CREATE on schema public from public"));
+	assert_true(has_text(&p, "grant usage on schema public to app"));
+	assert_int_equal(p.n_warnings, 0);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_closed_database_is_opened_last(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+
+	(void)state;
+	full_observed(&o, &d);
+	o.db_allow_connections = 0;
+	fact(&o, "db:CONNECT:PUBLIC");
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.items[0].text, "revoke connect on database shop from public");
+	assert_string_equal(p.items[1].text, "allow connections to database shop");
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+static void test_retired_and_reassigned(void **state)
+{
+	static const char *const retired[] = {"gone"};
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	char *m;
+
+	(void)state;
+	full_observed(&o, &d);
+	m = plan_marker(&d, NULL);
+	add_role(&o, "gone", 1, -1, m);
+	free(m);
+	fact(&o, "db:CONNECT:gone");
+	fact(&o, "member:shop_owner:gone");
+	fact(&o, "schemapriv:sales:USAGE:gone");
+	fact(&o, "objects:sales:r:gone");
+	fact(&o, "any:sales:r:SELECT:gone");
+	fact(&o, "defacl:shop_owner:sales:r:SELECT:gone");
+	fact(&o, "owns:app"); /* a readwrite user that made objects */
+	d.retired = retired;
+	d.n_retired = 1;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "disable role gone (nologin)"));
+	assert_true(has_text(&p, "mark role gone as retired"));
+	assert_true(has_text(&p, "revoke connect on database shop from gone"));
+	assert_true(has_text(&p, "revoke shop_owner from gone"));
+	assert_true(has_text(&p, "revoke usage on schema sales from gone"));
+	assert_true(has_text(&p, "revoke SELECT on all tables in schema sales from gone"));
+	assert_true(has_text(&p, "alter default privileges for role shop_owner in schema sales "
+	                         "revoke SELECT on tables from gone"));
+	assert_true(has_text(&p, "reassign objects owned by app to shop_owner"));
+	/* app's grants follow its objects to the owner role. */
+	assert_true(has_text(&p, "grant SELECT, INSERT, UPDATE, DELETE on all tables in schema "
+	                         "public to app"));
+	for (size_t i = 0; i < p.n; i++)
+		if (p.items[i].kind == ACT_COMMENT_ROLE)
+			assert_non_null(strstr(p.items[i].comment, "\"retiredAt\":\"2026-12-01"));
 	plan_clear(&p);
 	observed_clear(&o);
 }
@@ -370,9 +506,15 @@ static void test_failing_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fresh_instance), cmocka_unit_test(test_converged_is_empty),
-	    cmocka_unit_test(test_cases),          cmocka_unit_test(test_roles_and_markers),
-	    cmocka_unit_test(test_marker_match),   cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_fresh_instance),
+	    cmocka_unit_test(test_converged_is_empty),
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_roles_and_markers),
+	    cmocka_unit_test(test_marker_match),
+	    cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_public_schema_before_15),
+	    cmocka_unit_test(test_closed_database_is_opened_last),
+	    cmocka_unit_test(test_retired_and_reassigned),
 	};
 
 	failalloc_init();

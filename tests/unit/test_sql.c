@@ -148,7 +148,8 @@ static void test_database_and_grants(void **state)
 	(void)state;
 	a.db = "orders";
 	a.other = "orders_owner";
-	expect(&a, 150000, NULL, "CREATE DATABASE \"orders\" OWNER \"orders_owner\"");
+	expect(&a, 150000, NULL,
+	       "CREATE DATABASE \"orders\" OWNER \"orders_owner\" ALLOW_CONNECTIONS false");
 	a = act(ACT_COMMENT_DATABASE);
 	a.db = "orders";
 	a.comment = "{}";

@@ -1,0 +1,73 @@
+"""The tenant boundary through the controller: a team's `owner` user plants
+shadowing functions, operators, views and hostile database settings, then
+the controller's resyncs and a spec change run over its database; the admin
+runs nothing of the tenant's and another team's password stays as it was."""
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import PgServer, appdb, secret, docs  # noqa: E402
+from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
+from tenant_attack import plant_sql  # noqa: E402
+from test_controller import namespace, ready  # noqa: E402
+
+
+class TestTenantThroughTheController(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.sim = KubeSim()
+        cls.sim.kubectl("apply", "-f", CRD)
+        cls.op = Operator(cls.pg, cls.sim, "dev", "resyncSeconds: 2\n").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.op.cleanup()
+        cls.sim.cleanup()
+        cls.pg.stop()
+
+    def apply(self, name, ns, users, pws):
+        self.sim.apply(docs(namespace(ns), secret(name + "-db", pws, ns=ns),
+                            appdb(name, ns=ns, users=users)))
+
+    def test_resyncs_over_a_hostile_database_run_nothing_of_the_tenants(self):
+        self.apply("cvic", "team-cv", [("cvic_app", "readwrite", "cvic-db", "a")],
+                   {"a": "cvic-pw"})
+        users = [("catt_dev", "owner", "catt-db", "d")]
+        self.apply("catt", "team-ca", users, {"d": "catt-pw"})
+        wait_until(ready(self.sim, "cvic", "team-cv"), 60, what="victim Ready")
+        wait_until(ready(self.sim, "catt", "team-ca"), 60, what="attacker Ready")
+        ok, _, e = self.pg.user_sql("catt_dev", "catt-pw", "create table public.t (id int)",
+                                    "catt")
+        self.assertTrue(ok, e)
+        ok, _, e = self.pg.user_sql(
+            "catt_dev", "catt-pw",
+            "SET ROLE catt_owner; " + "; ".join(plant_sql("catt_dev", "cvic_app", "catt")),
+            "catt")
+        self.assertTrue(ok, e)
+        # Several resyncs (every 2 s), then a change that works inside the database.
+        time.sleep(6)
+        self.apply("catt", "team-ca", users + [("catt_ro", "readonly", "catt-db", "r")],
+                   {"d": "catt-pw", "r": "catt-pw-r"})
+        wait_until(ready(self.sim, "catt", "team-ca", generation=2), 60,
+                   what="attacker generation 2 Ready")
+        time.sleep(4)
+        self.assertEqual(self.pg.superuser_sql("select count(*) from public.pwned", "catt"),
+                         ["0"], self.pg.superuser_sql("select * from public.pwned", "catt"))
+        self.assertEqual(self.pg.superuser_sql(
+            "select count(*) from pg_auth_members m join pg_roles r on r.oid = m.roleid "
+            "join pg_roles u on u.oid = m.member where r.rolname = 'pg_execute_server_program' "
+            "and u.rolname = 'catt_dev'"), ["0"])
+        self.assertTrue(self.pg.can_login("cvic_app", "cvic-pw", "cvic"))
+        ok, _, e = self.pg.user_sql("catt_ro", "catt-pw-r", "select count(*) from public.t",
+                                    "catt")
+        self.assertTrue(ok, e)
+        self.assertEqual(self.pg.admin_memberships(), [])
+        obj = self.sim.get("appdb", "catt", "team-ca")
+        self.assertEqual(condition(obj, "Ready")["status"], "True")
+
+
+if __name__ == "__main__":
+    unittest.main()
