@@ -84,7 +84,7 @@ class TestHijack(TenantCase):
                 "select has_schema_privilege('att_dev', 'public', 'CREATE')") == ["t"]:
             # Before 15 every role may create in the admin database's public.
             ok, _, e = PG.user_sql("att_dev", "att-pw-d",
-                                   "; ".join(plant_sql("att_dev", "vic_app", "postgres")[:16]),
+                                   "; ".join(plant_sql("att_dev", "vic_app", "postgres")[:15]),
                                    "postgres")
             self.assertTrue(ok, e)
             self.addCleanup(PG.superuser_sql, "DROP OWNED BY att_dev", "postgres")
@@ -280,12 +280,12 @@ class TestPublicSchema(TenantCase):
             self.skipTest("from 15 on public belongs to pg_database_owner")
         PG.superuser_sql("ALTER SCHEMA public OWNER TO appdb_admin", "template1")
         try:
-            path = self.provision("rds", "team-r", [("rds_app", "readwrite", "rds-db", "a")],
-                                  {"a": "rds-pw"})
+            path = self.provision("rdsh", "team-r", [("rdsh_app", "readwrite", "rdsh-db", "a")],
+                                  {"a": "rdsh-pw"})
             self.provision("rdo", "team-r2", [("rdo_dev", "owner", "rdo-db", "d")],
                            {"d": "rdo-pw"})
-            PG.superuser_sql("GRANT CONNECT ON DATABASE rds TO rdo_dev")
-            ok, _, e = PG.user_sql("rdo_dev", "rdo-pw", "create table public.x (i int)", "rds")
+            PG.superuser_sql("GRANT CONNECT ON DATABASE rdsh TO rdo_dev")
+            ok, _, e = PG.user_sql("rdo_dev", "rdo-pw", "create table public.x (i int)", "rdsh")
             self.assertFalse(ok, "PUBLIC could create in public")
             code, _, err = self.ws.run("reconcile", path)
             self.assertEqual(code, 0, err)
