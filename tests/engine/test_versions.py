@@ -165,8 +165,9 @@ class TestGrants(VersionCase):
         if PG.major >= 16:
             rows = PG.superuser_sql(
                 "select r.rolname || ':' || m.admin_option::int || m.inherit_option::int "
-                "|| m.set_option::int || ':' || pg_catalog.pg_get_userbyid(m.grantor) from pg_catalog.pg_auth_members m "
-                "join pg_catalog.pg_roles r on r.oid = m.roleid where " + where + " order by 1")
+                "|| m.set_option::int || ':' || pg_catalog.pg_get_userbyid(m.grantor) "
+                "from pg_catalog.pg_auth_members m join pg_catalog.pg_roles r "
+                "on r.oid = m.roleid where " + where + " order by 1")
             self.assertEqual(rows, sorted("%s:100:postgres" % r for r in roles))
         else:
             rows = PG.superuser_sql(
