@@ -5,6 +5,8 @@
 #                                    "engine-pgN: N passed, M failed"
 #   make test-engine PG_MAJOR=14     one major
 #   make test-engine PG_MAJORS="14 17"
+#   make test-engine PG_JOBS=1       one major at a time (default: two at once,
+#                                    tests/engine/matrix.sh)
 #
 # The servers come from hack/pg-throwaway.sh (Debian's 15, the others from
 # hack/install-postgres.sh, installed the first time). The sanitized run
@@ -20,14 +22,7 @@ endif
 .PHONY: test-engine fuzz-engine
 test-engine: $(BIN)
 	@tests/fuzz/run-manifest.sh regress
-	@failed=""; \
-	for v in $(or $(PG_MAJOR),$(PG_MAJORS)); do \
-		hack/pg-throwaway.sh --major $$v bindir >/dev/null || { failed="$$failed $$v"; continue; }; \
-		start=$$(date +%s); \
-		APPDB_PG_MAJOR=$$v python3 tests/lib/run.py engine-pg$$v tests/engine || failed="$$failed $$v"; \
-		echo "engine-pg$$v took $$(( $$(date +%s) - start )) s"; \
-	done; \
-	[ -z "$$failed" ] || { echo "engine: failed on PostgreSQL$$failed"; exit 1; }
+	@tests/engine/matrix.sh $(or $(PG_MAJOR),$(PG_MAJORS))
 
 fuzz-engine:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-manifest.sh fuzz
