@@ -193,7 +193,7 @@ static int outcome(struct rec *r, enum run_result_kind kind, const char *reason,
 /* 1 when the run executes its plan (not plan mode, not awaiting approval). */
 static int applies(const struct rec *r)
 {
-	return r->mode == ENGINE_APPLY && !r->awaiting;
+	return r->mode != ENGINE_PLAN && !r->awaiting;
 }
 
 /* 1 when action a is reported: done ones when the run applies, else all (pending). */
@@ -266,7 +266,8 @@ static int step_approval(struct rec *r)
 {
 	char gen[32];
 
-	if (strcmp(r->eng->cfg->environment, "prod") != 0)
+	/* Disabling on deletion only takes access away: no approval. */
+	if (strcmp(r->eng->cfg->environment, "prod") != 0 || r->mode == ENGINE_DISABLE)
 		return 0;
 	snprintf(gen, sizeof(gen), "%lld", r->db->generation);
 	if (r->db->approved_generation != NULL && strcmp(r->db->approved_generation, gen) == 0 &&
@@ -308,7 +309,7 @@ static int step_secrets(struct rec *r)
 			return rc;
 	}
 	/* Read while awaiting approval too: the pending actions include password resets. */
-	for (i = 0; i < r->db->n_users; i++) {
+	for (i = 0; r->mode != ENGINE_DISABLE && i < r->db->n_users; i++) {
 		char what[128];
 
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
@@ -500,8 +501,9 @@ static int build_desired(struct rec *r)
 	r->desired.schemas = (const char *const *)db->schemas;
 	r->desired.n_schemas = db->n_schemas;
 	r->desired.users = r->dusers;
-	r->desired.n_users = db->n_users;
+	r->desired.n_users = r->mode == ENGINE_DISABLE ? 0 : db->n_users;
 	r->desired.now = r->out->started_at;
+	r->desired.disabling = r->mode == ENGINE_DISABLE;
 	return 0;
 }
 
@@ -530,7 +532,8 @@ static int find_retired(struct rec *r)
 		const struct obs_role *role = &r->obs.roles[i];
 		int m = plan_marker_match(role->comment, &r->desired, NULL);
 
-		if ((m == 1 || m == 2) && !in_spec(r->db, role->name))
+		if ((m == 1 || m == 2) && strcmp(role->name, r->db->owner) != 0 &&
+		    (r->mode == ENGINE_DISABLE || !in_spec(r->db, role->name)))
 			r->retired[r->desired.n_retired++] = role->name;
 	}
 	r->desired.retired = r->retired;
@@ -597,7 +600,7 @@ static int step_stale_memberships(struct rec *r)
 	size_t i, n = 0;
 	int got = 0, rc = 0;
 
-	if (r->mode != ENGINE_APPLY)
+	if (r->mode == ENGINE_PLAN)
 		return 0;
 	for (i = 0; i < r->obs.n_roles; i++) {
 		const struct obs_role *role = &r->obs.roles[i];
@@ -671,7 +674,7 @@ static int step_passwords(struct rec *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->db->n_users; i++) {
+	for (i = 0; r->mode != ENGINE_DISABLE && i < r->db->n_users; i++) {
 		struct desired_user *u = &r->dusers[i];
 		const struct obs_role *role = observed_role(&r->obs, u->name);
 		struct pg_params p = {0};
@@ -780,7 +783,8 @@ static const char *password_of(struct rec *r, const char *name)
 }
 
 /* Executes one action on the right connection. */
-static int apply_action(struct rec *r, const struct action *a, int *granted, struct err *err)
+static int apply_action(struct rec *r, const struct action *a, int *granted, int *skipped,
+                        struct err *err)
 {
 	struct sql_quote q;
 	char *verifier = NULL, *sql = NULL, *tmp = NULL;
@@ -829,9 +833,20 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, str
 		err_set(err, rc, "could not render the statement");
 	else if (!a->may_not_apply)
 		rc = run_sql(r, conn, sql, err);
-	else if ((rc = pg_exec_applied(conn, sql, &applied, err)) == 0 && !applied &&
-	         a->warning != NULL)
-		rc = plan_warn(&r->plan, a->warning);
+	else if ((rc = pg_acts_as_schema_owner(conn, a->schema, &applied, err)) == 0) {
+		/*
+		 * A new database before 15: its public belongs to whoever owns
+		 * template1's. A statement that could not take effect is not run
+		 * (the server would only warn); one that ran may still say so.
+		 */
+		if (applied)
+			rc = pg_exec_applied(conn, sql, &applied, err);
+		if (rc == 0 && !applied) {
+			*skipped = 1;
+			if (a->warning != NULL)
+				rc = plan_warn(&r->plan, a->warning);
+		}
+	}
 	free_secret_str(verifier);
 	free_secret_str(sql);
 	return rc;
@@ -880,7 +895,7 @@ static int step_apply(struct rec *r)
 {
 	struct err err = {0};
 	size_t i;
-	int granted = 0, rc = 0, rc2;
+	int granted = 0, skipped, rc = 0, rc2;
 
 	if (!applies(r) && take_actions(r) != 0)
 		return APPDB_ENOMEM;
@@ -896,10 +911,11 @@ static int step_apply(struct rec *r)
 
 		if (a->kind == ACT_DROP_ADMIN_MEMBERSHIP)
 			continue;
-		rc = apply_action(r, a, &granted, &err);
+		skipped = 0;
+		rc = apply_action(r, a, &granted, &skipped, &err);
 		if (rc != 0) {
 			err_wrap(&err, rc, "%s", a->text);
-		} else {
+		} else if (!skipped) {
 			a->done = 1;
 			log_info(&r->log, "%s", a->text);
 		}
@@ -1075,7 +1091,9 @@ static int take_warnings(struct rec *r)
 /* The message of a run that reached its end: what it did, then its warnings. */
 static char *ready_message(const struct rec *r)
 {
-	const char *what = r->mode == ENGINE_PLAN && r->plan.n > 0 ? "changes pending"
+	const char *what = r->mode == ENGINE_DISABLE ? "every login role disabled and CONNECT "
+	                                               "revoked; the database and its data are kept"
+	                   : r->mode == ENGINE_PLAN && r->plan.n > 0 ? "changes pending"
 	                   : r->plan.n == 0 ? "database, roles and grants match the spec"
 	                                    : "database, roles and grants provisioned";
 	char *msg = strdup(what), *next;
@@ -1105,7 +1123,7 @@ static void run_finish(struct rec *r)
 	if (!r->done) {
 		r->out->result = r->plan.n == 0 ? RESULT_UNCHANGED : RESULT_CHANGED;
 		r->out->reason = REASON_PROVISIONED;
-		r->out->ready = r->mode == ENGINE_APPLY || r->plan.n == 0;
+		r->out->ready = r->mode != ENGINE_PLAN || r->plan.n == 0;
 		free(r->out->message);
 		r->out->message = ready_message(r);
 	}

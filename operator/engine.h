@@ -40,6 +40,7 @@ enum run_result_kind {
 enum engine_mode {
 	ENGINE_APPLY = 0, /* reconcile: converge */
 	ENGINE_PLAN,      /* plan: observe and plan, change nothing */
+	ENGINE_DISABLE,   /* deletionPolicy Disable: every login role disabled, CONNECT revoked */
 };
 
 struct user_status {

@@ -303,13 +303,22 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 
 static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 {
-	static const char *const spec_keys[] = {"instance", "database", "schemas", "users", NULL};
+	static const char *const spec_keys[] = {"instance", "database",       "schemas",
+	                                        "users",    "deletionPolicy", NULL};
 	static const char *const database_keys[] = {"name", "owner", NULL};
 	json_t *dbj, *schemas, *users, *v;
+	char *policy = NULL;
 	size_t i;
 
 	check_known(errs, "spec", spec, spec_keys);
 	get_string(&db->instance, errs, spec, "spec", "instance", 1);
+	if (get_string(&policy, errs, spec, "spec", "deletionPolicy", 0)) {
+		if (strcmp(policy, "Disable") == 0)
+			db->deletion_policy = DELETION_DISABLE;
+		else if (strcmp(policy, "Retain") != 0)
+			field_errs_add(errs, "spec.deletionPolicy", "must be Retain or Disable");
+	}
+	free(policy);
 	dbj = get_object(errs, spec, "spec", "database", 1);
 	if (dbj != NULL) {
 		check_known(errs, "spec.database", dbj, database_keys);

@@ -28,6 +28,14 @@
 
 enum access { ACCESS_READONLY = 0, ACCESS_READWRITE, ACCESS_OWNER };
 
+/* spec.deletionPolicy: what deleting the AppDatabase does in PostgreSQL. */
+enum deletion_policy {
+	DELETION_RETAIN = 0, /* nothing (the default) */
+	DELETION_DISABLE,    /* every login role disabled, CONNECT revoked; finalizer */
+};
+
+#define FINALIZER_DISABLE_ON_DELETE "db.platform.dev/disable-on-delete"
+
 struct appdb_user {
 	char *name;
 	enum access access;
@@ -53,6 +61,7 @@ struct appdb {
 	size_t n_schemas;
 	struct appdb_user *users;
 	size_t n_users;
+	enum deletion_policy deletion_policy;
 };
 
 /* A list of "field: message" problems found in one resource. */

@@ -11,6 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Operators named with their schema (see the observation queries below). */
+#define EQ " OPERATOR(pg_catalog.=) "
+#define NE " OPERATOR(pg_catalog.<>) "
+
 #define LOCK_CLASS 0x61706462             /* "apdb": the advisory lock namespace */
 #define LOCK_CLASS_MEMBERSHIPS 0x61706d62 /* "apmb": the admin's memberships */
 
@@ -234,6 +238,25 @@ int pg_exec_applied(PGconn *conn, const char *sql, int *applied, struct err *err
 	return rc;
 }
 
+int pg_acts_as_schema_owner(PGconn *conn, const char *schema, int *yes, struct err *err)
+{
+	const char *params[1] = {schema};
+	PGresult *res;
+	int rc = 0;
+
+	*yes = 0;
+	res = PQexecParams(conn,
+	                   "SELECT pg_catalog.pg_has_role(CURRENT_USER, n.nspowner, 'USAGE') "
+	                   "FROM pg_catalog.pg_namespace n WHERE n.nspname" EQ "$1",
+	                   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = result_error(res, conn, err);
+	else
+		*yes = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return rc;
+}
+
 int pg_exec(PGconn *conn, const char *sql, struct err *err)
 {
 	PGresult *res = PQexec(conn, sql);
@@ -390,8 +413,6 @@ static char *array_literal(const char *const *names, size_t n)
  * resolves to an object a tenant made, whatever the session's search_path
  * (which pg_connect pins as well).
  */
-#define EQ " OPERATOR(pg_catalog.=) "
-#define NE " OPERATOR(pg_catalog.<>) "
 #define TEXTS "::pg_catalog.text[]"
 
 /* Roles of the instance the operator marked ($1: the spec's names too). */
@@ -578,7 +599,8 @@ out:
 
 /*
  * Inside the application database. $1 the schemas, $2 the resource's login
- * roles (grantees), $3 every role of the resource (possible object owners).
+ * roles (grantees), $3 every role of the resource (possible object owners;
+ * the owner role first), $4 the owner users.
  * An owner's own ACL entries are no grant and are left out.
  */
 static const char OBSERVE_TARGET_SQL[] =
@@ -595,18 +617,25 @@ static const char OBSERVE_TARGET_SQL[] =
     "           FROM pg_catalog.pg_class c JOIN s ON c.relnamespace" EQ "s.oid "
     "          WHERE c.relkind" EQ "ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[]) "
     "            AND EXISTS (SELECT 1 FROM owners o WHERE o.oid" EQ "c.relowner)), "
-    /* Per grantee: the objects it does not own itself (its own need no grant). */
-    "totals AS (SELECT o.nspname, o.kind, g.name AS grantee, pg_catalog.count(*) AS n "
-    "             FROM objs o, grantees g "
-    "            WHERE g.oid IS NULL OR o.relowner" NE "g.oid GROUP BY 1, 2, 3), "
-    "objpriv AS (SELECT o.nspname, o.kind, a.privilege_type AS priv, "
-    "                   pg_catalog.pg_get_userbyid(a.grantee) AS grantee, "
+    /*
+     * Per grantee, the objects its grants must cover: not its own, and for
+     * an owner user ($4) not the owner role's ($3[1]), which the membership
+     * covers.
+     */
+    "gobjs AS (SELECT o.nspname, o.kind, o.relacl, o.relowner, g.name AS gname, g.oid AS goid "
+    "            FROM objs o, grantees g "
+    "           WHERE (g.oid IS NULL OR o.relowner" NE "g.oid) "
+    "             AND NOT (g.name" EQ "ANY ($4" TEXTS ") AND o.relowner" EQ
+    "                      (SELECT x.oid FROM pg_catalog.pg_roles x "
+    "                        WHERE x.rolname" EQ "($3" TEXTS ")[1]))), "
+    "totals AS (SELECT nspname, kind, gname AS grantee, pg_catalog.count(*) AS n "
+    "             FROM gobjs GROUP BY 1, 2, 3), "
+    "objpriv AS (SELECT o.nspname, o.kind, a.privilege_type AS priv, o.gname AS grantee, "
     "                   pg_catalog.count(*) AS n "
-    "              FROM objs o, pg_catalog.aclexplode(coalesce(o.relacl, "
+    "              FROM gobjs o, pg_catalog.aclexplode(coalesce(o.relacl, "
     "                   pg_catalog.acldefault((CASE WHEN o.kind" EQ "'S' THEN 's' ELSE 'r' END)"
     "::pg_catalog.\"char\", o.relowner))) a "
-    "             WHERE a.grantee" NE "o.relowner "
-    "               AND EXISTS (SELECT 1 FROM grantees g WHERE g.oid" EQ "a.grantee) "
+    "             WHERE a.grantee" EQ "o.goid "
     "             GROUP BY 1, 2, 3, 4) "
     "SELECT coalesce(pg_catalog.json_agg(f), '[]') FROM ( "
     "  SELECT pg_catalog.concat_ws(':', 'schema', nspname) AS f FROM s "
@@ -655,34 +684,39 @@ static const char OBSERVE_TARGET_SQL[] =
 
 int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err)
 {
-	const char **grantees = NULL, **owners = NULL;
-	const char *params[3] = {NULL, NULL, NULL};
-	char *p[3] = {NULL, NULL, NULL};
+	const char **grantees = NULL, **owners = NULL, **owner_users = NULL;
+	const char *params[4] = {NULL, NULL, NULL, NULL};
+	char *p[4] = {NULL, NULL, NULL, NULL};
 	PGresult *res = NULL;
-	size_t i, ng = 0, no = 0;
+	size_t i, ng = 0, no = 0, nu = 0;
 	int rc = 0;
 
 	grantees = calloc(d->n_users + d->n_retired + 1, sizeof(char *));
 	owners = calloc(d->n_users + d->n_retired + 1, sizeof(char *));
-	if (grantees == NULL || owners == NULL) {
+	owner_users = calloc(d->n_users + 1, sizeof(char *));
+	if (grantees == NULL || owners == NULL || owner_users == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
 	owners[no++] = d->owner;
-	for (i = 0; i < d->n_users; i++)
+	for (i = 0; i < d->n_users; i++) {
 		grantees[ng++] = owners[no++] = d->users[i].name;
+		if (d->users[i].access == ACCESS_OWNER)
+			owner_users[nu++] = d->users[i].name;
+	}
 	for (i = 0; i < d->n_retired; i++)
 		grantees[ng++] = owners[no++] = d->retired[i];
 	p[0] = array_literal(d->schemas, d->n_schemas);
 	p[1] = array_literal(grantees, ng);
 	p[2] = array_literal(owners, no);
-	if (p[0] == NULL || p[1] == NULL || p[2] == NULL) {
+	p[3] = array_literal(owner_users, nu);
+	if (p[0] == NULL || p[1] == NULL || p[2] == NULL || p[3] == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		params[i] = p[i];
-	res = PQexecParams(conn, OBSERVE_TARGET_SQL, 3, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(conn, OBSERVE_TARGET_SQL, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = err_wrap(err, result_error(res, conn, err), "could not observe database %s",
 		              d->db_name);
@@ -693,10 +727,11 @@ int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
 		o->target_observed = 1;
 out:
 	PQclear(res);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		free(p[i]);
 	free(grantees);
 	free(owners);
+	free(owner_users);
 	return rc;
 }
 

@@ -57,6 +57,12 @@ int pg_exec(PGconn *conn, const char *sql, struct err *err);
  */
 int pg_exec_applied(PGconn *conn, const char *sql, int *applied, struct err *err);
 
+/*
+ * *yes is 1 when the session's role may act as the owner of schema (in the
+ * current database), so that GRANT and REVOKE there take effect.
+ */
+int pg_acts_as_schema_owner(PGconn *conn, const char *schema, int *yes, struct err *err);
+
 /* Sets application_name and lock_timeout for a reused session. */
 int pg_session_setup(PGconn *conn, const char *application_name, int lock_timeout_seconds,
                      struct err *err);

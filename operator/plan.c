@@ -366,6 +366,34 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 	plan_retired_roles(b, d, o);
 }
 
+/* A retired user's CONNECT and owner membership are revoked. */
+static void plan_retired_database(struct builder *b, const struct desired *d,
+                                  const struct observed *o)
+{
+	struct action *a;
+	size_t i;
+
+	for (i = 0; i < d->n_retired; i++) {
+		const char *name = d->retired[i];
+
+		if (observed_has(o, "db:CONNECT:%s", name)) {
+			a = add(b, ACT_REVOKE_CONNECT, name,
+			        "revoke connect on database %s from %s", d->db_name, name);
+			if (a != NULL) {
+				set(b, &a->db, d->db_name);
+				set(b, &a->other, name);
+			}
+		}
+		if (observed_has(o, "member:%s:%s", d->owner, name)) {
+			a = add(b, ACT_REVOKE_ROLE, name, "revoke %s from %s", d->owner, name);
+			if (a != NULL) {
+				set(b, &a->role, d->owner);
+				set(b, &a->other, name);
+			}
+		}
+	}
+}
+
 /* The database, its marker, CONNECT, and owner-role memberships. */
 static void plan_database(struct builder *b, const struct desired *d, const struct observed *o)
 {
@@ -435,25 +463,7 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 			}
 		}
 	}
-	for (i = 0; i < d->n_retired; i++) {
-		const char *name = d->retired[i];
-
-		if (observed_has(o, "db:CONNECT:%s", name)) {
-			a = add(b, ACT_REVOKE_CONNECT, name,
-			        "revoke connect on database %s from %s", d->db_name, name);
-			if (a != NULL) {
-				set(b, &a->db, d->db_name);
-				set(b, &a->other, name);
-			}
-		}
-		if (observed_has(o, "member:%s:%s", d->owner, name)) {
-			a = add(b, ACT_REVOKE_ROLE, name, "revoke %s from %s", d->owner, name);
-			if (a != NULL) {
-				set(b, &a->role, d->owner);
-				set(b, &a->other, name);
-			}
-		}
-	}
+	plan_retired_database(b, d, o);
 	/*
 	 * A new database is created closed to connections and opened only now,
 	 * when PUBLIC has lost CONNECT: no session of another role can get in
@@ -580,6 +590,7 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 {
 	const char *const *list = t == 'S' ? SEQ_PRIVS : TABLE_PRIVS;
 	int has_objects = observed_has(o, "objects:%s:%c:%s", schema, t, grantee);
+	int owner_user = !creator(d, grantee) ? 0 : strcmp(grantee, d->owner) != 0;
 	int missing[8] = {0}, excess[8] = {0};
 	char privs[128];
 	size_t i, c, n_roles = 1 + d->n_users + d->n_retired;
@@ -600,7 +611,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 
 	for (c = 0; c < n_roles; c++) {
 		const char *role = nth_role(d, c);
-		int creates = creator(d, role) && strcmp(role, grantee) != 0;
+		/* An owner user needs no default grant from itself or the owner role. */
+		int creates =
+		    creator(d, role) && strcmp(role, grantee) != 0 && !(owner_user && c == 0);
 
 		for (i = 0; list[i] != NULL; i++) {
 			int want = creates && wanted(level, list[i]);
@@ -731,6 +744,30 @@ static void plan_schema_public(struct builder *b, const struct desired *d,
 	}
 }
 
+/* A retired user's USAGE, grants and default privileges in schema are revoked. */
+static void plan_retired_schema(struct builder *b, const struct desired *d,
+                                const struct observed *o, const char *schema)
+{
+	struct action *a;
+	size_t i;
+
+	for (i = 0; i < d->n_retired; i++) {
+		const char *name = d->retired[i];
+
+		if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
+			a = add(b, ACT_REVOKE_SCHEMA_USAGE, name,
+			        "revoke usage on schema %s from %s", schema, name);
+			if (a != NULL) {
+				a->target_db = 1;
+				set(b, &a->schema, schema);
+				set(b, &a->other, name);
+			}
+		}
+		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r');
+		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S');
+	}
+}
+
 /* Schemas, USAGE, object grants and default privileges inside the database. */
 static void plan_schemas(struct builder *b, const struct desired *d, const struct observed *o)
 {
@@ -814,21 +851,7 @@ static void plan_schemas(struct builder *b, const struct desired *d, const struc
 			plan_object_privs(b, d, o, schema, u->name, (int)u->access, reassigned,
 			                  'S');
 		}
-		for (i = 0; i < d->n_retired; i++) {
-			const char *name = d->retired[i];
-
-			if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
-				a = add(b, ACT_REVOKE_SCHEMA_USAGE, name,
-				        "revoke usage on schema %s from %s", schema, name);
-				if (a != NULL) {
-					a->target_db = 1;
-					set(b, &a->schema, schema);
-					set(b, &a->other, name);
-				}
-			}
-			plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r');
-			plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S');
-		}
+		plan_retired_schema(b, d, o, schema);
 	}
 }
 
@@ -839,9 +862,18 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 	int needs_db = 0;
 
 	memset(out, 0, sizeof(*out));
-	plan_roles(&b, d, o);
-	plan_database(&b, d, o);
-	plan_schemas(&b, d, o);
+	if (d->disabling) {
+		/* Every login role is retired; nothing is created or granted. */
+		plan_retired_roles(&b, d, o);
+		if (o->db_exists)
+			plan_retired_database(&b, d, o);
+		for (i = 0; o->target_observed && i < d->n_schemas; i++)
+			plan_retired_schema(&b, d, o, d->schemas[i]);
+	} else {
+		plan_roles(&b, d, o);
+		plan_database(&b, d, o);
+		plan_schemas(&b, d, o);
+	}
 
 	/* Database and in-database work runs as a member of the creating roles. */
 	for (i = 0; i < out->n; i++)

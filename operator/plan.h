@@ -76,6 +76,7 @@ struct desired {
 	const char *const *retired;
 	size_t n_retired;
 	const char *now; /* RFC 3339, for a retired role's marker ("retiredAt") */
+	int disabling;   /* deletionPolicy Disable: users is empty, every login role retired */
 };
 
 enum action_kind {

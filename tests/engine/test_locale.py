@@ -49,6 +49,10 @@ def tearDownModule():
 
 class TestGermanServer(unittest.TestCase):
     def setUp(self):
+        # Only Debian's build has translations; the npm builds of the other
+        # majors (tests/lib/harness.py, hack/install-postgres.sh) have none.
+        if not PG.env.get("PGBINDIR", "/usr/lib/postgresql/").startswith("/usr/lib/postgresql/"):
+            self.skipTest("this server build has no translations")
         self.ws = Workspace(PG)
 
     def tearDown(self):

@@ -13,22 +13,20 @@ import threading
 import time
 import uuid
 
+import simmeta
 import simproto
 import simrbac
 import simres
 import simschema
+import simssa
 import simvap
 from simstore import Watcher
-from simutil import (ApiError, FieldError, bad_request, conflict, already_exists, not_found, invalid, gone,
+from simutil import (ApiError, FieldError, bad_request, bad_resource_version, storage_error, conflict, already_exists, not_found, invalid, gone,
                      forbidden, now_ts, parse_label_selector, label_match, parse_field_selector,
                      field_match, field_value, merge_patch, json_patch, strategic_merge)
 
 ADMIN_USER = "kubernetes-admin"
-DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                       r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+MAX_BODY = 3 * 1024 * 1024  # --max-request-body-bytes
 SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"]
 GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -193,10 +191,11 @@ class Api:
                 p.startswith("/livez/") or p.startswith("/readyz/"):
             self.authorize_path(req, p)
             if p == "/version":
-                return Response(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kubesim",
-                                      "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate":
-                                      "2025-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
-                                      "platform": "linux/amd64"})
+                return Response(200, {"major": "1", "minor": "36", "emulationMajor": "1", "emulationMinor": "36",
+                                      "minCompatibilityMajor": "1", "minCompatibilityMinor": "35",
+                                      "gitVersion": "v1.36.3-kubesim", "gitCommit": "0" * 40,
+                                      "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                                      "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"})
             return Response(200, None, raw=b"ok", ctype="text/plain; charset=utf-8")
         if p in ("/api", "/apis") and "as=APIGroupDiscoveryList" in req.headers.get("Accept", "") and \
                 "v=v2;" in req.headers.get("Accept", "").replace(" ", "") + ";":
@@ -325,10 +324,12 @@ class Api:
             if watch:
                 self.selectors(req, r)  # a bad selector is a 400 before the stream starts
                 rvq = req.q("resourceVersion")
-                if rvq not in (None, "") and not rvq.isdigit():
-                    raise bad_request('invalid resource version: "%s"' % rvq)
+                if not _rv_ok(rvq):
+                    raise storage_error(bad_resource_version(rvq))
                 return WatchResponse(self, r, ns, req, table)
             if name:
+                if not _rv_ok(req.q("resourceVersion")):
+                    raise storage_error(bad_resource_version(req.q("resourceVersion")))
                 obj = self.get(r, ns, name)
                 return self.render(req, r, obj, table, single=True)
             return self.list(req, r, ns, table)
@@ -365,6 +366,8 @@ class Api:
 
     def decode(self, req, r, patch):
         raw = req.body or b""
+        if len(raw) > MAX_BODY:
+            raise too_large("limit is %d" % MAX_BODY)
         ctype = req.headers.get("Content-Type", "application/json").split(";")[0].strip()
         if ctype == "application/apply-patch+yaml":
             try:
@@ -400,7 +403,18 @@ class Api:
             return (kinds[ctype], data)
         if not isinstance(data, dict):
             raise bad_request("couldn't get version/kind; json parse error: expected an object")
+        self.check_times(r, data)
         return data
+
+    @staticmethod
+    def check_times(r, obj):
+        """Time and MicroTime fields of typed objects must decode (400)."""
+        if r.crd is not None:
+            return
+        err = simmeta.decode_times(r, obj)
+        if err:
+            kind = obj.get("kind") or r.kind
+            raise bad_request('%s in version "%s" cannot be handled as a %s: %s' % (kind, r.version, r.kind, err))
 
     # ---- output -------------------------------------------------------------
     def out(self, r, obj):
@@ -409,7 +423,7 @@ class Api:
             return None
         if obj.get("kind") == "Status":
             return obj
-        o = copy.deepcopy(obj)
+        o = _jcopy(obj)
         if r.group == "events.k8s.io":
             return to_events_v1(o)
         o["apiVersion"] = r.api_version
@@ -504,11 +518,12 @@ class Api:
         limit = int(req.q("limit") or 0)
         cont = req.q("continue")
         with self.lock:
+            if cont and rvq not in (None, "", "0"):
+                raise bad_request("specifying resource version is not allowed when using continue")
             if rvq and rvq != "0":
-                try:
-                    rvn = int(rvq)
-                except ValueError:
-                    raise bad_request('invalid resource version: "%s"' % rvq)
+                if not _rv_ok(rvq):
+                    raise bad_request("invalid resource version: " + bad_resource_version(rvq))
+                rvn = int(rvq)
                 if match == "Exact" and rvn < self.store.compacted:
                     raise gone("The resourceVersion for the provided list is too old.")
                 if rvn > self.store.rv:
@@ -705,7 +720,8 @@ class Api:
         self.check_kind(r, body)
         self.check_namespace(r, ns, name=(body.get("metadata") or {}).get("name") or "")
         strict = req.q("fieldValidation", "Warn")
-        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user, "groups": req.groups})
+        return self._create(r, ns, body, {"dry": dry, "strict": strict, "user": req.user, "groups": req.groups,
+                                          "manager": self.manager(req, "CreateOptions")})
 
     def check_kind(self, r, body):
         av, kind = body.get("apiVersion"), body.get("kind")
@@ -724,14 +740,17 @@ class Api:
         if not isinstance(md, dict):
             raise bad_request("metadata must be an object")
         if not md.get("name") and md.get("generateName"):
-            md["name"] = md["generateName"] + "".join(random.choice(GEN_CHARS) for _ in range(5))
+            md["name"] = md["generateName"][:simmeta.GENERATE_NAME_MAX] + "".join(
+                random.choice(GEN_CHARS) for _ in range(5))
         name = md.get("name") or ""
-        errs = self.validate_meta(r, body)
+        errs = simmeta.validate(r, md) if _validates_meta(r) else []
         if r.namespaced:
             md["namespace"] = ns
         else:
             md.pop("namespace", None)
         body, warnings = self.admit(r, body, None, errs, opts)
+        if r.crd is not None:
+            warnings += simmeta.finalizer_warnings(body["metadata"].get("finalizers"), None)
         if self.store.get(r.skey, ns or "", name) is not None:
             raise already_exists(r.group, r.plural, name)
         if opts.get("user"):
@@ -742,6 +761,12 @@ class Api:
         md["creationTimestamp"] = now_ts()
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             md.pop(k, None)
+        if opts.get("managed") is not None:
+            md["managedFields"] = opts["managed"]
+        elif opts.get("manager"):
+            md["managedFields"] = simssa.update(r, None, body, opts["manager"], None)
+        if not md.get("managedFields"):
+            md.pop("managedFields", None)
         if r.gen:
             md["generation"] = 1
         else:
@@ -757,46 +782,6 @@ class Api:
         if r.skey == "apiextensions.k8s.io/customresourcedefinitions":
             self.rebuild()
         return body, warnings
-
-    def validate_meta(self, r, body):
-        md = body["metadata"]
-        errs = []
-        name = md.get("name")
-        if not name:
-            errs.append(FieldError("Required value", "metadata.name", detail="name or generateName is required"))
-        else:
-            pat = DNS1123_LABEL if r.skey in ("/namespaces", "/services") else DNS1123_SUB
-            if r.skey.startswith("rbac.authorization.k8s.io/"):
-                pat = None
-                if "/" in name or name in (".", ".."):
-                    errs.append(FieldError("Invalid value", "metadata.name", name,
-                                           'may not contain "/"'))
-            if pat is not None and (not pat.match(name) or len(name) > (63 if pat is DNS1123_LABEL else 253)):
-                if pat is DNS1123_LABEL:
-                    detail = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-                              "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-                              "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-                else:
-                    detail = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                              "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-                              "'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-                              "(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-                errs.append(FieldError("Invalid value", "metadata.name", name, detail))
-        for k, v in (md.get("labels") or {}).items():
-            if not LABEL_KEY.match(k) or len(k.split("/")[-1]) > 63:
-                errs.append(FieldError("Invalid value", "metadata.labels", k,
-                                       "name part must consist of alphanumeric characters, '-', '_' or '.', and "
-                                       "must start and end with an alphanumeric character"))
-            if not isinstance(v, str) or not LABEL_VALUE.match(v) or len(v) > 63:
-                errs.append(FieldError("Invalid value", "metadata.labels", v,
-                                       "a valid label must be an empty string or consist of alphanumeric "
-                                       "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                                       "character"))
-        for k, v in (md.get("annotations") or {}).items():
-            if not isinstance(v, str):
-                raise bad_request("json: cannot unmarshal into Go struct field ObjectMeta.metadata.annotations "
-                                  "of type string")
-        return errs
 
     def admit(self, r, body, old, errs, opts):
         """Kind-specific defaults and validation; raises 422 on errors."""
@@ -829,11 +814,7 @@ class Api:
             if old is None:
                 body["status"] = {"phase": "Active"}
         elif k == "/events":
-            io = body.get("involvedObject") or {}
-            ns = body["metadata"].get("namespace")
-            if io.get("namespace") and ns and io["namespace"] != ns:
-                errs.append(FieldError("Invalid value", "involvedObject.namespace", io["namespace"],
-                                       "does not match event.namespace"))
+            errs.extend(simmeta.validate_event(body, r.group == "events.k8s.io", old))
             if body.get("firstTimestamp"):
                 body.setdefault("count", 1)
         elif k == "apiextensions.k8s.io/customresourcedefinitions":
@@ -911,8 +892,25 @@ class Api:
             "storedVersions": sorted(set([v.get("name") for v in versions if v.get("storage")] +
                                          ((old or {}).get("status") or {}).get("storedVersions", [])))}
 
-    def update(self, req, r, ns, name, sub, body, dry, patched=False):
+    def manager(self, req, options):
+        """The field manager of a write: fieldManager, else the User-Agent's
+        first part; 422 when it is too long or not printable."""
+        m = req.q("fieldManager") or ""
+        errs = []
+        if len(m) > 128:
+            errs.append(FieldError("Too long", "fieldManager", detail="may not be more than 128 bytes"))
+        for i, ch in enumerate(m):
+            if not ch.isprintable():
+                errs.append(FieldError("Invalid value", "fieldManager", m, "invalid character U+%04X (at position "
+                                       "%d)" % (ord(ch), i)))
+        if errs:
+            raise invalid(options + ".meta.k8s.io", "meta.k8s.io", options, "", errs)
+        return m or (req.headers.get("User-Agent") or "").split("/")[0] or "unknown"
+
+    def update(self, req, r, ns, name, sub, body, dry, patched=False, managed=None, manager_sub=None):
         self.check_kind(r, body)
+        manager = self.manager(req, "PatchOptions" if patched else "UpdateOptions")
+        body_fields = (body.get("metadata") or {}).get("managedFields")
         if r.group == "events.k8s.io":
             body = from_events_v1(copy.deepcopy(body))
         md = body.get("metadata") or {}
@@ -928,17 +926,21 @@ class Api:
                 self.check_namespace(r, ns)
                 body.setdefault("metadata", {})["name"] = name
                 obj, w = self._create(r, ns, body, {"dry": dry, "strict": req.q("fieldValidation", "Warn"),
-                                                    "user": req.user, "groups": req.groups})
+                                                    "user": req.user, "groups": req.groups, "manager": manager})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         want_rv = md.get("resourceVersion")
+        if not want_rv and not patched and not r.unconditional_update:
+            # custom resources, CRDs and Leases need a resourceVersion on update
+            raise invalid(simres_qual(r), r.group, r.plural, name, [FieldError(
+                "Invalid value", "metadata.resourceVersion", 0, "must be specified for an update")])
         if want_rv and want_rv != old["metadata"].get("resourceVersion"):
             raise conflict(r.group, r.plural, name)
-        new = copy.deepcopy(body)
+        new = _jcopy(body)
         new["apiVersion"] = old["apiVersion"]
         new["kind"] = r.kind
         if sub == "status":
-            merged = copy.deepcopy(old)
+            merged = _jcopy(old)
             if "status" in new:
                 merged["status"] = new["status"]
             else:
@@ -965,9 +967,13 @@ class Api:
                 if added:
                     raise invalid(r.kind_group(), r.group, r.kind, name, [FieldError(
                         "Forbidden", "metadata.finalizers", detail="no new finalizers can be added if the object "
-                        "is being deleted, found new finalizers %s" % json.dumps(sorted(added)))])
-        errs = [] if sub == "status" else self.validate_meta(r, new)
+                        "is being deleted, found new finalizers %s" % simmeta.go_string_slice(sorted(added)))])
+        errs = [] if sub == "status" or not _validates_meta(r) else simmeta.validate(r, new["metadata"],
+                                                                                     old["metadata"])
         new, warnings = self.admit(r, new, old, errs, {"dry": dry, "strict": req.q("fieldValidation", "Warn")})
+        if r.crd is not None and sub != "status":
+            warnings += simmeta.finalizer_warnings(new["metadata"].get("finalizers"),
+                                                   old["metadata"].get("finalizers"))
         nmd = new["metadata"]
         nmd["resourceVersion"] = old["metadata"].get("resourceVersion")
         if r.gen:
@@ -977,6 +983,11 @@ class Api:
                 nmd["generation"] = old["metadata"].get("generation", 1) + 1
         warnings += simvap.admit(self.store, r, "UPDATE", self.out(r, new), self.out(r, old), req.user, req.groups,
                                  ns, name, sub, dry)
+        nmd.pop("managedFields", None)
+        if managed is None:
+            managed = simssa.update(r, old, new, manager, manager_sub or sub, body_fields)
+        if managed:
+            nmd["managedFields"] = managed
         if new == old:
             return old, 200, warnings
         if dry:
@@ -997,6 +1008,16 @@ class Api:
 
     def patch(self, req, r, ns, name, sub, body, dry):
         kind, data = body
+        force = req.q("force")
+        if kind == "apply" and not req.q("fieldManager"):
+            raise invalid("PatchOptions.meta.k8s.io", "meta.k8s.io", "PatchOptions", "", [FieldError(
+                "Required value", "fieldManager", detail="is required for apply patch")])
+        if kind != "apply" and force is not None:
+            raise invalid("PatchOptions.meta.k8s.io", "meta.k8s.io", "PatchOptions", "", [FieldError(
+                "Forbidden", "force", detail="may not be specified for non-apply patch")])
+        manager = self.manager(req, "PatchOptions")
+        if kind == "apply" and not isinstance(data, dict):
+            raise bad_request("invalid apply patch")
         old = self.store.get(r.skey, ns or "", name)
         if old is None:
             if kind == "apply":
@@ -1004,8 +1025,9 @@ class Api:
                     raise not_found(r.group, r.plural, name)
                 self.check_namespace(r, ns)
                 data.setdefault("metadata", {})["name"] = name
-                obj, w = self._create(r, ns, data, {"dry": dry, "strict": req.q("fieldValidation", "Strict"),
-                                                    "user": req.user, "groups": req.groups})
+                obj, managed = simssa.apply(r, None, data, manager, None, force == "true")
+                obj, w = self._create(r, ns, obj, {"dry": dry, "strict": req.q("fieldValidation", "Strict"),
+                                                   "user": req.user, "groups": req.groups, "managed": managed})
                 return obj, 201, w
             raise not_found(r.group, r.plural, name)
         cur = self.out(r, old)
@@ -1014,15 +1036,20 @@ class Api:
                 raise bad_request("json: cannot unmarshal into a merge patch")
             new = merge_patch(cur, data)
         elif kind == "json":
+            if isinstance(data, list) and len(data) > 10000:
+                raise too_large("The allowed maximum operations in a JSON patch is 10000, got %d" % len(data))
             new = json_patch(cur, data)
         elif kind == "strategic":
             new = strategic_merge(cur, data)
         else:
-            if not isinstance(data, dict):
-                raise bad_request("invalid apply patch")
-            new = _apply_merge(cur, data)
+            new, managed = simssa.apply(r, cur, data, manager, sub, force == "true")
+            new.setdefault("metadata", {})["managedFields"] = managed
         if not isinstance(new, dict):
             raise bad_request("patched object is not an object")
+        if r.crd is None and simmeta.decode_times(r, new):
+            # a patched object that does not decode is 422 at "patch"
+            raise invalid("", "", "", "", [FieldError("Invalid value", "patch", json.dumps(
+                new, separators=(",", ":")), simmeta.decode_times(r, new))])
         nmd = new.setdefault("metadata", {})
         pmd = (data.get("metadata") if isinstance(data, dict) else None) or {}
         if "resourceVersion" not in pmd:
@@ -1032,7 +1059,8 @@ class Api:
         else:
             new_strict = req.q("fieldValidation", "Warn")
         req.query = dict(req.query, fieldValidation=new_strict)
-        return self.update(req, r, ns, name, sub, new, dry, patched=True)
+        return self.update(req, r, ns, name, sub, new, dry, patched=True,
+                           managed=new["metadata"].get("managedFields") if kind == "apply" else None)
 
     def delete(self, req, r, ns, name, opts, dry):
         old = self.store.get(r.skey, ns or "", name)
@@ -1257,7 +1285,8 @@ class Api:
                 tgt = tgt.setdefault(part, {})
             tgt[parts[-1]] = replicas
             parent["metadata"].pop("resourceVersion", None)
-            updated, _, _ = self.update(req, r, ns, name, None, parent, req.q("dryRun") == "All", patched=True)
+            updated, _, _ = self.update(req, r, ns, name, None, parent, req.q("dryRun") == "All", patched=True,
+                                        manager_sub="scale")
             return Response(200, scale_of(updated))
 
     def token_request(self, req, r, ns, name):
@@ -1272,22 +1301,27 @@ class Api:
                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exp))}})
 
 
+def _jcopy(o):
+    """A deep copy of JSON data, faster than copy.deepcopy."""
+    return json.loads(json.dumps(o))
+
+
+def too_large(msg):
+    return ApiError(413, "RequestEntityTooLarge", "Request entity too large: " + msg)
+
+
+def _validates_meta(r):
+    """core/v1 Events are not checked for metadata (legacy), events.k8s.io are."""
+    return r.skey != "/events" or r.group == "events.k8s.io"
+
+
+def _rv_ok(rv):
+    """A resourceVersion parameter the storage layer can parse (uint64)."""
+    return rv in (None, "") or (rv.isascii() and rv.isdigit() and int(rv) < 2 ** 64)
+
+
 def simres_qual(r):
     return r.plural + ("." + r.group if r.group else "")
-
-
-def _apply_merge(cur, data):
-    """Server-side apply approximated as a recursive merge that keeps what
-    the applied configuration does not mention (no managed fields)."""
-    if not isinstance(data, dict) or not isinstance(cur, dict):
-        return copy.deepcopy(data)
-    out = dict(cur)
-    for k, v in data.items():
-        if isinstance(v, dict) and isinstance(cur.get(k), dict):
-            out[k] = _apply_merge(cur[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def _yaml_subset(text):

@@ -30,6 +30,9 @@ class Res:
                                ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
         self.return_object = return_object
         self.create_on_update = create_on_update
+        # custom resources, CRDs and Leases refuse an update without a resourceVersion
+        self.unconditional_update = crd is None and self.skey not in (
+            "apiextensions.k8s.io/customresourcedefinitions", "coordination.k8s.io/leases")
         self.storage_version = storage_version or version
         self.scale = None  # (specReplicasPath, statusReplicasPath, labelSelectorPath) with /scale
         self.schema = None
@@ -290,7 +293,7 @@ def openapi_gv(resources, group, version):
                                                                  "x-kubernetes-preserve-unknown-fields": True}
         sch["x-kubernetes-group-version-kind"] = [{"group": r.group, "version": r.version, "kind": r.kind}]
         schemas[schema_name(r)] = sch
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.36.3"}, "paths": paths,
             "components": {"schemas": schemas}}
 
 

@@ -244,12 +244,12 @@ def _cel(schema, value, old, has_old, path, errs):
             if not isinstance(ok, bool):
                 raise simcel.CelError("rule did not evaluate to a bool")
         except simcel.CelError as e:
-            errs.append(FieldError("Invalid value", fpath, schema.get("type", "object"),
-                                   "%s: %s" % ("rule evaluation error", e)))
+            errs.append(FieldError("Invalid value", fpath, schema.get("type", "object"), "%s evaluating rule: %s"
+                                   % (e, (rule.get("message") or rule.get("rule", "")).strip())))
             continue
         if ok:
             continue
-        msg = rule.get("message") or ""
+        msg = (rule.get("message") or "").strip()
         if rule.get("messageExpression"):
             try:
                 mast = simcel.compile_rule(rule["messageExpression"])
@@ -262,8 +262,12 @@ def _cel(schema, value, old, has_old, path, errs):
             msg = "failed rule: %s" % rule.get("rule", "").strip()
         etype = {"FieldValueForbidden": "Forbidden", "FieldValueRequired": "Required value",
                  "FieldValueDuplicate": "Duplicate value"}.get(rule.get("reason"), "Invalid value")
+        # the value is shown for scalars, omitted for objects and arrays
+        shown = FieldError.NO_VALUE if schema.get("type") in ("object", "array") else value
         if etype == "Invalid value":
-            errs.append(FieldError(etype, fpath, schema.get("type", "object"), msg))
+            errs.append(FieldError(etype, fpath, shown, msg))
+        elif etype == "Duplicate value":
+            errs.append(FieldError(etype, fpath, shown))
         else:
             errs.append(FieldError(etype, fpath, detail=msg))
     # descend

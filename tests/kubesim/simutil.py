@@ -22,6 +22,8 @@ class ApiError(Exception):
     def body(self):
         st = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
               "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:
+            del st["reason"]  # StatusReasonUnknown is omitted
         if self.details is not None:
             st["details"] = self.details
         return st
@@ -32,12 +34,13 @@ def qualified(group, plural):
 
 
 def _details(group, kind, name=None, causes=None):
-    d = {}
-    if name is not None:
+    d = {}  # empty fields are omitted, as in the real JSON
+    if name:
         d["name"] = name
     if group:
         d["group"] = group
-    d["kind"] = kind
+    if kind:
+        d["kind"] = kind
     if causes:
         d["causes"] = causes
     return d
@@ -60,6 +63,18 @@ def conflict(group, plural, name, why="the object has been modified; please appl
 
 def bad_request(msg):
     return ApiError(400, "BadRequest", msg)
+
+
+def bad_resource_version(rv):
+    """The storage layer's error for a resourceVersion that is no number."""
+    return 'resourceVersion: Invalid value: %s: strconv.ParseUint: parsing %s: invalid syntax' % (
+        go_value(rv), json.dumps(rv))
+
+
+def storage_error(msg):
+    """An error the storage layer returns that is no API status: 500 with
+    no reason, as ErrorToAPIStatus makes it."""
+    return ApiError(500, "", msg)
 
 
 def gone(msg):
@@ -109,14 +124,16 @@ def go_value(v):
         return '"null"'
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
+        return str(int(v))
     if isinstance(v, (int, float)):
         return str(v)
     if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, dict):
-        return "map[string]interface {}{" + ", ".join("%s:%s" % (json.dumps(k), go_value(x)) for k, x in v.items()) + "}"
-    if isinstance(v, list):
-        return "[]interface {}{" + ", ".join(go_value(x) for x in v) + "}"
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (dict, list)):
+        # anything else is rendered with json.Marshal (sorted keys, HTML-safe)
+        return json.dumps(v, separators=(",", ":"), sort_keys=True, ensure_ascii=False).replace(
+            "<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return repr(v)
 
 

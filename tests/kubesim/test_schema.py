@@ -115,7 +115,7 @@ class SchemaTest(SimTestCase):
         c = self.causes(body)
         self.assertEqual(c["spec.size"], "Required value")
         self.assertEqual(c["spec.tags[1]"], 'Duplicate value: "a"')
-        self.assertEqual(c["spec.users[1]"], 'Duplicate value: map[string]interface {}{"name":"u"}')
+        self.assertEqual(c["spec.users[1]"], 'Duplicate value: {"name":"u"}')
 
     def test_defaults_and_pruning(self):
         w = widget("t4", "sc")
@@ -173,18 +173,18 @@ class SchemaTest(SimTestCase):
         w["spec"]["db"]["name"] = "postgres"
         st, body, _ = self.post(w)
         self.assertEqual(st, 422)
-        self.assertEqual(self.causes(body)["spec.db.name"], 'Invalid value: "string": reserved database name')
+        self.assertEqual(self.causes(body)["spec.db.name"], 'Invalid value: "postgres": reserved database name')
         w["spec"]["db"]["name"] = "pg_x"
         st, body, _ = self.post(w)
         self.assertEqual(self.causes(body)["spec.db.name"],
-                         "Invalid value: \"string\": failed rule: !self.startsWith('pg_')")
+                         "Invalid value: \"pg_x\": failed rule: !self.startsWith('pg_')")
         w = widget("c2", "sc", users=[{"name": "orders_owner", "kubernetesSecret": {"name": "s"}}])
         st, body, _ = self.post(w)
-        self.assertEqual(self.causes(body)["spec"], 'Invalid value: "object": user names must differ from the owner')
+        self.assertEqual(self.causes(body)["spec"], 'Invalid value: user names must differ from the owner')
         w = widget("c3", "sc", users=[{"name": "a", "kubernetesSecret": {"name": "s"},
                                        "secretsManager": {"secretId": "x"}}])
         st, body, _ = self.post(w)
-        self.assertEqual(self.causes(body)["spec.users[0]"], 'Invalid value: "object": exactly one password source')
+        self.assertEqual(self.causes(body)["spec.users[0]"], 'Invalid value: exactly one password source')
         w = widget("c4", "sc", users=[{"name": "a", "secretsManager": {"secretId": "x"}}])
         st, body, _ = self.post(w)
         self.assertEqual(st, 201, body)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The packaging suite (make test-packaging): the CRD and the corpus, the
-Helm chart, the plain manifests, the RBAC checker, the Dockerfile, and the
-corpus on the API simulator. Ends with `packaging: N passed, M failed`."""
+Helm chart, the plain manifests, the RBAC checker, the Dockerfile, the
+binary's hardening, the corpus and the install on the API simulator, and
+the CRD upgrade with helm. Ends with `packaging: N passed, M failed`.
+The image itself is the image suite (make image-test, test_image.py)."""
 
 import os
 import sys
@@ -12,7 +14,9 @@ import lib  # noqa: E402
 import test_check_rbac  # noqa: E402
 import test_corpus_api  # noqa: E402
 import test_crd  # noqa: E402
+import test_crd_upgrade  # noqa: E402
 import test_dockerfile  # noqa: E402
+import test_hardening  # noqa: E402
 import test_helm  # noqa: E402
 import test_install  # noqa: E402
 import test_manifests  # noqa: E402
@@ -21,7 +25,8 @@ import test_manifests  # noqa: E402
 def main():
     r = lib.Runner("packaging")
     try:
-        for mod in (test_crd, test_dockerfile, test_helm, test_manifests, test_check_rbac):
+        for mod in (test_crd, test_dockerfile, test_hardening, test_helm, test_manifests, test_check_rbac,
+                    test_crd_upgrade):
             for name, fn in mod.tests():
                 r.run("%s: %s" % (mod.__name__, name), fn)
         for mod in (test_corpus_api, test_install):

@@ -1,7 +1,8 @@
-"""The Dockerfile, checked without a container engine: its stages, the
-runtime packages against the binary's NEEDED libraries (mapped to Debian
-packages with dpkg on this bookworm machine), the user, the exec-form
-entrypoint, and the build context allowed by .dockerignore."""
+"""The Dockerfile, read as text: its stages, the runtime packages against
+the binary's NEEDED libraries (mapped to Debian packages with dpkg on this
+bookworm machine), the user (the chart's), the exec-form entrypoint, the
+cache VOLUME, the OCI labels, and the build context allowed by .dockerignore.
+test_image.py (make image-test) builds and runs the image itself."""
 
 import json
 import os
@@ -83,9 +84,30 @@ def test_user_and_entrypoint():
     assert json.loads(final["ENTRYPOINT"]) == ["/usr/local/bin/appdb-operator"], "exec-form ENTRYPOINT"
     assert json.loads(final["CMD"]) == ["run"]
     assert "SHELL" not in final
-    # The chart runs the same user id.
-    with open(os.path.join(lib.CHART, "templates", "deployment.yaml")) as f:
-        assert "runAsUser: %s" % uid in f.read()
+    # The chart runs the same user id by default.
+    with open(os.path.join(lib.CHART, "values.yaml")) as f:
+        assert f.read().count("  runAsUser: %s\n" % uid) == 2, "values.yaml runs another uid than the image"
+
+
+def test_volume_and_labels():
+    final = stages()[1]
+    vols = [json.loads(a) for i, a in final if i == "VOLUME"]
+    assert vols == [["/var/cache/appdb-operator"]], vols
+    with open(os.path.join(lib.CHART, "templates", "_helpers.tpl")) as f:
+        assert "\n/var/cache/appdb-operator\n" in f.read(), "the chart's cacheDir is not the image's VOLUME"
+    args = {}
+    for ins, arg in final:
+        if ins == "ARG":
+            k, _, v = arg.partition("=")
+            args[k] = v
+    with open(os.path.join(lib.ROOT, "Makefile")) as f:
+        version = re.search(r"^VERSION\s*:=\s*(\S+)", f.read(), re.M).group(1)
+    assert args.get("VERSION") == version, "ARG VERSION=%s, the Makefile says %s" % (args.get("VERSION"), version)
+    labels = " ".join(a for i, a in final if i == "LABEL")
+    for key in ("title", "description", "version", "revision", "created", "source", "licenses"):
+        assert "org.opencontainers.image.%s=" % key in labels, "no %s label" % key
+    runs = " ".join(a for i, a in stages()[0] if i == "RUN")
+    assert "HARDEN=1" in runs, "the image's make must keep the hardening flags"
 
 
 def test_libraries_match_binary():

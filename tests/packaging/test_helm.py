@@ -73,13 +73,19 @@ def kinds(objs, kind):
     return [o for o in objs if o["kind"] == kind]
 
 
+def yaml_value(text, name):
+    """A YAML document that is not a Kubernetes object, read by kubectl
+    (wrapped in one, indented under a key)."""
+    doc = "apiVersion: v1\nkind: Wrapper\nmetadata: {name: w}\nvalue:\n" + \
+        "".join("  " + line + "\n" for line in text.splitlines())
+    (obj,) = lib.yaml_text_to_objects(doc, name + "-wrapper.yaml")
+    return obj["value"]
+
+
 def operator_config(objs):
     cm = one(objs, "ConfigMap", FULLNAME)
     text = cm["data"]["config.yaml"]
-    doc = "apiVersion: v1\nkind: OperatorConfig\nmetadata: {name: c}\nconfig:\n" + \
-        "".join("  " + line + "\n" for line in text.splitlines())
-    (obj,) = lib.yaml_text_to_objects(doc, "config-wrapper.yaml")
-    return obj["config"], text
+    return yaml_value(text, "config"), text
 
 
 def grants(objs):
@@ -145,12 +151,13 @@ def check_common(name):
     assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     psc = pod["securityContext"]
     assert psc["runAsNonRoot"] is True
-    assert psc["runAsUser"] != 0
+    # Absent on OpenShift (the SCC assigns one); never root.
+    assert psc.get("runAsUser") != 0 and psc.get("runAsGroup") != 0
     assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["serviceAccountName"] == FULLNAME
     (c,) = pod["containers"]
     sc = c["securityContext"]
-    assert sc["runAsNonRoot"] is True and sc["runAsUser"] != 0
+    assert sc["runAsNonRoot"] is True and sc.get("runAsUser") != 0
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc.get("privileged") is False
@@ -256,6 +263,187 @@ def test_default_values():
     env = {e["name"]: e.get("value") for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["ALLOW_DB_PROVISION"] == "false"
     assert "BUILD_ID" not in env
+    pod = one(objs, "Deployment")["spec"]["template"]["spec"]
+    psc, sc = pod["securityContext"], pod["containers"][0]["securityContext"]
+    # The image's USER (test_dockerfile.py checks the Dockerfile against values.yaml).
+    assert (psc["runAsUser"], psc["runAsGroup"], psc["fsGroup"]) == (65532, 65532, 65532), psc
+    assert (sc["runAsUser"], sc["runAsGroup"]) == (65532, 65532), sc
+    assert psc["fsGroupChangePolicy"] == "OnRootMismatch"
+    assert not kinds(objs, "NetworkPolicy"), "NetworkPolicy only with networkPolicy.enabled"
+
+
+def test_openshift_values():
+    """restricted-v2 assigns the ids: none is fixed, the rest of the
+    restricted profile stays."""
+    objs = rendered("openshift")
+    pod = one(objs, "Deployment")["spec"]["template"]["spec"]
+    psc, sc = pod["securityContext"], pod["containers"][0]["securityContext"]
+    for key in ("runAsUser", "runAsGroup", "fsGroup", "fsGroupChangePolicy"):
+        assert key not in psc, "podSecurityContext.%s is set: %s" % (key, psc)
+    for key in ("runAsUser", "runAsGroup"):
+        assert key not in sc, "securityContext.%s is set: %s" % (key, sc)
+    assert psc == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}, psc
+    assert sc == {"runAsNonRoot": True, "privileged": False, "allowPrivilegeEscalation": False,
+                  "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                  "seccompProfile": {"type": "RuntimeDefault"}}, sc
+    # The cache and /tmp are emptyDirs: writable by whatever uid the SCC picks.
+    mounts = {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    writable = [v for v in pod["volumes"] if v["name"] in mounts and "emptyDir" in v]
+    assert {v["name"] for v in writable} == {"cache", "tmp"}, writable
+    np = one(objs, "NetworkPolicy")
+    dns = [r for r in np["spec"]["egress"] if {"port": 53, "protocol": "UDP"} in r["ports"]]
+    assert dns[0]["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}}}]
+
+
+# ---- the NetworkPolicy -------------------------------------------------
+
+def _peer_matches(peer, dest):
+    """Whether a NetworkPolicyPeer matches dest: {"ip": ...} or {"pod": labels, "ns": labels}."""
+    import ipaddress
+    if "ipBlock" in peer:
+        if "ip" not in dest:
+            return False
+        ip = ipaddress.ip_address(dest["ip"])
+        net = ipaddress.ip_network(peer["ipBlock"]["cidr"])
+        if ip.version != net.version or ip not in net:
+            return False
+        return not any(ip in ipaddress.ip_network(e) for e in peer["ipBlock"].get("except", [])
+                       if ipaddress.ip_network(e).version == ip.version)
+    if "ns" not in dest:
+        return False
+    for key, labels in (("namespaceSelector", dest["ns"]), ("podSelector", dest.get("pod", {}))):
+        sel = peer.get(key)
+        if sel is not None and not sel.get("matchLabels", {}).items() <= labels.items():
+            return False
+    return True
+
+
+def np_allows(rules, dest, port, protocol="TCP", named=None):
+    """Whether any rule of an egress or ingress list admits (dest, port):
+    the semantics of a NetworkPolicy's rules, for the peers used here."""
+    for rule in rules:
+        ports = rule.get("ports")
+        if ports and not any(p.get("protocol", "TCP") == protocol and
+                             (p["port"] == port or (named and p["port"] == named)) for p in ports):
+            continue
+        peers = rule.get("to", rule.get("from"))
+        if not peers or any(_peer_matches(peer, dest) for peer in peers):
+            return True
+    return False
+
+
+def test_network_policy():
+    objs = render(values_file("prod"), sets=[
+        "networkPolicy.enabled=true", "networkPolicy.databaseCIDRs={10.20.0.0/16}",
+        "networkPolicy.apiServer.cidrs={172.20.0.1/32}", "networkPolicy.aws.cidrs={10.30.1.0/24}",
+        "config.instances.reports-rds.host=reports.example", "config.instances.reports-rds.port=6432",
+        "config.instances.reports-rds.admin.user=appdb_admin",
+        "config.instances.reports-rds.admin.passwordFrom.file=/etc/appdb-operator/admin/password"])
+    np = one(objs, "NetworkPolicy", FULLNAME)
+    dep = one(objs, "Deployment")
+    assert np["metadata"]["namespace"] == NAMESPACE
+    assert np["spec"]["podSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    assert sorted(np["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    eg, ing = np["spec"]["egress"], np["spec"]["ingress"]
+    ip = lambda a: {"ip": a}  # noqa: E731
+    allowed = [
+        ("DNS over UDP", ip("10.96.0.10"), 53, "UDP"),
+        ("DNS over TCP", ip("10.96.0.10"), 53, "TCP"),
+        ("the API server", ip("172.20.0.1"), 443, "TCP"),
+        ("the API server on 6443", ip("172.20.0.1"), 6443, "TCP"),
+        ("an instance", ip("10.20.3.4"), 5432, "TCP"),
+        ("the other instance's port", ip("10.20.3.5"), 6432, "TCP"),
+        ("an AWS VPC endpoint", ip("10.30.1.9"), 443, "TCP"),
+        ("the Pod Identity agent", ip("169.254.170.23"), 80, "TCP"),
+        ("the Pod Identity agent over IPv6", ip("fd00:ec2::23"), 80, "TCP"),
+    ]
+    denied = [
+        ("SSH to an instance", ip("10.20.3.4"), 22, "TCP"),
+        ("PostgreSQL outside the database CIDRs", ip("10.99.0.1"), 5432, "TCP"),
+        ("HTTPS elsewhere", ip("8.8.8.8"), 443, "TCP"),
+        ("the instance metadata service", ip("169.254.169.254"), 80, "TCP"),
+        ("plain HTTP to the API server", ip("172.20.0.1"), 80, "TCP"),
+    ]
+    wrong = [w for w, d, p, proto in allowed if not np_allows(eg, d, p, proto)]
+    wrong += ["%s allowed" % w for w, d, p, proto in denied if np_allows(eg, d, p, proto)]
+    assert not wrong, "egress: %s" % wrong
+    port = operator_config(objs)[0]["httpPort"]
+    assert np_allows(ing, {"ns": {"x": "y"}}, port, named="http"), ing
+    assert not np_allows(ing, {"ns": {"x": "y"}}, 5432, named="postgres"), ing
+    assert len(ing) == 1 and ing[0]["ports"] == [{"port": "http", "protocol": "TCP"}], ing
+    # Defaults: any address, but still only these ports.
+    eg = one(render(sets=["networkPolicy.enabled=true", "networkPolicy.aws.podIdentityAgent=false"]),
+             "NetworkPolicy")["spec"]["egress"]
+    assert np_allows(eg, ip("203.0.113.7"), 443) and np_allows(eg, ip("203.0.113.7"), 6443)
+    assert not np_allows(eg, ip("203.0.113.7"), 5432), "no instances, no database port"
+    assert not np_allows(eg, ip("169.254.170.23"), 80)
+    # metrics.from restricts the http port to the given peers.
+    ing = one(render(sets=["networkPolicy.enabled=true",
+                           "networkPolicy.metrics.from[0].namespaceSelector.matchLabels.name=monitoring"]),
+              "NetworkPolicy")["spec"]["ingress"]
+    assert np_allows(ing, {"ns": {"name": "monitoring"}}, 8080, named="http")
+    assert not np_allows(ing, {"ns": {"name": "team-a"}}, 8080, named="http")
+
+
+def test_network_policy_refused_values():
+    for sets, needle in [(["networkPolicy.databaseCIDRs={10.0.0.0}"], "databaseCIDRs"),
+                         (["networkPolicy.apiServer.ports={0}"], "ports"),
+                         (["networkPolicy.egress=[]"], "egress")]:
+        p = render(sets=sets, check=False)
+        assert p.returncode != 0 and needle in p.stderr, "%s: %s" % (sets, p.stderr.strip())
+
+
+# ---- Artifact Hub ------------------------------------------------------
+
+def chart_annotations():
+    with open(os.path.join(lib.CHART, "Chart.yaml")) as f:
+        return yaml_value(f.read(), "chart")["annotations"]
+
+
+def annotation_list(ann, key):
+    return yaml_value(ann[key], "annotation")
+
+
+def test_artifacthub_annotations():
+    ann = chart_annotations()
+    assert ann["artifacthub.io/operator"] == "true"
+    crd = lib.load_crd()
+    (entry,) = annotation_list(ann, "artifacthub.io/crds")
+    assert entry["name"] == crd["metadata"]["name"] and entry["kind"] == crd["spec"]["names"]["kind"], entry
+    assert entry["version"] in [v["name"] for v in crd["spec"]["versions"] if v.get("served")], entry
+    assert entry["displayName"] and entry["description"]
+    # Each example is valid by the CRD's schema and its CEL rules (offline,
+    # as test_crd.py checks the corpus), and the operator's own validation.
+    import structural
+    examples = annotation_list(ann, "artifacthub.io/crdsExamples")
+    assert examples and all(e["kind"] == "AppDatabase" for e in examples)
+    for e in examples:
+        errors = structural.validate_resource(crd, e)
+        assert not errors, "crdsExamples: %s" % errors
+    binary = lib.operator_binary()
+    if binary:
+        d = lib.tmpdir()
+        with open(os.path.join(lib.CORPUS, "config.yaml")) as f:
+            config = f.read().replace("\n  local:\n", "\n  %s:\n" % examples[0]["spec"]["instance"])
+        with open(os.path.join(d, "crds-examples-config.yaml"), "w") as f:
+            f.write(config)
+        with open(os.path.join(d, "crds-examples.json"), "w") as f:
+            f.write("\n---\n".join(json.dumps(e) for e in examples))
+        p = lib.run([binary, "validate", "--config", os.path.join(d, "crds-examples-config.yaml"), "-f",
+                     os.path.join(d, "crds-examples.json")], check=False)
+        assert p.returncode == 0, "the operator refuses crdsExamples: %s" % p.stderr.strip()[-1000:]
+    (image,) = annotation_list(ann, "artifacthub.io/images")
+    with open(os.path.join(lib.CHART, "Chart.yaml")) as f:
+        app_version = [line.split('"')[1] for line in f if line.startswith("appVersion:")][0]
+    assert image["image"] == "appdb-operator:" + app_version, image
+    assert image["image"] == one(rendered("default"), "Deployment")["spec"]["template"]["spec"]["containers"][0][
+        "image"], "the annotation names another image than the chart runs"
+    changes = annotation_list(ann, "artifacthub.io/changes")
+    assert changes and all(c["kind"] in ("added", "changed", "deprecated", "removed", "fixed", "security")
+                           and c["description"] for c in changes), changes
+    # One license statement: the chart's and the image's label.
+    with open(os.path.join(lib.ROOT, "hack", "image-build.sh")) as f:
+        assert "IMAGE_LICENSES:-%s}" % ann["artifacthub.io/license"] in f.read()
 
 
 def test_prod_values():
@@ -393,10 +581,7 @@ def test_notes():
 
 def test_readme_documents_every_value():
     with open(os.path.join(lib.CHART, "values.yaml")) as f:
-        text = f.read()
-    doc = "apiVersion: v1\nkind: Values\nmetadata: {name: v}\nvalues:\n" + \
-        "".join("  " + line + "\n" for line in text.splitlines())
-    (obj,) = lib.yaml_text_to_objects(doc, "values-wrapper.yaml")
+        values = yaml_value(f.read(), "values")
     paths = []
 
     def walk(v, prefix):
@@ -405,7 +590,7 @@ def test_readme_documents_every_value():
                 walk(sub, prefix + "." + k if prefix else k)
         else:
             paths.append(prefix)
-    walk(obj["values"], "")
+    walk(values, "")
     with open(os.path.join(lib.CHART, "README.md")) as f:
         readme = f.read()
     missing = [p for p in paths if "`%s`" % p not in readme]
@@ -513,7 +698,7 @@ def test_admission_policy_decisions():
 
 def tests():
     out = []
-    for name in ("default", "prod", "ha", "irsa"):
+    for name in ("default", "prod", "ha", "irsa", "openshift"):
         out.append(("lint %s" % name, lambda n=name: check_lint(n)))
         out.append(("render %s" % name, lambda n=name: check_common(n)))
         out.append(("operator loads the %s config" % name, lambda n=name: check_operator_loads_config(n)))

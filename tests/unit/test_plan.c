@@ -26,8 +26,8 @@ static struct desired_user USERS[] = {
 static struct desired desired(void)
 {
 	struct desired d = {
-	    "team-a/shop",         "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
-	    "2026-12-01T00:00:00Z"};
+	    "team-a/shop",          "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
+	    "2026-12-01T00:00:00Z", 0};
 
 	return d;
 }
@@ -105,15 +105,6 @@ static void full_observed(struct observed *o, const struct desired *d)
 			size_t nt = i == 0 ? 4 : 1, ns = i == 0 ? 3 : 1;
 
 			fact(o, "schemapriv:%s:USAGE:%s", d->schemas[s], u);
-			/* The owner user gets readwrite defaults from the owner role. */
-			if (i == 0) {
-				for (k = 0; k < 4; k++)
-					fact(o, "defacl:shop_owner:%s:r:%s:mig", d->schemas[s],
-					     tp[k]);
-				for (k = 0; k < 3; k++)
-					fact(o, "defacl:shop_owner:%s:S:%s:mig", d->schemas[s],
-					     sp[k]);
-			}
 			for (c = 0; c < 2; c++) {
 				for (k = 0; k < nt; k++)
 					fact(o, "defacl:%s:%s:r:%s:%s", creators[c], d->schemas[s],
