@@ -10,7 +10,8 @@
 #
 # The servers come from hack/pg-throwaway.sh (Debian's 15, the others from
 # hack/install-postgres.sh, installed the first time). The sanitized run
-# (`make asan`) keeps to 15. docs/compatibility.md says what differs.
+# (`make asan`) keeps to 15. docs/compatibility.md says what differs. The
+# crash tests run $(TEST_BIN), the build with failpoints.
 TEST_SUITES += engine
 
 ifeq ($(SAN),)
@@ -20,7 +21,7 @@ PG_MAJORS ?= 15
 endif
 
 .PHONY: test-engine fuzz-engine
-test-engine: $(BIN)
+test-engine: $(BIN) $(TEST_BIN)
 	@tests/fuzz/run-manifest.sh regress
 	@tests/engine/matrix.sh $(or $(PG_MAJOR),$(PG_MAJORS))
 
