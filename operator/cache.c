@@ -114,7 +114,8 @@ json_t *cache_sanitize(json_t *obj)
 	json_t *meta = json_object_get(obj, "metadata"),
 	       *ann = json_object_get(meta, "annotations");
 	json_t *out = NULL, *m = NULL, *a = NULL, *v;
-	const char *keys[] = {"name", "namespace", "uid", "generation", "resourceVersion"};
+	const char *keys[] = {"name",       "namespace",       "uid",
+	                      "generation", "resourceVersion", "finalizers"};
 	const char *k;
 	size_t i;
 

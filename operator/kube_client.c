@@ -527,6 +527,15 @@ int kube_patch_appdb_status(json_t **out, struct kube_client *kc, const char *ns
 	               "application/merge-patch+json", patch, err);
 }
 
+int kube_patch_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                     json_t *patch, struct err *err)
+{
+	return do_path(
+	    out, kc, "PATCH",
+	    kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name, "?fieldManager=appdb-operator"),
+	    "application/merge-patch+json", patch, err);
+}
+
 /* ---- Secrets ---- */
 
 int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,

@@ -66,6 +66,14 @@ int kube_list_appdbs(struct kube_list *out, struct kube_client *kc, const char *
 int kube_get_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                    struct err *err);
 
+/*
+ * Merge-patches the AppDatabase itself (its metadata.finalizers); a patch
+ * carrying metadata.resourceVersion fails with APPDB_ECONFLICT when the
+ * object changed. The updated object in *out (may be NULL).
+ */
+int kube_patch_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                     json_t *patch, struct err *err);
+
 /* Merge-patches the /status subresource with patch; the updated object in *out (may be NULL). */
 int kube_patch_appdb_status(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                             json_t *patch, struct err *err);
