@@ -9,9 +9,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import PgServer, appdb, secret, docs  # noqa: E402
-from e2e import CRD, KubeSim, Operator, wait_until  # noqa: E402
-from test_controller import namespace, ready  # noqa: E402
+from harness import appdb, secret, docs  # noqa: E402
+from e2e import wait_until  # noqa: E402
+from test_controller import Base, namespace, ready  # noqa: E402
 
 FINALIZER = "db.platform.dev/disable-on-delete"
 
@@ -26,19 +26,8 @@ def resource(name, ns, policy=None):
                                       ns=ns), json.dumps(doc) + "\n")
 
 
-class TestDeletionPolicy(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgServer()
-        cls.sim = KubeSim()
-        cls.sim.kubectl("apply", "-f", CRD)
-        cls.op = Operator(cls.pg, cls.sim, "dev", "resyncSeconds: 3\n").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.op.cleanup()
-        cls.sim.cleanup()
-        cls.pg.stop()
+class TestDeletionPolicy(Base):
+    extra = "resyncSeconds: 3\n"
 
     def gone(self, name, ns):
         r = self.sim.kubectl("get", "appdb", name, "-n", ns, "-o", "json", check=False)
