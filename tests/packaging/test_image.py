@@ -361,6 +361,7 @@ kind: AppDatabase
 metadata: {name: %(name)s, namespace: team-a}
 spec:
   instance: local
+  deletionPolicy: Disable     # the finalizer: every grant of the chart's RBAC is used
   database: {name: %(name)s, owner: %(name)s_owner}
   users:
     - name: %(name)s_ro
