@@ -34,6 +34,14 @@ def figure(drill, **values):
         f.write(json.dumps(values, sort_keys=True) + "\n")
 
 
+def keep_log(test_id, op):
+    """Keeps the operator's log of a drill under build/drills/ for a look after."""
+    d = os.path.join(os.environ.get("APPDB_BUILD") or os.path.join(ROOT, "build"), "drills")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, test_id.rsplit(".", 1)[-1] + ".log"), "w") as f:
+        f.write(op.output())
+
+
 def proc_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 

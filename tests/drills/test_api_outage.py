@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from drill import figure, proc_rss_kb, scale  # noqa: E402
+from drill import keep_log, figure, proc_rss_kb, scale  # noqa: E402
 from harness import PgServer  # noqa: E402
 from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
 from test_controller import resource  # noqa: E402
@@ -26,9 +26,7 @@ class ApiOutageDrill(unittest.TestCase):
         self.op = Operator(self.pg, self.sim, "dev", "resyncSeconds: 30\n").start()
 
     def tearDown(self):
-        if not getattr(self._outcome, "success", True) or any(
-                e for _, e in getattr(self._outcome, "errors", []) if e):
-            sys.stderr.write(self.op.output()[-4000:])
+        keep_log(self.id(), self.op)
         self.op.cleanup()
         self.sim.cleanup()
         self.pg.stop()
