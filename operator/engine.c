@@ -385,6 +385,7 @@ static int get_admin(struct rec *r, struct err *err)
 		eng->conns = n;
 		ac = &eng->conns[eng->n_conns];
 		ac->conn = NULL;
+		ac->failures = 0;
 		ac->instance = strdup(r->inst->name);
 		if (ac->instance == NULL)
 			return APPDB_ENOMEM;
