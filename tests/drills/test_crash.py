@@ -61,7 +61,8 @@ class CrashDrill(unittest.TestCase):
         # about 0.1 s on two workers, a restart takes a few tenths to list and watch.
         for k in range(KILLS):
             time.sleep(rnd.uniform(0.1, scale(0.6, 1.0)))
-            done = sum(1 for n, _ in names if n in databases(pg))
+            present = databases(pg)
+            done = sum(1 for n, _ in names if n in present)
             self.op.stop(signal.SIGKILL)
             kills.append({"at": round(time.monotonic() - t0, 2), "databases": done})
             self.op.start()
