@@ -63,11 +63,17 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=strdup
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 BIN      := $(BINDIR)/appdb-operator
+# The crash tests' binary: the product plus the failpoints (APPDB_FAILPOINTS),
+# which bin/appdb-operator never contains.
+FAILPOINT_SRCS := operator/engine.c
+FAILPOINT_OBJS := $(patsubst operator/%.c,$(BUILD)/test/operator/%.o,$(FAILPOINT_SRCS))
+TEST_BIN := $(BUILD)/test/appdb-operator
 
 # Everything the test scripts need to find the build.
 export APPDB_OPERATOR = $(abspath $(BIN))
 export APPDB_ROOT = $(CURDIR)
 export APPDB_BUILD = $(abspath $(BUILD))
+export APPDB_OPERATOR_FAILPOINTS = $(abspath $(TEST_BIN))
 
 TEST_SUITES :=
 # Suites that never run the C code: `make asan` skips them.
@@ -87,6 +93,14 @@ $(BIN): $(OBJS)
 $(BUILD)/operator/%.o: operator/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(TEST_BIN): $(filter-out $(FAILPOINT_OBJS:$(BUILD)/test/%=$(BUILD)/%),$(OBJS)) $(FAILPOINT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/operator/%.o: operator/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DAPPDB_FAILPOINTS -c -o $@ $<
 
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/failalloc.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
@@ -125,7 +139,7 @@ format:
 clean:
 	rm -rf build bin
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(FAILPOINT_OBJS:.o=.d)
 
 demo: deps all
 	@hack/demo.sh

@@ -282,7 +282,7 @@ static int get_secret_value(char **string, char **version, char code[96], struct
 		}
 		goto out;
 	}
-	doc = json_loadb(resp.body, resp.len, 0, NULL);
+	doc = json_loadb(resp.body, resp.len, JSON_ALLOW_NUL, NULL);
 	if (!json_is_object(doc)) {
 		rc = err_set(err, APPDB_ETRANSIENT,
 		             "the GetSecretValue answer is not a JSON object");
@@ -296,6 +296,10 @@ static int get_secret_value(char **string, char **version, char code[96], struct
 		    json_object_get(doc, "SecretBinary") != NULL
 		        ? "the secret holds SecretBinary; only a SecretString can be a password"
 		        : "the secret has no SecretString");
+		goto out;
+	}
+	if (strlen(s) != json_string_length(json_object_get(doc, "SecretString"))) {
+		rc = err_set(err, APPDB_EINVAL, "the SecretString holds a NUL byte");
 		goto out;
 	}
 	*string = strdup(s);
@@ -387,7 +391,10 @@ static int secret_id_valid(const char *id)
 	return 1;
 }
 
-/* secret_fetch_fn for SECRET_AWS_SM: the SecretString or its field, and the VersionId. */
+/*
+ * secret_fetch_fn for SECRET_AWS_SM: the SecretString or its field, the
+ * VersionId, and the "username" field of a JSON SecretString.
+ */
 int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err)
 {
 	struct aws *aws = ctx;
@@ -395,7 +402,7 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 	const char *id = ref->secret_id;
 	int rc;
 
-	out->value = out->version = NULL;
+	out->value = out->version = out->username = NULL;
 	if (ref->kind != SECRET_AWS_SM || !secret_id_valid(id))
 		return err_set(err, APPDB_EINVAL,
 		               "passwordFrom.secretsManager.secretId: empty, too long or not text");
@@ -415,7 +422,7 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 		}
 		cache_put(aws, id, string, version);
 	}
-	rc = secret_pick_key(&out->value, string, ref->key, err);
+	rc = secret_pick_key(out, string, ref->key, err);
 	if (rc != 0) {
 		err_wrap(err, rc, "secretsManager %s", id);
 		goto out;
@@ -428,10 +435,8 @@ int aws_sm_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, st
 	out->version = version;
 	version = NULL;
 out:
-	if (rc != 0) {
-		aws_free_secret(out->value);
-		out->value = NULL;
-	}
+	if (rc != 0)
+		secret_clear(out);
 	aws_free_secret(string);
 	free(version);
 	return rc;

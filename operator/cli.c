@@ -108,17 +108,35 @@ usage:
 	return EXIT_USAGE;
 }
 
-/* Prints a run's summary to stderr. */
+/* Prints "prefix text suffix" to stderr with text escaped (log_escape); NULL text as "-". */
+static void put_escaped(const char *prefix, const char *text, const char *suffix)
+{
+	char *e = log_escape(text != NULL ? text : "-");
+
+	fprintf(stderr, "%s%s%s", prefix, e != NULL ? e : "(out of memory)", suffix);
+	free(e);
+}
+
+/*
+ * Prints a run's summary to stderr. Names, messages and actions carry text
+ * from the manifests and the server: escaped, so none can forge a line.
+ */
 static void print_summary(const struct appdb *db, const struct run_result *r, int plan)
 {
+	char head[128];
 	size_t i;
 
-	fprintf(stderr, "%s/%s: %s (%s)%s%s\n", db->ns ? db->ns : "-", db->name ? db->name : "-",
-	        plan && r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
-	        r->reason ? r->reason : "", r->message ? ": " : "", r->message ? r->message : "");
+	put_escaped("", db->ns, "/");
+	snprintf(head, sizeof(head), ": %s (%s)%s",
+	         plan && r->result == RESULT_CHANGED ? "Changes" : run_result_name(r->result),
+	         r->reason ? r->reason : "", r->message ? ": " : "");
+	put_escaped("", db->name, head);
+	if (r->message != NULL)
+		put_escaped("", r->message, "");
+	fputc('\n', stderr);
 	for (i = 0; i < r->n_actions; i++)
-		fprintf(stderr, "  %s %s\n", plan || r->result == RESULT_BLOCKED ? "would" : "did",
-		        r->actions[i]);
+		put_escaped(plan || r->result == RESULT_BLOCKED ? "  would " : "  did ",
+		            r->actions[i], "\n");
 }
 
 /* Prints the JSON record of a plan. */
@@ -163,17 +181,32 @@ static int duplicate_of_earlier(const struct manifest_set *set, size_t i)
 	return 0;
 }
 
+/*
+ * Loads the -f paths. A path that cannot be opened, and paths that hold no
+ * AppDatabase at all, are usage errors (2) for every command; a file that
+ * cannot be parsed is 1.
+ */
 static int load_manifests(struct manifest_set *set, const struct cli_opts *o)
 {
 	struct err err = {0};
+	size_t i;
+	int rc;
 
 	if (o->n_paths == 0) {
 		fprintf(stderr, "appdb-operator: -f PATH is required\n%s", USAGE);
 		return EXIT_USAGE;
 	}
-	if (manifest_load(set, o->paths, o->n_paths, &err) != 0) {
-		fprintf(stderr, "appdb-operator: %s\n", err.msg[0] ? err.msg : "out of memory");
-		return EXIT_FAILED;
+	rc = manifest_load(set, o->paths, o->n_paths, &err);
+	if (rc != 0) {
+		put_escaped("appdb-operator: ", err.msg[0] ? err.msg : "out of memory", "\n");
+		return rc == APPDB_ENOTFOUND ? EXIT_USAGE : EXIT_FAILED;
+	}
+	if (set->n == 0) {
+		fprintf(stderr, "appdb-operator: no manifests found in");
+		for (i = 0; i < o->n_paths; i++)
+			put_escaped(i > 0 ? ", " : " ", o->paths[i], "");
+		fprintf(stderr, " (no AppDatabase document)\n");
+		return EXIT_USAGE;
 	}
 	return 0;
 }
@@ -243,8 +276,6 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 			failed = 1;
 		run_result_clear(&r);
 	}
-	if (set.n == 0)
-		fprintf(stderr, "appdb-operator: no AppDatabase found\n");
 	code = failed ? EXIT_FAILED : (mode == ENGINE_PLAN && changes) ? EXIT_CHANGES : EXIT_DONE;
 out:
 	engine_free(eng);
@@ -317,24 +348,22 @@ static int cmd_validate(int argc, char **argv)
 				in = config_instance(cfg, db->instance);
 			if (validate_appdb(db, in != NULL ? in->admin_user : NULL, &errs) != 0)
 				msg = field_errs_join(&errs);
-			if (duplicate_of_earlier(&set, i))
+			if (duplicate_of_earlier(&set, i)) {
+				free(msg);
 				msg = strdup("metadata.name: the same resource appears twice");
+			}
 		}
+		put_escaped("", it->where, ": ");
+		put_escaped("", db != NULL ? db->ns : NULL, "/");
 		if (it->problems != NULL || msg != NULL) {
 			bad = 1;
-			fprintf(stderr, "%s: %s/%s: invalid: %s\n", it->where ? it->where : "",
-			        db && db->ns ? db->ns : "-", db && db->name ? db->name : "-",
-			        it->problems != NULL ? it->problems : msg);
+			put_escaped("", db != NULL ? db->name : NULL, ": invalid: ");
+			put_escaped("", it->problems != NULL ? it->problems : msg, "\n");
 		} else {
-			fprintf(stderr, "%s: %s/%s: valid\n", it->where ? it->where : "", db->ns,
-			        db->name);
+			put_escaped("", db->name, ": valid\n");
 		}
 		free(msg);
 		field_errs_clear(&errs);
-	}
-	if (set.n == 0) {
-		fprintf(stderr, "appdb-operator: no AppDatabase found\n");
-		bad = 1;
 	}
 	code = bad ? EXIT_FAILED : EXIT_DONE;
 out:

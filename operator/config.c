@@ -6,6 +6,7 @@
 
 #include "yamljson.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,10 @@ static char *str_field(struct cfgload *c, json_t *obj, const char *path, const c
 	}
 	if (!json_is_string(v)) {
 		bad(c, v, f, "must be a string");
+		return NULL;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		bad(c, v, f, "must not contain NUL characters");
 		return NULL;
 	}
 	s = strdup(json_string_value(v));
@@ -178,12 +183,72 @@ static void load_password_from(struct cfgload *c, struct secret_ref *ref, json_t
 	}
 }
 
+/*
+ * 1 when s can match namespace names: 1 to 63 of a-z, 0-9, '-' and the
+ * wildcards '*' and '?'.
+ */
+static int namespace_pattern(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '*' || s[i] == '?'))
+			return 0;
+	return 1;
+}
+
+/* Reads instances.NAME.allowedNamespaces: a list of namespace names or globs. */
+static void load_allowed_namespaces(struct cfgload *c, struct instance_config *in, json_t *v,
+                                    const char *path)
+{
+	json_t *an = json_object_get(v, "allowedNamespaces");
+	char f[340];
+	json_t *e;
+	size_t i;
+
+	snprintf(f, sizeof(f), "%s.allowedNamespaces", path);
+	if (an == NULL || json_is_null(an))
+		return;
+	if (!json_is_array(an)) {
+		bad(c, an, f, "must be a list of namespace names or globs");
+		return;
+	}
+	if (json_array_size(an) == 0)
+		return;
+	in->allowed_namespaces = calloc(json_array_size(an), sizeof(char *));
+	if (in->allowed_namespaces == NULL) {
+		c->rc = APPDB_ENOMEM;
+		return;
+	}
+	json_array_foreach (an, i, e) {
+		const char *s = json_string_value(e);
+
+		snprintf(f, sizeof(f), "%s.allowedNamespaces[%zu]", path, i);
+		if (s == NULL || strlen(s) != json_string_length(e) || !namespace_pattern(s)) {
+			bad(c, e, f,
+			    "must be a namespace name or a glob of one (a-z, 0-9, '-', '*', '?'; "
+			    "at "
+			    "most 63)");
+			return;
+		}
+		in->allowed_namespaces[in->n_allowed_namespaces] = strdup(s);
+		if (in->allowed_namespaces[in->n_allowed_namespaces++] == NULL) {
+			c->rc = APPDB_ENOMEM;
+			return;
+		}
+	}
+}
+
 static void load_instance(struct cfgload *c, struct instance_config *in, const char *name,
                           json_t *v, const struct config *cfg)
 {
 	static const char *const keys[] = {
 	    "host",        "port",  "adminDatabase",           "sslMode",
-	    "sslRootCert", "admin", "statementTimeoutSeconds", NULL};
+	    "sslRootCert", "admin", "statementTimeoutSeconds", "allowedNamespaces",
+	    NULL};
 	static const char *const admin_keys[] = {"user", "passwordFrom", "iamAuth", NULL};
 	static const char *const ssl_modes[] = {"disable",   "allow",       "prefer", "require",
 	                                        "verify-ca", "verify-full", NULL};
@@ -218,6 +283,7 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 		    "must be one of disable, allow, prefer, require, verify-ca, verify-full");
 	}
 	snprintf(path, sizeof(path), "instances.%s", name);
+	load_allowed_namespaces(c, in, v, path);
 	admin = obj_field(c, v, path, "admin", 1);
 	if (admin == NULL)
 		return;
@@ -409,9 +475,21 @@ const struct instance_config *config_instance(const struct config *cfg, const ch
 	return NULL;
 }
 
-void config_free(struct config *cfg)
+int config_instance_allows(const struct instance_config *in, const char *ns)
 {
 	size_t i;
+
+	if (in->n_allowed_namespaces == 0)
+		return 1;
+	for (i = 0; ns != NULL && i < in->n_allowed_namespaces; i++)
+		if (fnmatch(in->allowed_namespaces[i], ns, 0) == 0)
+			return 1;
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	size_t i, j;
 
 	if (cfg == NULL)
 		return;
@@ -426,6 +504,9 @@ void config_free(struct config *cfg)
 		free(in->admin_user);
 		secret_ref_clear(&in->admin_password);
 		free(in->iam_region);
+		for (j = 0; j < in->n_allowed_namespaces; j++)
+			free(in->allowed_namespaces[j]);
+		free(in->allowed_namespaces);
 	}
 	free(cfg->instances);
 	for (i = 0; i < cfg->n_watch_namespaces; i++)

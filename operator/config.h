@@ -29,6 +29,8 @@ struct instance_config {
 	int iam_auth;                     /* admin.iamAuth given */
 	char *iam_region;                 /* admin.iamAuth.region, else aws.region */
 	int statement_timeout_seconds;    /* every statement of every session; default 60 */
+	char **allowed_namespaces;        /* names or globs (team-*); none: every namespace */
+	size_t n_allowed_namespaces;
 };
 
 struct leader_config {
@@ -65,6 +67,9 @@ int config_load(struct config **out, const char *path, struct err *err);
 
 /* Borrowed; NULL when no instance has that name. */
 const struct instance_config *config_instance(const struct config *cfg, const char *name);
+
+/* 1 when resources in namespace ns may use instance in (allowedNamespaces, fnmatch). */
+int config_instance_allows(const struct instance_config *in, const char *ns);
 
 void config_free(struct config *cfg);
 

@@ -40,8 +40,10 @@ struct engine {
 	void *token_ctx;
 	struct admin_conn *conns;
 	size_t n_conns;
-	long kill_after; /* failpoint: SIGKILL self after this many statements */
+#ifdef APPDB_FAILPOINTS
+	long kill_after; /* test builds: SIGKILL self after this many statements */
 	long statements;
+#endif
 };
 
 /* The state of one reconcile, handed from step to step. */
@@ -73,14 +75,19 @@ int engine_new(struct engine **out, const struct config *cfg,
                const struct secret_resolver *resolver, struct err *err)
 {
 	struct engine *eng = calloc(1, sizeof(*eng));
-	const char *k = getenv("APPDB_FAILPOINT_KILL_AFTER_STATEMENTS");
 
 	*out = NULL;
 	if (eng == NULL)
 		return err_set(err, APPDB_ENOMEM, "out of memory");
 	eng->cfg = cfg;
 	eng->resolver = resolver;
-	eng->kill_after = k != NULL ? atol(k) : 0;
+#ifdef APPDB_FAILPOINTS
+	{
+		const char *k = getenv("APPDB_FAILPOINT_KILL_AFTER_STATEMENTS");
+
+		eng->kill_after = k != NULL ? atol(k) : 0;
+	}
+#endif
 	*out = eng;
 	return 0;
 }
@@ -250,6 +257,10 @@ static int step_instance(struct rec *r)
 	if (r->inst == NULL)
 		return outcome(r, RESULT_BLOCKED, REASON_INSTANCE_UNKNOWN,
 		               "instance %s is not in the operator configuration", r->db->instance);
+	if (!config_instance_allows(r->inst, r->db->ns))
+		return outcome(r, RESULT_BLOCKED, REASON_INSTANCE_NOT_ALLOWED,
+		               "instance %s does not serve namespace %s (allowedNamespaces)",
+		               r->db->instance, r->db->ns);
 	return 0;
 }
 
@@ -277,15 +288,15 @@ static int step_approval(struct rec *r)
 	return 0;
 }
 
-/* Reads one secret, mapping failures to SecretMissing or a retry. */
+/* Reads the password of role user, mapping failures to SecretMissing or a retry. */
 static int read_secret(struct rec *r, struct secret *out, const struct secret_ref *ref,
-                       const char *what)
+                       const char *user, const char *what)
 {
 	struct err err = {0};
 	char desc[512];
 	int rc;
 
-	rc = secret_resolve(out, r->eng->resolver, ref, r->db->ns, &err);
+	rc = secret_resolve(out, r->eng->resolver, ref, r->db->ns, user, &err);
 	if (rc == 0)
 		return 0;
 	if (rc == APPDB_ENOMEM)
@@ -304,7 +315,8 @@ static int step_secrets(struct rec *r)
 	int rc;
 
 	if (!r->inst->iam_auth) {
-		rc = read_secret(r, &r->admin_pw, &r->inst->admin_password, "admin password");
+		rc = read_secret(r, &r->admin_pw, &r->inst->admin_password, r->inst->admin_user,
+		                 "admin password");
 		if (rc != 0)
 			return rc;
 	}
@@ -313,7 +325,8 @@ static int step_secrets(struct rec *r)
 		char what[128];
 
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
-		rc = read_secret(r, &r->user_pw[i], &r->db->users[i].password_from, what);
+		rc = read_secret(r, &r->user_pw[i], &r->db->users[i].password_from,
+		                 r->db->users[i].name, what);
 		if (rc != 0)
 			return rc;
 	}
@@ -415,7 +428,7 @@ static int get_admin(struct rec *r, struct err *err)
 		secret_invalidate(eng->resolver, &r->inst->admin_password);
 		secret_clear(&r->admin_pw);
 		if (secret_resolve(&r->admin_pw, eng->resolver, &r->inst->admin_password, r->db->ns,
-		                   &again) == 0) {
+		                   r->inst->admin_user, &again) == 0) {
 			err_clear(err);
 			rc = connect_admin(r, &ac->conn, r->inst->admin_database, err);
 		}
@@ -762,13 +775,15 @@ static int step_preflight(struct rec *r)
 	return 0;
 }
 
-/* Runs one statement, honouring the kill failpoint used by crash tests. */
+/* Runs one statement; test builds honour the kill failpoint of the crash tests. */
 static int run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err)
 {
 	int rc = pg_exec(conn, sql, err);
 
+#ifdef APPDB_FAILPOINTS
 	if (rc == 0 && r->eng->kill_after > 0 && ++r->eng->statements >= r->eng->kill_after)
 		raise(SIGKILL);
+#endif
 	return rc;
 }
 

@@ -34,6 +34,7 @@ enum run_result_kind {
 #define REASON_ROLE_NOT_MANAGED "RoleNotManaged"
 #define REASON_ROLE_CLAIMED "RoleClaimedByOther"
 #define REASON_INSTANCE_UNKNOWN "InstanceUnknown"
+#define REASON_INSTANCE_NOT_ALLOWED "InstanceNotAllowed"
 #define REASON_DB_UNREACHABLE "DatabaseUnreachable"
 #define REASON_PROVISIONING_FAILED "ProvisioningFailed"
 

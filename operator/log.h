@@ -21,6 +21,14 @@ struct log_ctx {
 };
 
 void log_configure(enum log_level min, enum log_format format);
+
+/*
+ * s with every control character (C0, DEL, C1) and every byte that is not
+ * UTF-8 written as \xNN, so text a resource supplies cannot start a new line
+ * or a terminal escape. Text lines are escaped this way; the CLI summary uses
+ * it too. Returns a new string the caller frees, or NULL (s NULL, ENOMEM).
+ */
+char *log_escape(const char *s);
 void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

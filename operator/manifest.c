@@ -3,6 +3,7 @@
  */
 #include "manifest.h"
 
+#include "validate.h"
 #include "yamljson.h"
 
 #include <dirent.h>
@@ -40,11 +41,57 @@ static int push_item(struct manifest_set *set, struct appdb *db, char *problems,
 	return 0;
 }
 
-/* Sorts one document into resources, secrets or problems. */
-static int take_doc(struct manifest_set *set, json_t *doc, const char *file, int line)
+/* The string v when it is one without NUL bytes, else NULL. */
+static const char *doc_text(json_t *v)
 {
-	const char *api = json_string_value(json_object_get(doc, "apiVersion"));
-	const char *kind = json_string_value(json_object_get(doc, "kind"));
+	const char *s = json_string_value(v);
+
+	return s != NULL && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+/*
+ * Keeps a v1 Secret document under "ns/name". A Secret the API server would
+ * refuse (no name, a name or namespace that is not a DNS name), or a second
+ * one with the same namespace and name, makes the whole input invalid:
+ * which of two passwords is meant cannot be guessed.
+ */
+static int take_secret(struct manifest_set *set, json_t *doc, const char *file, int line,
+                       struct err *err)
+{
+	json_t *md = json_object_get(doc, "metadata");
+	json_t *nsv = json_object_get(md, "namespace");
+	const char *name = doc_text(json_object_get(md, "name"));
+	const char *ns = nsv == NULL || json_is_null(nsv) ? "default" : doc_text(nsv);
+	const char *first;
+	char key[600], where[600];
+
+	if (name == NULL || !validate_dns_subdomain(name))
+		return err_set(err, APPDB_EINVAL,
+		               "%s:%d: Secret: metadata.name: must be a DNS-1123 subdomain", file,
+		               line);
+	if (ns == NULL || !validate_dns_label(ns))
+		return err_set(err, APPDB_EINVAL,
+		               "%s:%d: Secret %s: metadata.namespace: must be a DNS-1123 label",
+		               file, line, name);
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	snprintf(where, sizeof(where), "%s:%d", file, line);
+	first = json_string_value(json_object_get(set->secret_where, key));
+	if (first != NULL)
+		return err_set(err, APPDB_EINVAL,
+		               "Secret %s is defined twice, at %s and at %s: keep one of them", key,
+		               first, where);
+	if (json_object_set(set->secrets, key, doc) != 0 ||
+	    json_object_set_new(set->secret_where, key, json_string(where)) != 0)
+		return APPDB_ENOMEM;
+	return 0;
+}
+
+/* Sorts one document into resources, secrets or problems. */
+static int take_doc(struct manifest_set *set, json_t *doc, const char *file, int line,
+                    struct err *err)
+{
+	const char *api = doc_text(json_object_get(doc, "apiVersion"));
+	const char *kind = doc_text(json_object_get(doc, "kind"));
 	struct field_errs errs = {0};
 	struct appdb *db = NULL;
 	char *problems = NULL;
@@ -52,17 +99,8 @@ static int take_doc(struct manifest_set *set, json_t *doc, const char *file, int
 
 	if (api != NULL && kind != NULL && strcmp(api, "v1") == 0 && strcmp(kind, "Namespace") == 0)
 		return 0;
-	if (api != NULL && kind != NULL && strcmp(api, "v1") == 0 && strcmp(kind, "Secret") == 0) {
-		json_t *md = json_object_get(doc, "metadata");
-		const char *ns = json_string_value(json_object_get(md, "namespace"));
-		const char *name = json_string_value(json_object_get(md, "name"));
-		char key[512];
-
-		if (name == NULL)
-			return 0;
-		snprintf(key, sizeof(key), "%s/%s", ns != NULL ? ns : "default", name);
-		return json_object_set(set->secrets, key, doc) == 0 ? 0 : APPDB_ENOMEM;
-	}
+	if (api != NULL && kind != NULL && strcmp(api, "v1") == 0 && strcmp(kind, "Secret") == 0)
+		return take_secret(set, doc, file, line, err);
 	rc = appdb_from_json(&db, doc, &errs);
 	if (rc == APPDB_ENOMEM) {
 		appdb_free(db);
@@ -96,7 +134,7 @@ static int load_file(struct manifest_set *set, const char *path, struct err *err
 	if (rc != 0)
 		return rc;
 	for (i = 0; i < docs.n && rc == 0; i++)
-		rc = take_doc(set, docs.docs[i], path, docs.lines[i]);
+		rc = take_doc(set, docs.docs[i], path, docs.lines[i], err);
 	yaml_docs_clear(&docs);
 	return rc;
 }
@@ -110,7 +148,8 @@ static int load_dir(struct manifest_set *set, const char *path, struct err *err)
 	int rc = 0;
 
 	if (d == NULL)
-		return err_set(err, APPDB_EIO, "could not open %s: %s", path, strerror(errno));
+		return err_set(err, APPDB_ENOTFOUND, "could not open %s: %s", path,
+		               strerror(errno));
 	while ((e = readdir(d)) != NULL) {
 		char **nn;
 
@@ -130,7 +169,8 @@ static int load_dir(struct manifest_set *set, const char *path, struct err *err)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n && rc == 0; i++)
 		rc = load_file(set, names[i], err);
 out:
@@ -148,13 +188,16 @@ int manifest_load(struct manifest_set *out, char *const *paths, size_t n_paths, 
 
 	memset(out, 0, sizeof(*out));
 	out->secrets = json_object();
-	if (out->secrets == NULL)
+	out->secret_where = json_object();
+	if (out->secrets == NULL || out->secret_where == NULL) {
+		manifest_clear(out);
 		return APPDB_ENOMEM;
+	}
 	for (i = 0; i < n_paths && rc == 0; i++) {
 		struct stat st;
 
 		if (stat(paths[i], &st) != 0)
-			rc = err_set(err, APPDB_EIO, "could not open %s: %s", paths[i],
+			rc = err_set(err, APPDB_ENOTFOUND, "could not open %s: %s", paths[i],
 			             strerror(errno));
 		else if (S_ISDIR(st.st_mode))
 			rc = load_dir(out, paths[i], err);
@@ -177,6 +220,7 @@ void manifest_clear(struct manifest_set *set)
 	}
 	free(set->items);
 	json_decref(set->secrets);
+	json_decref(set->secret_where);
 	memset(set, 0, sizeof(*set));
 }
 

@@ -5,8 +5,8 @@
  * `-f` takes files or directories (their *.yaml, *.yml and *.json files,
  * sorted, not recursive). Documents of kind AppDatabase become resources; v1
  * Secrets serve kubernetesSecret references of resources in the same
- * namespace; v1 Namespaces are ignored; any other kind is reported as an
- * invalid document.
+ * namespace (each namespace/name once); v1 Namespaces are ignored; any
+ * other kind is reported as an invalid document.
  */
 #ifndef APPDB_MANIFEST_H
 #define APPDB_MANIFEST_H
@@ -23,13 +23,17 @@ struct manifest_item {
 struct manifest_set {
 	struct manifest_item *items;
 	size_t n;
-	json_t *secrets; /* object: "ns/name" -> Secret object */
+	json_t *secrets;      /* object: "ns/name" -> Secret object */
+	json_t *secret_where; /* object: "ns/name" -> "file:line" */
 };
 
 /*
- * Loads every path. Returns 0 (problems of single documents are kept in the
- * items), or APPDB_EIO / APPDB_EINVAL / APPDB_ELIMIT with err set when a file
- * cannot be read or parsed at all, or APPDB_ENOMEM.
+ * Loads every path. Returns 0 (problems of single AppDatabase documents are
+ * kept in the items), or with err set: APPDB_ENOTFOUND when a path does not
+ * exist or cannot be opened (a usage error), APPDB_EIO / APPDB_EINVAL /
+ * APPDB_ELIMIT when a file cannot be read or parsed at all, or holds a
+ * Secret the API would refuse or a second Secret of the same namespace and
+ * name; or APPDB_ENOMEM.
  */
 int manifest_load(struct manifest_set *out, char *const *paths, size_t n_paths, struct err *err);
 

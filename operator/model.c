@@ -348,6 +348,10 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 				field_errs_add(errs, f, "must be a string, not %s", type_name(v));
 				continue;
 			}
+			if (strlen(json_string_value(v)) != json_string_length(v)) {
+				field_errs_add(errs, f, "must not contain NUL characters");
+				continue;
+			}
 			if (db->schemas != NULL &&
 			    (db->schemas[db->n_schemas] = strdup(json_string_value(v))) != NULL)
 				db->n_schemas++;
@@ -396,9 +400,11 @@ int appdb_from_json(struct appdb **out, json_t *obj, struct field_errs *errs)
 	}
 	api = json_string_value(json_object_get(obj, "apiVersion"));
 	kind = json_string_value(json_object_get(obj, "kind"));
-	if (api == NULL || strcmp(api, APPDB_API_VERSION) != 0)
+	if (api == NULL || strcmp(api, APPDB_API_VERSION) != 0 ||
+	    json_string_length(json_object_get(obj, "apiVersion")) != strlen(api))
 		field_errs_add(errs, "apiVersion", "must be %s", APPDB_API_VERSION);
-	if (kind == NULL || strcmp(kind, APPDB_KIND) != 0)
+	if (kind == NULL || strcmp(kind, APPDB_KIND) != 0 ||
+	    json_string_length(json_object_get(obj, "kind")) != strlen(kind))
 		field_errs_add(errs, "kind", "must be %s", APPDB_KIND);
 	check_known(errs, "", obj, top_keys);
 	md = get_object(errs, obj, "", "metadata", 1);

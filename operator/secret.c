@@ -25,11 +25,13 @@ void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secre
 }
 
 int secret_resolve(struct secret *out, const struct secret_resolver *r,
-                   const struct secret_ref *ref, const char *default_ns, struct err *err)
+                   const struct secret_ref *ref, const char *default_ns, const char *user,
+                   struct err *err)
 {
 	const struct secret_provider *p;
 	struct secret_ref local;
 	char desc[512];
+	int rc;
 
 	if (ref->kind <= SECRET_NONE || ref->kind >= SECRET_KIND_COUNT)
 		return err_set(err, APPDB_EINVAL, "no password source given");
@@ -42,7 +44,18 @@ int secret_resolve(struct secret *out, const struct secret_resolver *r,
 	local = *ref;
 	if (ref->kind == SECRET_KUBE && ref->ns == NULL)
 		local.ns = (char *)default_ns;
-	return p->fetch(p->ctx, out, &local, err);
+	rc = p->fetch(p->ctx, out, &local, err);
+	if (rc != 0)
+		return rc;
+	/* A LOGIN role without a password, or with another user's, is never made. */
+	if (out->value == NULL || out->value[0] == '\0')
+		rc = err_set(err, APPDB_EINVAL, "the password is empty");
+	else if (user != NULL && out->username != NULL && strcmp(out->username, user) != 0)
+		rc = err_set(err, APPDB_EINVAL, "the secret names user \"%.64s\", not \"%s\"",
+		             out->username, user);
+	if (rc != 0)
+		secret_clear(out);
+	return rc;
 }
 
 void secret_invalidate(const struct secret_resolver *r, const struct secret_ref *ref)
@@ -84,8 +97,10 @@ void secret_clear(struct secret *s)
 		free(s->value);
 	}
 	free(s->version);
+	free(s->username);
 	s->value = NULL;
 	s->version = NULL;
+	s->username = NULL;
 }
 
 static int dup_or_null(char **out, const char *s)
@@ -140,8 +155,8 @@ void secret_ref_describe(char *out, size_t len, const struct secret_ref *ref)
 	}
 }
 
-/* Decodes standard base64 (as Kubernetes encodes Secret data). */
-static int b64_decode(char **out, const char *in)
+/* Decodes standard base64 (as Kubernetes encodes Secret data) into *out and its length. */
+static int b64_decode(char **out, size_t *out_len, const char *in)
 {
 	size_t n = strlen(in);
 	size_t pad = 0;
@@ -165,58 +180,115 @@ static int b64_decode(char **out, const char *in)
 		pad++;
 	len -= (int)pad;
 	buf[len] = '\0';
-	if (memchr(buf, '\0', (size_t)len) != NULL) {
-		OPENSSL_cleanse(buf, (size_t)len);
-		free(buf);
-		return APPDB_EINVAL;
-	}
 	*out = (char *)buf;
+	*out_len = (size_t)len;
 	return 0;
 }
 
-int secret_from_kube_object(struct secret *out, json_t *obj, const char *key, struct err *err)
+/* Wipes and frees a string of len bytes. */
+static void wipe_free(char *s, size_t len)
 {
-	json_t *v;
-	const char *rv;
+	if (s != NULL) {
+		OPENSSL_cleanse(s, len);
+		free(s);
+	}
+}
+
+/*
+ * One key of a Secret object: stringData[key] (a manifest's), else base64
+ * data[key], as the API server merges them. Returns 0, APPDB_ENOTFOUND,
+ * APPDB_EINVAL (not base64, or a NUL byte inside: never truncated).
+ */
+static int kube_key(char **out, json_t *obj, const char *key, struct err *err)
+{
+	json_t *v = json_object_get(json_object_get(obj, "stringData"), key);
+	char *buf = NULL;
+	size_t len = 0;
 	int rc;
 
-	v = json_object_get(json_object_get(obj, "stringData"), key);
+	*out = NULL;
 	if (json_is_string(v)) {
-		out->value = strdup(json_string_value(v));
-		if (out->value == NULL)
+		len = json_string_length(v);
+		buf = malloc(len + 1);
+		if (buf == NULL)
 			return APPDB_ENOMEM;
+		memcpy(buf, json_string_value(v), len + 1);
 	} else {
 		v = json_object_get(json_object_get(obj, "data"), key);
 		if (!json_is_string(v))
 			return err_set(err, APPDB_ENOTFOUND, "key %s not found in the secret", key);
-		rc = b64_decode(&out->value, json_string_value(v));
+		rc = b64_decode(&buf, &len, json_string_value(v));
 		if (rc == APPDB_EINVAL)
 			return err_set(err, rc, "key %s of the secret is not valid base64 text",
 			               key);
 		if (rc != 0)
 			return rc;
 	}
-	rv =
-	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
-	if (rv != NULL && (out->version = strdup(rv)) == NULL) {
-		secret_clear(out);
-		return APPDB_ENOMEM;
+	if (memchr(buf, '\0', len) != NULL) {
+		wipe_free(buf, len);
+		return err_set(err, APPDB_EINVAL, "key %s of the secret holds a NUL byte", key);
 	}
+	*out = buf;
 	return 0;
 }
 
-int secret_pick_key(char **out, const char *secret_string, const char *key, struct err *err)
+int secret_from_kube_object(struct secret *out, json_t *obj, const char *key, struct err *err)
+{
+	const char *rv;
+	int rc;
+
+	rc = kube_key(&out->value, obj, key, err);
+	if (rc != 0)
+		return rc;
+	if (strcmp(key, "username") != 0) {
+		rc = kube_key(&out->username, obj, "username", err);
+		if (rc == APPDB_ENOTFOUND) {
+			err_clear(err);
+			rc = 0;
+		}
+	}
+	rv =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	if (rc == 0 && rv != NULL && (out->version = strdup(rv)) == NULL)
+		rc = APPDB_ENOMEM;
+	if (rc != 0)
+		secret_clear(out);
+	return rc;
+}
+
+/* Copies the string v into *out; APPDB_EINVAL (with what in err) when it holds a NUL byte. */
+static int copy_text(char **out, json_t *v, const char *what, struct err *err)
+{
+	size_t len = json_string_length(v);
+
+	if (memchr(json_string_value(v), '\0', len) != NULL)
+		return err_set(err, APPDB_EINVAL, "%s of the secret holds a NUL byte", what);
+	*out = strdup(json_string_value(v));
+	return *out != NULL ? 0 : APPDB_ENOMEM;
+}
+
+int secret_pick_key(struct secret *out, const char *secret_string, const char *key, struct err *err)
 {
 	json_t *doc = NULL;
-	json_t *v;
+	json_t *v, *user;
+	char what[300];
 	int rc = 0;
 
-	*out = NULL;
-	if (key == NULL) {
-		*out = strdup(secret_string);
-		return *out != NULL ? 0 : APPDB_ENOMEM;
+	out->value = NULL;
+	out->username = NULL;
+	doc = json_loads(secret_string, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	user = json_object_get(doc, "username");
+	if (user != NULL && !json_is_string(user)) {
+		rc = err_set(err, APPDB_EINVAL, "the username of the secret is not a string");
+		goto out;
 	}
-	doc = json_loads(secret_string, JSON_REJECT_DUPLICATES, NULL);
+	if (user != NULL && (rc = copy_text(&out->username, user, "the username", err)) != 0)
+		goto out;
+	if (key == NULL) {
+		out->value = strdup(secret_string);
+		rc = out->value != NULL ? 0 : APPDB_ENOMEM;
+		goto out;
+	}
 	if (!json_is_object(doc)) {
 		rc = err_set(err, APPDB_EINVAL,
 		             "the secret value is not a JSON object, so key %s cannot be picked",
@@ -232,21 +304,13 @@ int secret_pick_key(char **out, const char *secret_string, const char *key, stru
 		rc = err_set(err, APPDB_EINVAL, "key %s of the secret is not a string", key);
 		goto out;
 	}
-	*out = strdup(json_string_value(v));
-	if (*out == NULL)
-		rc = APPDB_ENOMEM;
+	snprintf(what, sizeof(what), "key %s", key);
+	rc = copy_text(&out->value, v, what, err);
 out:
+	if (rc != 0)
+		secret_clear(out);
 	/* The parsed document holds the secret too: wipe its strings. */
-	if (json_is_object(doc)) {
-		const char *k;
-		json_t *val;
-
-		json_object_foreach (doc, k, val) {
-			if (json_is_string(val))
-				OPENSSL_cleanse((void *)json_string_value(val),
-				                json_string_length(val));
-		}
-	}
+	secret_wipe_json(doc);
 	json_decref(doc);
 	return rc;
 }

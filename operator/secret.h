@@ -43,8 +43,9 @@ struct secret_ref {
 };
 
 struct secret {
-	char *value;   /* the password; wiped when cleared */
-	char *version; /* the source's version (SM VersionId, Secret resourceVersion) or NULL */
+	char *value;    /* the password; wiped when cleared */
+	char *version;  /* the source's version (SM VersionId, Secret resourceVersion) or NULL */
+	char *username; /* the user the source names (a "username" field or key) or NULL */
 };
 
 /* Fills out (which the caller clears) or returns a negative code. */
@@ -69,12 +70,17 @@ void secret_resolver_set(struct secret_resolver *r, enum secret_kind kind, secre
                          void *ctx);
 
 /*
- * Resolves ref with the provider for its kind. default_ns fills a
- * kubernetesSecret reference without a namespace. Returns 0, or
- * APPDB_ENOTFOUND when no provider serves the kind, or the provider's code.
+ * Resolves ref, the password of role user, with the provider for its kind.
+ * default_ns fills a kubernetesSecret reference without a namespace. The
+ * value must not be empty, and when the source names a user (a JSON
+ * SecretString's "username", a Secret's "username" key) it must be user
+ * (NULL: not checked); otherwise out is cleared and APPDB_EINVAL returned
+ * with both names in err. Returns 0, or APPDB_ENOTFOUND when no provider
+ * serves the kind, or the provider's code.
  */
 int secret_resolve(struct secret *out, const struct secret_resolver *r,
-                   const struct secret_ref *ref, const char *default_ns, struct err *err);
+                   const struct secret_ref *ref, const char *default_ns, const char *user,
+                   struct err *err);
 
 /* Calls the provider's invalidate for ref's kind, when it has one. */
 void secret_invalidate(const struct secret_resolver *r, const struct secret_ref *ref);
@@ -85,7 +91,7 @@ int secret_error_is_missing(int code);
 /* Wipes every string inside j (a parsed secret, before json_decref). */
 void secret_wipe_json(json_t *j);
 
-/* Wipes and frees the value and version; out stays usable. */
+/* Wipes and frees the value, version and username; out stays usable. */
 void secret_clear(struct secret *s);
 
 /* Copies src into out (a deep copy); returns 0 or APPDB_ENOMEM. */
@@ -97,18 +103,22 @@ void secret_ref_describe(char *out, size_t len, const struct secret_ref *ref);
 
 /*
  * Picks the password out of a Kubernetes Secret object (JSON, borrowed):
- * base64 data[key], or stringData[key] as a manifest may carry it. The
- * version is metadata.resourceVersion when present. Returns 0,
- * APPDB_ENOTFOUND when the key is absent, APPDB_EINVAL when not base64.
+ * stringData[key] as a manifest may carry it, else base64 data[key]; and the
+ * "username" key the same way, when there is one. The version is
+ * metadata.resourceVersion when present. Returns 0, APPDB_ENOTFOUND when
+ * the key is absent, APPDB_EINVAL when not base64 or holding a NUL byte.
  */
 int secret_from_kube_object(struct secret *out, json_t *obj, const char *key, struct err *err);
 
 /*
  * Picks key out of a JSON SecretString, or takes the whole string when key
- * is NULL. Returns 0, APPDB_ENOTFOUND (no such field), APPDB_EINVAL (not a
- * JSON object, or the field is not a string).
+ * is NULL, into out->value; when the SecretString is a JSON object with a
+ * "username" field, copies it into out->username. Returns 0,
+ * APPDB_ENOTFOUND (no such field), APPDB_EINVAL (not a JSON object when a
+ * key is asked, a field that is not a string or holds a NUL byte).
  */
-int secret_pick_key(char **out, const char *secret_string, const char *key, struct err *err);
+int secret_pick_key(struct secret *out, const char *secret_string, const char *key,
+                    struct err *err);
 
 /* A file source: the file's contents without one trailing newline. */
 int secret_fetch_file(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err);

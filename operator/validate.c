@@ -38,9 +38,26 @@ static int reserved_database(const char *s)
 	return strncmp(s, "pg_", 3) == 0 || strncmp(s, "rds_", 4) == 0;
 }
 
+/*
+ * Role names PostgreSQL refuses even quoted (public, none; pg_* is in
+ * reserved_database), and the SQL keywords that name another role when a
+ * person writes them unquoted (GRANT ... TO current_user).
+ */
+static int reserved_role_word(const char *s)
+{
+	static const char *const names[] = {
+	    "public", "none", "current_user", "current_role", "session_user", "user", NULL};
+	const char *const *n;
+
+	for (n = names; *n != NULL; n++)
+		if (strcmp(*n, s) == 0)
+			return 1;
+	return 0;
+}
+
 int validate_reserved_role(const char *s, const char *admin_role)
 {
-	if (reserved_database(s) || strcmp(s, "public") == 0)
+	if (reserved_database(s) || reserved_role_word(s))
 		return 1;
 	return admin_role != NULL && strcmp(s, admin_role) == 0;
 }
@@ -52,12 +69,7 @@ static int reserved_schema(const char *s)
 	       strcmp(s, "information_schema") == 0;
 }
 
-/*
- * 1 when s is a DNS-1123 subdomain (Kubernetes object names): at most 253
- * characters, dot-separated labels of [a-z0-9-] that start and end with a
- * letter or digit.
- */
-static int dns_subdomain(const char *s)
+int validate_dns_subdomain(const char *s)
 {
 	size_t i, n = strlen(s), label = 0;
 
@@ -80,6 +92,11 @@ static int dns_subdomain(const char *s)
 		label++;
 	}
 	return 1;
+}
+
+int validate_dns_label(const char *s)
+{
+	return validate_dns_subdomain(s) && strlen(s) <= 63 && strchr(s, '.') == NULL;
 }
 
 /* 1 when s is a valid Secret data key: [-._a-zA-Z0-9]+, at most 253. */
@@ -126,7 +143,7 @@ static void check_password_from(struct field_errs *errs, const struct secret_ref
 			field_errs_add(errs, f, "must be 1 to %d characters", SECRET_KEY_MAX);
 	} else if (ref->kind == SECRET_KUBE) {
 		snprintf(f, sizeof(f), "spec.users[%zu].passwordFrom.kubernetesSecret.name", i);
-		if (ref->name != NULL && !dns_subdomain(ref->name))
+		if (ref->name != NULL && !validate_dns_subdomain(ref->name))
 			field_errs_add(errs, f, "must be a valid Secret name (DNS-1123 subdomain)");
 		snprintf(f, sizeof(f), "spec.users[%zu].passwordFrom.kubernetesSecret.key", i);
 		if (ref->key != NULL && !secret_key(ref->key))
@@ -141,10 +158,9 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
 	size_t i, j;
 	char f[64];
 
-	if (db->name != NULL && !dns_subdomain(db->name))
+	if (db->name != NULL && !validate_dns_subdomain(db->name))
 		field_errs_add(errs, "metadata.name", "must be a DNS-1123 subdomain");
-	if (db->ns != NULL &&
-	    (!dns_subdomain(db->ns) || strlen(db->ns) > 63 || strchr(db->ns, '.')))
+	if (db->ns != NULL && !validate_dns_label(db->ns))
 		field_errs_add(errs, "metadata.namespace", "must be a DNS-1123 label");
 	if (db->instance != NULL && (db->instance[0] == '\0' || strlen(db->instance) > 63))
 		field_errs_add(errs, "spec.instance", "must be 1 to 63 characters");

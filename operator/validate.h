@@ -14,9 +14,21 @@
 /* 1 when s matches ^[a-z_][a-z0-9_]{0,62}$. */
 int validate_identifier(const char *s);
 
-/* 1 when s may not name a role: postgres, template0/1, rdsadmin, public, pg_*, rds_*, admin_role.
+/*
+ * 1 when s may not name a role: postgres, template0/1, rdsadmin, public, none,
+ * current_user, current_role, session_user, user, pg_*, rds_*, admin_role.
  */
 int validate_reserved_role(const char *s, const char *admin_role);
+
+/*
+ * 1 when s is a DNS-1123 subdomain (Kubernetes object names): at most 253
+ * characters, dot-separated labels of [a-z0-9-] that start and end with a
+ * letter or digit.
+ */
+int validate_dns_subdomain(const char *s);
+
+/* 1 when s is a DNS-1123 label (namespace names): a subdomain of one label, at most 63. */
+int validate_dns_label(const char *s);
 
 /*
  * Checks db (borrowed) and adds every problem to errs, naming the field.

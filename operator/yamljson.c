@@ -91,6 +91,8 @@ int yaml_pos(const struct yaml_docs *docs, const json_t *v, int *line, int *col)
 
 struct walk {
 	yaml_document_t *doc;
+	const unsigned char *tagged; /* per node of doc: 1 when its tag was written */
+	size_t n_tagged;
 	struct yaml_posmap *pm;
 	const char *name;
 	size_t produced;
@@ -236,8 +238,11 @@ static int parse_float(const char *s, double *out)
 	return errno == 0 && *end == '\0';
 }
 
-/* Turns a scalar into the JSON value kubectl gives it; NULL with *bad set when it has none. */
-static json_t *scalar_value(const yaml_node_t *n, const char **bad)
+/* What a scalar's text resolves to, as go-yaml v2 resolves a plain scalar. */
+enum scalar_kind { K_NULL, K_BOOL, K_INT, K_FLOAT, K_SPECIAL, K_STR };
+
+/* Resolves s as a plain scalar; returns the kind and the value (NULL for K_SPECIAL). */
+static json_t *resolve_plain(const char *s, size_t len, enum scalar_kind *kind)
 {
 	static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
 	static const char *const trues[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
@@ -247,34 +252,26 @@ static json_t *scalar_value(const yaml_node_t *n, const char **bad)
 	static const char *const specials[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf",
 	                                       "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
 	                                       ".NaN",  ".NAN",  NULL};
-	const char *s = (const char *)n->data.scalar.value;
-	size_t len = n->data.scalar.length;
-	const char *tag = (const char *)n->tag;
 	char num[128];
 	long long i;
 	double d;
 
-	*bad = NULL;
-	if (tag != NULL && strcmp(tag, "tag:yaml.org,2002:binary") == 0) {
-		*bad = "binary (!!binary) values are not supported";
-		return NULL;
-	}
-	if (!is_plain(n) || strlen(s) != len)
+	*kind = K_STR;
+	if (strlen(s) != len)
 		return json_stringn(s, len);
 	if (len == 0 || one_of(s, nulls))
-		return json_null();
+		return *kind = K_NULL, json_null();
 	if (one_of(s, trues))
-		return json_true();
+		return *kind = K_BOOL, json_true();
 	if (one_of(s, falses))
-		return json_false();
-	if (one_of(s, specials)) {
-		*bad = "infinity and NaN cannot be represented in JSON";
-		return NULL;
-	}
+		return *kind = K_BOOL, json_false();
+	if (one_of(s, specials))
+		return *kind = K_SPECIAL, NULL;
 	if (strip_underscores(num, sizeof(num), s)) {
 		if (parse_int(num, &i))
-			return json_integer(i);
+			return *kind = K_INT, json_integer(i);
 		if (parse_float(num, &d)) {
+			*kind = K_FLOAT;
 			/* JSON has one number type: a whole float is an integer to the API. */
 			if (d == (double)(long long)d && d > -9.2e18 && d < 9.2e18)
 				return json_integer((long long)d);
@@ -282,6 +279,79 @@ static json_t *scalar_value(const yaml_node_t *n, const char **bad)
 		}
 	}
 	return json_stringn(s, len);
+}
+
+#define TAG_PREFIX "tag:yaml.org,2002:"
+
+/*
+ * Turns a scalar into the JSON value kubectl gives it (sigs.k8s.io/yaml over
+ * go-yaml v2): without a tag a plain scalar is resolved and a quoted one is a
+ * string; a written !!str or ! keeps the text; !!int, !!float, !!bool and
+ * !!null resolve the text, quoted or not, and must get that type. Any other
+ * tag is refused. Returns NULL with bad (len bytes) filled when the scalar
+ * has no value, or NULL alone on ENOMEM.
+ */
+static json_t *scalar_value(const yaml_node_t *n, int tagged, char *bad, size_t len)
+{
+	static const char *const wants[] = {"int", "float", "bool", "null", NULL};
+	static const enum scalar_kind kinds[] = {K_INT, K_FLOAT, K_BOOL, K_NULL};
+	const char *s = (const char *)n->data.scalar.value;
+	size_t slen = n->data.scalar.length;
+	const char *tag = (const char *)n->tag;
+	const char *t = tag != NULL && strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)) == 0
+	                    ? tag + strlen(TAG_PREFIX)
+	                    : NULL;
+	enum scalar_kind kind;
+	json_t *v;
+	size_t i;
+
+	bad[0] = '\0';
+	if (!tagged) /* the loader's default tag: resolve as written */
+		t = is_plain(n) ? NULL : "str";
+	if (t != NULL && strcmp(t, "str") == 0)
+		return json_stringn(s, slen);
+	if (t != NULL && strcmp(t, "binary") == 0) {
+		snprintf(bad, len, "binary (!!binary) values are not supported");
+		return NULL;
+	}
+	for (i = 0; t != NULL && wants[i] != NULL && strcmp(t, wants[i]) != 0; i++)
+		;
+	if (t != NULL && wants[i] == NULL) {
+		snprintf(bad, len, "the tag !!%.100s is not supported", t);
+		return NULL;
+	}
+	if (tag != NULL && t == NULL && tagged) {
+		snprintf(bad, len, "the tag %.100s is not supported", tag);
+		return NULL;
+	}
+	v = resolve_plain(s, slen, &kind);
+	if (kind == K_SPECIAL) {
+		snprintf(bad, len, "infinity and NaN cannot be represented in JSON");
+		return NULL;
+	}
+	if (t != NULL && kind != kinds[i] && !(kinds[i] == K_FLOAT && kind == K_INT)) {
+		json_decref(v);
+		snprintf(bad, len, "\"%.40s\" is not a valid !!%s", s, t);
+		return NULL;
+	}
+	return v;
+}
+
+/* Refuses a written tag on a mapping or sequence other than its own (!!map, !!seq) or "!". */
+static int collection_tag_ok(const yaml_node_t *n, char *bad, size_t len)
+{
+	const char *tag = (const char *)n->tag;
+	const char *own =
+	    n->type == YAML_MAPPING_NODE ? YAML_DEFAULT_MAPPING_TAG : YAML_DEFAULT_SEQUENCE_TAG;
+
+	if (tag == NULL || strcmp(tag, own) == 0)
+		return 1;
+	if (strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)) == 0)
+		snprintf(bad, len, "the tag !!%.100s is not supported here",
+		         tag + strlen(TAG_PREFIX));
+	else
+		snprintf(bad, len, "the tag %.100s is not supported", tag);
+	return 0;
 }
 
 static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth);
@@ -382,6 +452,8 @@ out:
 static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 {
 	json_t *v = NULL;
+	char bad[200];
+	size_t idx;
 	int rc = 0;
 
 	*out = NULL;
@@ -390,19 +462,21 @@ static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 	if (++w->produced > YAMLJSON_MAX_NODES)
 		return fail_at(w, node, APPDB_ELIMIT,
 		               "document too large once aliases are expanded (alias bomb?)");
+	idx = (size_t)(node - w->doc->nodes.start);
 	switch (node->type) {
-	case YAML_SCALAR_NODE: {
-		const char *bad = NULL;
-
-		v = scalar_value(node, &bad);
+	case YAML_SCALAR_NODE:
+		v = scalar_value(node, idx < w->n_tagged && w->tagged[idx], bad, sizeof(bad));
 		if (v == NULL)
-			return bad != NULL ? fail_at(w, node, APPDB_EINVAL, bad) : APPDB_ENOMEM;
+			return bad[0] != '\0' ? fail_at(w, node, APPDB_EINVAL, bad) : APPDB_ENOMEM;
 		break;
-	}
 	case YAML_MAPPING_NODE:
+		if (!collection_tag_ok(node, bad, sizeof(bad)))
+			return fail_at(w, node, APPDB_EINVAL, bad);
 		rc = walk_mapping(&v, w, node, depth);
 		break;
 	case YAML_SEQUENCE_NODE:
+		if (!collection_tag_ok(node, bad, sizeof(bad)))
+			return fail_at(w, node, APPDB_EINVAL, bad);
 		rc = walk_sequence(&v, w, node, depth);
 		break;
 	default:
@@ -417,6 +491,109 @@ static int walk_node(json_t **out, struct walk *w, yaml_node_t *node, int depth)
 	}
 	*out = v;
 	return 0;
+}
+
+/*
+ * Which nodes had a tag written, per document: libyaml's loader gives a
+ * scalar without a tag the default !!str, so the event stream is read once
+ * more to tell "5" from "!!str 5". Nodes are numbered as the loader numbers
+ * them (scalars, sequences and mappings in event order; aliases add none).
+ */
+struct tag_scan {
+	unsigned char **docs; /* per document: one flag per node */
+	size_t *n;            /* nodes per document */
+	size_t n_docs;
+};
+
+static void tag_scan_clear(struct tag_scan *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_docs; i++)
+		free(t->docs[i]);
+	free(t->docs);
+	free(t->n);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Appends a flag to the last document; returns 0 or APPDB_ENOMEM. */
+static int tag_scan_push(struct tag_scan *t, int tagged)
+{
+	size_t d = t->n_docs - 1;
+	unsigned char *nf;
+
+	if ((t->n[d] & (t->n[d] + 1)) == 0) { /* grow at 0, 1, 3, 7, ... */
+		nf = realloc(t->docs[d], 2 * t->n[d] + 2);
+		if (nf == NULL)
+			return APPDB_ENOMEM;
+		t->docs[d] = nf;
+	}
+	t->docs[d][t->n[d]++] = (unsigned char)tagged;
+	return 0;
+}
+
+/* Starts a document; returns 0 or APPDB_ENOMEM. */
+static int tag_scan_doc(struct tag_scan *t)
+{
+	unsigned char **nd = realloc(t->docs, (t->n_docs + 1) * sizeof(*nd));
+	size_t *nn;
+
+	if (nd == NULL)
+		return APPDB_ENOMEM;
+	t->docs = nd;
+	nn = realloc(t->n, (t->n_docs + 1) * sizeof(*nn));
+	if (nn == NULL)
+		return APPDB_ENOMEM;
+	t->n = nn;
+	t->docs[t->n_docs] = NULL;
+	t->n[t->n_docs] = 0;
+	t->n_docs++;
+	return 0;
+}
+
+/*
+ * Scans buf's events into t. A syntax error ends the scan quietly: the
+ * loader reports it with its position. Returns 0 or APPDB_ENOMEM.
+ */
+static int tag_scan(struct tag_scan *t, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int rc = 0, done = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (!yaml_parser_initialize(&parser))
+		return APPDB_ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (rc == 0 && !done && yaml_parser_parse(&parser, &ev)) {
+		switch (ev.type) {
+		case YAML_DOCUMENT_START_EVENT:
+			rc = tag_scan_doc(t);
+			break;
+		case YAML_SCALAR_EVENT:
+			if (t->n_docs > 0)
+				rc = tag_scan_push(t, ev.data.scalar.tag != NULL);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			if (t->n_docs > 0)
+				rc = tag_scan_push(t, ev.data.sequence_start.tag != NULL);
+			break;
+		case YAML_MAPPING_START_EVENT:
+			if (t->n_docs > 0)
+				rc = tag_scan_push(t, ev.data.mapping_start.tag != NULL);
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	if (rc != 0)
+		tag_scan_clear(t);
+	return rc;
 }
 
 static int push_doc(struct yaml_docs *d, json_t *v, int line)
@@ -443,6 +620,8 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct yaml_docs d = {0};
+	struct tag_scan tags = {0};
+	size_t docno = 0;
 	int parser_ok = 0;
 	int rc = 0;
 
@@ -456,7 +635,7 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
-	if (!yaml_parser_initialize(&parser)) {
+	if (tag_scan(&tags, buf, len) != 0 || !yaml_parser_initialize(&parser)) {
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
@@ -481,6 +660,11 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 			break;
 		}
 		w.doc = &doc;
+		if (docno < tags.n_docs) {
+			w.tagged = tags.docs[docno];
+			w.n_tagged = tags.n[docno];
+		}
+		docno++;
 		w.pm = d.pos;
 		w.name = name;
 		w.err = err;
@@ -499,6 +683,7 @@ int yamljson_parse(struct yaml_docs *out, const char *buf, size_t len, const cha
 out:
 	if (parser_ok)
 		yaml_parser_delete(&parser);
+	tag_scan_clear(&tags);
 	if (rc != 0)
 		yaml_docs_clear(&d);
 	else

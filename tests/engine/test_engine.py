@@ -10,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import PgServer, Workspace, appdb, secret, docs  # noqa: E402
+from harness import FAILPOINT_OPERATOR, PgServer, Workspace, appdb, secret, docs  # noqa: E402
 
 PG = None
 
@@ -348,7 +348,7 @@ class TestCrash(EngineCase):
                 path = self.ws.write(name + ".yaml", docs(
                     secret(name + "-db", {"a": "c-pw-a", "b": "c-pw-b", "c": "c-pw-c"}),
                     appdb(name, users=us, schemas=["public", "s2"])))
-                code, _, err = self.ws.run("reconcile", path,
+                code, _, err = self.ws.run("reconcile", path, binary=FAILPOINT_OPERATOR,
                                            env={"APPDB_FAILPOINT_KILL_AFTER_STATEMENTS": str(kill_after)})
                 self.assertEqual(code, -signal.SIGKILL, err)
                 code, _, err = self.ws.run("reconcile", path)

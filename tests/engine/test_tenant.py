@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import PgServer, Workspace, appdb, secret, docs  # noqa: E402
+from harness import FAILPOINT_OPERATOR, PgServer, Workspace, appdb, secret, docs  # noqa: E402
 from tenant_attack import plant_sql  # noqa: E402
 
 PG = None
@@ -194,7 +194,7 @@ class TestStall(TenantCase):
 
 class TestCrashBoundary(TenantCase):
     def kill_run(self, path, after):
-        code, _, err = self.ws.run("reconcile", path,
+        code, _, err = self.ws.run("reconcile", path, binary=FAILPOINT_OPERATOR,
                                    env={"APPDB_FAILPOINT_KILL_AFTER_STATEMENTS": str(after)})
         self.assertEqual(code, -signal.SIGKILL, err)
 

@@ -14,6 +14,9 @@ import textwrap
 ROOT = os.environ.get("APPDB_ROOT") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 OPERATOR = os.environ.get("APPDB_OPERATOR") or os.path.join(ROOT, "bin", "appdb-operator")
+# The same program built with the failpoints (APPDB_FAILPOINTS), for the crash tests only.
+FAILPOINT_OPERATOR = os.environ.get("APPDB_OPERATOR_FAILPOINTS") or os.path.join(
+    ROOT, "build", "test", "appdb-operator")
 
 
 class PgServer:
@@ -138,9 +141,9 @@ class Workspace:
             f.write(text)
         return path
 
-    def run(self, command, *paths, env=None, timeout=120):
-        """Runs the operator; returns (exit code, stdout, stderr)."""
-        args = [OPERATOR, command, "--config", self.config]
+    def run(self, command, *paths, env=None, timeout=120, binary=None):
+        """Runs the operator (or binary); returns (exit code, stdout, stderr)."""
+        args = [binary or OPERATOR, command, "--config", self.config]
         for p in paths or (self.manifests,):
             args += ["-f", p]
         full_env = dict(os.environ)

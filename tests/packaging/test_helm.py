@@ -534,6 +534,9 @@ def test_refused_values():
         (["config.environment=prod"], "environment"),
         (["config.cacheDir=/tmp"], "cacheDir"),
         (["config.instances.x.port=5432"], "host"),
+        (["config.instances.x.host=h", "config.instances.x.admin.user=u",
+          "config.instances.x.admin.iamAuth.region=r",
+          "config.instances.x.allowedNamespaces={Team_A}"], "allowedNamespaces"),
         (["metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"], "metrics.service.enabled"),
     ]
     for sets, needle in cases:
@@ -613,6 +616,11 @@ def test_package():
         crd = t.extractfile("appdb-operator/crds/appdatabase.yaml").read()
     with open(lib.CRD, "rb") as f:
         assert crd == f.read(), "the packaged CRD differs from crds/appdatabase.yaml"
+
+
+def test_allowed_namespaces_reach_the_config():
+    cfg, _ = operator_config(render(values=os.path.join(lib.HERE, "values-prod.yaml")))
+    assert cfg["instances"]["orders-rds"]["allowedNamespaces"] == ["team-orders", "team-orders-*"]
 
 
 def test_ssl_root_cert_defaults():

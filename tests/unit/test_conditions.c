@@ -61,9 +61,9 @@ static void test_success(void **state)
 
 static void test_stalling_reasons(void **state)
 {
-	const char *reasons[] = {"InvalidSpec",          "SecretMissing",  "AwaitingApproval",
-	                         "ProvisioningDisabled", "OwnerMismatch",  "RoleNotManaged",
-	                         "RoleClaimedByOther",   "InstanceUnknown"};
+	const char *reasons[] = {"InvalidSpec",          "SecretMissing",   "AwaitingApproval",
+	                         "ProvisioningDisabled", "OwnerMismatch",   "RoleNotManaged",
+	                         "RoleClaimedByOther",   "InstanceUnknown", "InstanceNotAllowed"};
 	size_t i;
 
 	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {

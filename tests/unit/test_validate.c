@@ -116,6 +116,60 @@ static void test_identifiers(void **state)
 	assert_true(validate_reserved_role("template1", NULL));
 	assert_true(validate_reserved_role("boss", "boss"));
 	assert_false(validate_reserved_role("orders", "boss"));
+	/* PostgreSQL refuses "none" even quoted; the others name another role unquoted. */
+	assert_true(validate_reserved_role("none", NULL));
+	assert_true(validate_reserved_role("current_user", NULL));
+	assert_true(validate_reserved_role("current_role", NULL));
+	assert_true(validate_reserved_role("session_user", NULL));
+	assert_true(validate_reserved_role("user", NULL));
+	assert_false(validate_reserved_role("nones", NULL));
+	assert_false(validate_reserved_role("users", NULL));
+	assert_true(validate_dns_subdomain("orders.db-1"));
+	assert_false(validate_dns_subdomain("orders\n"));
+	assert_false(validate_dns_subdomain("orders\x1b[2K"));
+	assert_true(validate_dns_label("team-a"));
+	assert_false(validate_dns_label("team.a"));
+}
+
+/* Input the decoder must refuse rather than cut short or let through. */
+static void test_input_boundary(void **state)
+{
+	(void)state;
+	expect_field("owner: orders_owner", "owner: none", "spec.database.owner");
+	expect_field("name: orders_app", "name: none", "spec.users[0].name");
+	expect_field("name: orders_app", "name: current_user", "spec.users[0].name");
+	expect_field("name: orders_app", "name: session_user", "spec.users[0].name");
+	/* A NUL byte in a schema name is refused, not truncated to "public". */
+	expect_field("  instance: local\n", "  instance: local\n  schemas: [\"public\\0x\"]\n",
+	             "spec.schemas[0]");
+	expect_field("  instance: local\n", "  instance: local\n  schemas: [ok, \"a\\0\"]\n",
+	             "spec.schemas[1]");
+	expect_field("kind: AppDatabase", "kind: \"AppDatabase\\0x\"", "kind");
+	expect_field("apiVersion: db.platform.dev/v1alpha1",
+	             "apiVersion: \"db.platform.dev/v1alpha1\\0\"", "apiVersion");
+	/* Explicit tags mean what kubectl makes of them. */
+	expect_field("connectionLimit: 5", "connectionLimit: !!str 5",
+	             "spec.users[1].connectionLimit");
+	expect_field("metadata: {name: orders, namespace: team-a}",
+	             "metadata: {name: \"orders\\nteam-a/x: Unchanged\", namespace: team-a}",
+	             "metadata.name");
+}
+
+static void test_tags_accepted(void **state)
+{
+	char *text, *msg;
+
+	(void)state;
+	text = mutate("name: orders_app", "name: !!str yes");
+	msg = check(text, NULL);
+	if (msg != NULL)
+		fail_msg("!!str yes as a name: %s", msg);
+	free(text);
+	text = mutate("connectionLimit: 5", "connectionLimit: !!int \"5\"");
+	msg = check(text, NULL);
+	if (msg != NULL)
+		fail_msg("!!int \"5\" as a limit: %s", msg);
+	free(text);
 }
 
 static void test_each_rule(void **state)
@@ -259,6 +313,8 @@ int main(void)
 	    cmocka_unit_test(test_identifiers),
 	    cmocka_unit_test(test_each_rule),
 	    cmocka_unit_test(test_too_many_users),
+	    cmocka_unit_test(test_input_boundary),
+	    cmocka_unit_test(test_tags_accepted),
 	    cmocka_unit_test(test_decode_failing_allocator),
 	};
 

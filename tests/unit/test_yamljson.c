@@ -85,6 +85,73 @@ static void test_kubectl_scalars(void **state)
 	assert_int_equal(parse(&d, "x: .inf\n", &err), APPDB_EINVAL);
 }
 
+/* Explicit tags as go-yaml v2 under sigs.k8s.io/yaml (kubectl) resolves them. */
+static void test_explicit_tags(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} refused[] = {
+	    {"a: !!int 5.0\n", "t.yaml:1:4: a: \"5.0\" is not a valid !!int"},
+	    {"a: !!int abc\n", "\"abc\" is not a valid !!int"},
+	    {"a: !!bool 1\n", "not a valid !!bool"},
+	    {"a: !!null x\n", "not a valid !!null"},
+	    {"a: !!float yes\n", "not a valid !!float"},
+	    {"a:\n  b: !role x\n", "t.yaml:2:6: a.b: the tag !role is not supported"},
+	    {"a: !<tag:example.com,2000:x> 1\n", "the tag tag:example.com,2000:x is not supported"},
+	    {"a: !!timestamp 2001-12-14\n", "the tag !!timestamp is not supported"},
+	    {"a: !!set {x: null}\n", "the tag !!set is not supported"},
+	    {"a: !!str {x: 1}\n", "the tag !!str is not supported here"},
+	    {"a: !!map [1]\n", "the tag !!map is not supported here"},
+	    {"a: !x [1]\n", "the tag !x is not supported"},
+	};
+	struct yaml_docs d;
+	struct err err;
+	json_t *o;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(
+	    parse(&d,
+	          "a: !!str 5\nb: !!str yes\nc: !!int \"5\"\nd: !!int 0x1F\n"
+	          "e: !!float 5\nf: !!float \"1.5\"\ng: !!bool \"on\"\nh: !!null \"\"\n"
+	          "i: ! 5\nj: !!str\nk: !!map {x: !!seq [1]}\nl: &a !!str 7\nm: *a\n"
+	          "n: !!str ~\no: !!int '010'\np: 5\nq: \"5\"\n",
+	          &err),
+	    0);
+	o = d.docs[0];
+	assert_string_equal(json_string_value(json_object_get(o, "a")), "5");
+	assert_string_equal(json_string_value(json_object_get(o, "b")), "yes");
+	assert_int_equal(json_integer_value(json_object_get(o, "c")), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "d")), 31);
+	assert_int_equal(json_integer_value(json_object_get(o, "e")), 5);
+	assert_true(json_real_value(json_object_get(o, "f")) == 1.5);
+	assert_true(json_is_true(json_object_get(o, "g")));
+	assert_true(json_is_null(json_object_get(o, "h")));
+	assert_string_equal(json_string_value(json_object_get(o, "i")), "5");
+	assert_string_equal(json_string_value(json_object_get(o, "j")), "");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(o, "k"), "x")), 1);
+	assert_string_equal(json_string_value(json_object_get(o, "l")), "7");
+	assert_string_equal(json_string_value(json_object_get(o, "m")), "7");
+	assert_string_equal(json_string_value(json_object_get(o, "n")), "~");
+	assert_int_equal(json_integer_value(json_object_get(o, "o")), 8);
+	assert_int_equal(json_integer_value(json_object_get(o, "p")), 5);
+	assert_string_equal(json_string_value(json_object_get(o, "q")), "5");
+	yaml_docs_clear(&d);
+	/* Tags are per document: the second document's nodes are numbered from its start. */
+	assert_int_equal(parse(&d, "a: !!str 1\n---\nb: 2\nc: !!str 3\n", &err), 0);
+	assert_int_equal(d.n, 2);
+	assert_string_equal(json_string_value(json_object_get(d.docs[0], "a")), "1");
+	assert_int_equal(json_integer_value(json_object_get(d.docs[1], "b")), 2);
+	assert_string_equal(json_string_value(json_object_get(d.docs[1], "c")), "3");
+	yaml_docs_clear(&d);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		assert_int_equal(parse(&d, refused[i].text, &err), APPDB_EINVAL);
+		if (strstr(err.msg, refused[i].want) == NULL)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err.msg, refused[i].want);
+	}
+}
+
 static void test_refusals(void **state)
 {
 	struct yaml_docs d;
@@ -195,6 +262,16 @@ static void test_config_full(void **state)
 	assert_true(cfg->leader.enabled);
 	assert_string_equal(cfg->leader.lease_name, "appdb-lease");
 	assert_int_equal(cfg->leader.lease_seconds, 15);
+	/* allowedNamespaces: names and globs; none given serves every namespace. */
+	in = config_instance(cfg, "orders-rds");
+	assert_int_equal(in->n_allowed_namespaces, 2);
+	assert_true(config_instance_allows(in, "orders"));
+	assert_true(config_instance_allows(in, "team-orders"));
+	assert_true(config_instance_allows(in, "team-orders-2"));
+	assert_false(config_instance_allows(in, "team-payments"));
+	assert_false(config_instance_allows(in, "orders-x"));
+	assert_false(config_instance_allows(in, NULL));
+	assert_true(config_instance_allows(config_instance(cfg, "iam-rds"), "anything"));
 	config_free(cfg);
 	setenv("APPDB_ENVIRONMENT", "prod", 1);
 	assert_int_equal(config_load(&cfg, "tests/unit/data/config-full.yaml", &err), 0);
@@ -246,6 +323,15 @@ static void test_config_errors(void **state)
 	    {"instances: {}\nleaderElection: {leaseDurationSeconds: 5, renewDeadlineSeconds: 9}\n",
 	     "renewDeadlineSeconds: must be less than leaseDurationSeconds"},
 	    {"- a\n- b\n", "must hold exactly one YAML mapping"},
+	    {"instances:\n  x:\n    host: h\n    allowedNamespaces: [team-a, Team_B]\n"
+	     "    admin: {user: u, iamAuth: {region: r}}\n",
+	     ":4:33: instances.x.allowedNamespaces[1]: must be a namespace name or a glob"},
+	    {"instances:\n  x:\n    host: h\n    allowedNamespaces: team-a\n"
+	     "    admin: {user: u, iamAuth: {region: r}}\n",
+	     "instances.x.allowedNamespaces: must be a list"},
+	    {"instances:\n  x:\n    host: \"h\\0evil\"\n    admin: {user: u, iamAuth: {region: "
+	     "r}}\n",
+	     "instances.x.host: must not contain NUL characters"},
 	    {"instances: [\n", "t"},
 	};
 	struct err err;
@@ -287,6 +373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_documents_and_types),
 	    cmocka_unit_test(test_kubectl_scalars),
+	    cmocka_unit_test(test_explicit_tags),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_parse_failing_allocator),
 	    cmocka_unit_test(test_config_full),
