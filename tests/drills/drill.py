@@ -9,10 +9,12 @@ import os
 import re
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from harness import ROOT  # noqa: E402
+from harness import ROOT, PgServer  # noqa: E402
+from e2e import CRD, KubeSim, Operator  # noqa: E402
 
 FULL = os.environ.get("APPDB_DRILLS", "short") == "full"
 FORM = "full" if FULL else "short"
@@ -32,6 +34,27 @@ def figure(drill, **values):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(values, sort_keys=True) + "\n")
+
+
+class Drill(unittest.TestCase):
+    """A PostgreSQL, the simulator with the CRD and an operator (started
+    unless start is False) for each test; the operator's log is kept."""
+    extra = "resyncSeconds: 30\n"
+    start = True
+
+    def setUp(self):
+        self.pg = PgServer()
+        self.sim = KubeSim()
+        self.sim.kubectl("apply", "-f", CRD)
+        self.op = Operator(self.pg, self.sim, "dev", self.extra)
+        if self.start:
+            self.op.start()
+
+    def tearDown(self):
+        keep_log(self.id(), self.op)
+        self.op.cleanup()
+        self.sim.cleanup()
+        self.pg.stop()
 
 
 def keep_log(test_id, op):

@@ -9,27 +9,15 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from drill import keep_log, figure, proc_rss_kb, scale  # noqa: E402
-from harness import PgServer  # noqa: E402
-from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
+from drill import Drill, figure, proc_rss_kb, scale  # noqa: E402
+from e2e import condition, wait_until  # noqa: E402
 from test_controller import resource  # noqa: E402
 
 M = scale(5, 50)
 OUTAGE = scale(5, 60)
 
 
-class ApiOutageDrill(unittest.TestCase):
-    def setUp(self):
-        self.pg = PgServer()
-        self.sim = KubeSim()
-        self.sim.kubectl("apply", "-f", CRD)
-        self.op = Operator(self.pg, self.sim, "dev", "resyncSeconds: 30\n").start()
-
-    def tearDown(self):
-        keep_log(self.id(), self.op)
-        self.op.cleanup()
-        self.sim.cleanup()
-        self.pg.stop()
+class ApiOutageDrill(Drill):
 
     def items(self):
         r = self.sim.kubectl("get", "appdb", "-A", "-o", "json")

@@ -12,9 +12,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from drill import keep_log, FORM, databases, figure, fingerprint, roles, scale  # noqa: E402
-from harness import PgServer  # noqa: E402
-from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
+from drill import Drill, FORM, databases, figure, fingerprint, roles, scale  # noqa: E402
+from e2e import condition, wait_until  # noqa: E402
 from test_controller import resource  # noqa: E402
 
 N = scale(10, 100)
@@ -22,18 +21,8 @@ KILLS = scale(3, 20)
 NAMESPACES = scale(2, 5)
 
 
-class CrashDrill(unittest.TestCase):
-    def setUp(self):
-        self.pg = PgServer()
-        self.sim = KubeSim()
-        self.sim.kubectl("apply", "-f", CRD)
-        self.op = Operator(self.pg, self.sim, "dev", "resyncSeconds: 30\n")
-
-    def tearDown(self):
-        keep_log(self.id(), self.op)
-        self.op.cleanup()
-        self.sim.cleanup()
-        self.pg.stop()
+class CrashDrill(Drill):
+    start = False
 
     def test_sigkill_at_random_moments(self):
         seed = int(os.environ.get("APPDB_DRILLS_SEED") or time.time())

@@ -14,9 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from drill import keep_log, figure, proc_fds, proc_rss_kb, scale  # noqa: E402
-from harness import PgServer  # noqa: E402
-from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
+from drill import Drill, figure, proc_fds, proc_rss_kb, scale  # noqa: E402
+from e2e import condition, wait_until  # noqa: E402
 from test_controller import resource  # noqa: E402
 
 FROZEN = scale(2, 15)       # seconds with the server frozen (connect timeout is 10 s)
@@ -24,19 +23,12 @@ CLOSED = scale(4.5, 40)       # seconds with the port closed
 RECONNECTS = scale(12, 100)
 
 
-class DbOutageDrill(unittest.TestCase):
-    def setUp(self):
-        self.pg = PgServer()
-        self.sim = KubeSim()
-        self.sim.kubectl("apply", "-f", CRD)
-        self.op = Operator(self.pg, self.sim, "dev", "resyncSeconds: 1\n").start()
+class DbOutageDrill(Drill):
+    extra = "resyncSeconds: 1\n"
 
     def tearDown(self):
-        keep_log(self.id(), self.op)
         self.thaw()
-        self.op.cleanup()
-        self.sim.cleanup()
-        self.pg.stop()
+        super().tearDown()
 
     def server_pids(self):
         with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:

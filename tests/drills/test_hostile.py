@@ -12,13 +12,16 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from drill import keep_log, FULL, figure, proc_rss_kb  # noqa: E402
-from harness import PgServer  # noqa: E402
-from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
+from drill import Drill, FULL, figure, proc_rss_kb  # noqa: E402
+from e2e import condition, wait_until  # noqa: E402
 from test_controller import resource  # noqa: E402
 
 STRICT = bool(os.environ.get("APPDB_DRILLS_STRICT"))
-SILENT = {"status-patch", "status-patch-wrong-types", "secret-wrong-types"}
+# 200 answers to a write are taken as done whatever their body (defect 4 of
+# docs/reliability.md): no log line, and the write is made again only by a
+# later run (the status patch at the resync; an Event never).
+ACCEPTED_200 = {"status-patch", "status-patch-wrong-types", "event-post-truncated"}
+SILENT = ACCEPTED_200 | {"secret-wrong-types"}
 LIST = r"/appdatabases\?(?!.*watch)"
 WATCH = r"/appdatabases\?.*watch"
 
@@ -53,20 +56,10 @@ elif FULL:
     CASES += FULL_CASES
 
 
-class HostileDrill(unittest.TestCase):
-    def setUp(self):
-        self.pg = PgServer()
-        self.sim = KubeSim()
-        self.sim.kubectl("apply", "-f", CRD)
-        # A wrong-typed Secret answer reads as a Secret without the key (Blocked,
-        # SecretMissing, not retried before the resync): a short resync.
-        self.op = Operator(self.pg, self.sim, "dev", "resyncSeconds: 4\n").start()
-
-    def tearDown(self):
-        keep_log(self.id(), self.op)
-        self.op.cleanup()
-        self.sim.cleanup()
-        self.pg.stop()
+class HostileDrill(Drill):
+    # A wrong-typed Secret answer reads as a Secret without the key (Blocked,
+    # SecretMissing, not retried before the resync): a short resync.
+    extra = "resyncSeconds: 4\n"
 
     def ready(self, name, ns):
         return (condition(self.sim.get("appdb", name, ns), "Ready") or {}).get("status") == "True"
@@ -120,8 +113,12 @@ class HostileDrill(unittest.TestCase):
                         r["path"] + ("?" + r["query"] if r["query"] else ""))
                         for m, rx, _ in faults)]
                     return h if len(h) > len(faults) else None
-                hit = wait_until(hits, 30, what="%s: a retry after the answers" % case)
-                gap = round(hit[len(faults)]["ts"] - hit[len(faults) - 1]["ts"], 2)
+                if case in ACCEPTED_200 and not STRICT:
+                    hit = hits()
+                else:
+                    hit = wait_until(hits, 30, what="%s: a retry after the answers" % case)
+                gap = round(hit[len(faults)]["ts"] - hit[len(faults) - 1]["ts"], 2) if hit \
+                    else None
                 log = op.output()[log0:]
                 results[case] = {"seconds": round(took, 1), "retry_after_s": gap,
                                  "log_bytes": len(log)}
