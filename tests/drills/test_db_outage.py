@@ -131,7 +131,10 @@ class DbOutageDrill(Drill):
                reconnect_seconds=round(time.monotonic() - r0, 1), fds_before=fds0,
                fds_after=fds1, rss_kb_before=rss0, rss_kb_after=rss1,
                total_seconds=round(time.monotonic() - t0, 1))
-        self.assertLessEqual(fds1, fds0, "descriptors grew over %d reconnects" % (c1 - c0))
+        # The admin connection's socket may be open or just cut when read, and a
+        # run's own connection in flight: two either way; a leak grows with the
+        # reconnects.
+        self.assertLessEqual(fds1, fds0 + 2, "descriptors grew over %d reconnects" % (c1 - c0))
         self.assertLess(rss1 - rss0, 4096, "resident memory grew by %d kB" % (rss1 - rss0))
 
 
