@@ -10,7 +10,7 @@ TEST_SUITES += drills
 FUZZ_CONFIG_REPLAY := $(BUILD)/fuzz/fuzz_config_replay
 FUZZ_KUBECONFIG_REPLAY := $(BUILD)/fuzz/fuzz_kube_config_replay
 
-$(BUILD)/fuzz/fuzz_%_replay: tests/fuzz/fuzz_%.c tests/fuzz/regress_main.c $(LIBOBJS)
+$(BUILD)/fuzz/fuzz_%_replay: tests/fuzz/fuzz_%.c tests/fuzz/regress_main.c tests/fuzz/memfd_input.h $(LIBOBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/regress_main.c $(LIBOBJS) $(LDLIBS)
 

@@ -9,10 +9,10 @@
 #include "err.h"
 #include "kube_config.h"
 
+#include "memfd_input.h"
+
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,14 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	int fd, rc;
 
-	fd = memfd_create("fuzz-kubeconfig", 0);
+	fd = memfd_input(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (size > 0 && write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	rc = kube_config_load(&kc, path, NULL, &e);
 	if (rc == 0) {
 		if (kc == NULL)
