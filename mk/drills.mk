@@ -31,10 +31,10 @@ drills: $(BIN) $(FUZZ_CONFIG_REPLAY) $(FUZZ_KUBECONFIG_REPLAY)
 # stopped with SIGTERM so that valgrind sees them exit.
 drills-valgrind: $(BIN)
 	@rm -rf $(BUILD)/drills/valgrind && mkdir -p $(BUILD)/drills/valgrind
-	@APPDB_VALGRIND_DIR=$(abspath $(BUILD)/drills/valgrind) APPDB_VALGRIND_BIN=$(abspath $(BIN)) \
+	@rc=0; APPDB_VALGRIND_DIR=$(abspath $(BUILD)/drills/valgrind) APPDB_VALGRIND_BIN=$(abspath $(BIN)) \
 	APPDB_OPERATOR=$(abspath tests/drills/valgrind-operator.sh) APPDB_E2E_GRACEFUL=1 \
-	APPDB_E2E_SLOW=10 python3 tests/lib/run.py e2e-valgrind tests/e2e
-	@python3 tests/drills/valgrind_summary.py $(BUILD)/drills/valgrind
+	APPDB_E2E_SLOW=10 python3 tests/lib/run.py e2e-valgrind tests/e2e || rc=1; \
+	python3 tests/drills/valgrind_summary.py $(BUILD)/drills/valgrind && exit $$rc
 
 # libFuzzer runs of the config loader and the kubeconfig reader (clang):
 # FUZZ_SECONDS each, new inputs in build/fuzz/<target>_corpus.
