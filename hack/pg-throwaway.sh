@@ -1,23 +1,54 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the tests, the demo and the benchmarks.
 #
-#   hack/pg-throwaway.sh start DIR   initdb in DIR, start on a free loopback
-#                                    port, create the delegated admin role;
-#                                    prints "PGPORT=<port>" and writes DIR/env
+#   hack/pg-throwaway.sh [--major N] start DIR   initdb in DIR, start on a free
+#                                    loopback port, create the delegated admin
+#                                    role; prints "PGPORT=<port>" and writes DIR/env
 #   hack/pg-throwaway.sh stop DIR    stop the server and remove DIR
+#   hack/pg-throwaway.sh [--major N] bindir      print the bin directory that
+#                                    start would use (installing it if needed)
+#
+# The major version to start is --major N, else $PG_MAJOR, else the newest one
+# Debian's packages installed under /usr/lib/postgresql (15 today), else 15.
+# A major that Debian's packages installed runs from /usr/lib/postgresql/N;
+# any other (13 to 18) comes from hack/install-postgres.sh, which installs it
+# into the project's tool directory the first time. PG_BINDIR=DIR starts the
+# server in DIR instead (any build of the same major).
 #
 # The admin role is like an RDS master user: LOGIN CREATEROLE CREATEDB, not a
 # superuser. Its name and password are in DIR/env (PGADMIN_USER,
-# PGADMIN_PASSWORD). The server logs every DDL statement to DIR/log/postgres.log
-# (log_statement = 'ddl'), so tests can count what ran. PostgreSQL refuses to
-# run as root: as root the server runs as the 'postgres' system user.
+# PGADMIN_PASSWORD), with the server's major (PGMAJOR) and bin directory
+# (PGBINDIR). The server logs every DDL statement to DIR/log/postgres.log
+# (log_statement = 'ddl'), so tests can count what ran. The settings are the
+# same on every major. PostgreSQL refuses to run as root: as root the server
+# runs as the 'postgres' system user. psql is the client installed (Debian's);
+# it talks to every major.
 set -euo pipefail
 
-cmd=${1:?usage: pg-throwaway.sh start|stop DIR}
-dir=${2:?usage: pg-throwaway.sh start|stop DIR}
+usage() {
+	echo "usage: pg-throwaway.sh [--major N] start DIR | stop DIR | [--major N] bindir" >&2
+	exit 2
+}
 
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$bindir" ] || { echo "pg-throwaway: no PostgreSQL server installed" >&2; exit 2; }
+major=${PG_MAJOR:-}
+if [ "${1:-}" = "--major" ]; then
+	major=${2:-}
+	shift 2 || usage
+fi
+cmd=${1:-}
+dir=${2:-}
+if [ -z "$cmd" ] || { [ -z "$dir" ] && [ "$cmd" != bindir ]; }; then
+	usage
+fi
+
+# The bin directory of a major: Debian's when installed, else the project's.
+bindir_of() {
+	if [ -x "/usr/lib/postgresql/$1/bin/postgres" ]; then
+		echo "/usr/lib/postgresql/$1/bin"
+	else
+		"$(dirname "$0")/install-postgres.sh" "$1"
+	fi
+}
 
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
@@ -31,12 +62,40 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Sets major (when not given) and bindir, and checks that they agree.
+find_server() {
+	if [ -z "$major" ]; then
+		for d in /usr/lib/postgresql/*/bin/postgres; do
+			v=${d#/usr/lib/postgresql/}
+			v=${v%%/*}
+			[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt "${major:-0}" ] && major=$v
+		done
+		major=${major:-15}
+	fi
+	[[ "$major" =~ ^[0-9]+$ ]] || { echo "pg-throwaway: not a major version: $major" >&2; exit 2; }
+	bindir=${PG_BINDIR:-$(bindir_of "$major")}
+	local got
+	got=$("$bindir/postgres" --version) || { echo "pg-throwaway: no PostgreSQL in $bindir" >&2; exit 2; }
+	# "postgres (PostgreSQL) 13.23" -> 13
+	if [ "$(echo "$got" | sed -E 's/^[^0-9]*([0-9]+).*/\1/')" != "$major" ]; then
+		echo "pg-throwaway: $bindir has $got, not PostgreSQL $major" >&2
+		exit 2
+	fi
+}
+
 case "$cmd" in
+bindir)
+	find_server
+	echo "$bindir"
+	;;
 start)
+	find_server
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	[ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
 	chmod 0700 "$dir"
+	# First what stop needs, so a start that fails half-way can be stopped.
+	(umask 077 && printf 'PGMAJOR=%s\nPGBINDIR=%s\n' "$major" "$bindir" >"$dir/env")
 	as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
 		|| { cat "$dir/initdb.log" >&2; exit 1; }
 	port=$(free_port)
@@ -86,7 +145,7 @@ HBA
 CREATE ROLE appdb_admin LOGIN CREATEROLE CREATEDB PASSWORD :'pw';
 SQL
 	umask 077
-	cat >"$dir/env" <<ENV
+	cat >>"$dir/env" <<ENV
 PGHOST=127.0.0.1
 PGPORT=$port
 PGSOCK=$dir/sock
@@ -99,13 +158,13 @@ ENV
 	echo "PGPORT=$port"
 	;;
 stop)
-	if [ -d "$dir/data" ]; then
+	bindir=$(sed -n 's/^PGBINDIR=//p' "$dir/env" 2>/dev/null || true)
+	if [ -d "$dir/data" ] && [ -n "$bindir" ]; then
 		as_pg "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: pg-throwaway.sh start|stop DIR" >&2
-	exit 2
+	usage
 	;;
 esac

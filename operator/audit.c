@@ -2,6 +2,7 @@
  * audit.c - appends audit records to stdout and to audit.jsonl, fsynced.
  */
 #include "audit.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,22 +54,6 @@ int audit_open(struct audit **out, const char *cache_dir, int to_stdout, struct 
 	return 0;
 }
 
-/* Writes all of buf to fd. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int audit_write(struct audit *a, json_t *record, struct err *err)
 {
 	json_t *copy = json_copy(record);
@@ -91,7 +76,7 @@ int audit_write(struct audit *a, json_t *record, struct err *err)
 		size_t len = strlen(line);
 
 		line[len] = '\n';
-		if (write_all(a->fd, line, len + 1) != 0 || fsync(a->fd) != 0)
+		if (fdio_write_all(a->fd, line, len + 1) != 0 || fsync(a->fd) != 0)
 			rc = err_set(err, APPDB_EIO, "could not append to %s: %s", a->path,
 			             strerror(errno));
 		line[len] = '\0';

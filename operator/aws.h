@@ -57,12 +57,6 @@ void aws_sm_cache_flush(struct aws *aws);
 /* A secret_invalidate_fn (secret.h) for SECRET_AWS_SM: aws_sm_cache_flush(ctx). */
 void aws_sm_invalidate(void *ctx);
 
-/* Registers aws_sm_fetch and aws_sm_invalidate for SECRET_AWS_SM in r; aws is borrowed. */
-void aws_sm_register(struct secret_resolver *r, struct aws *aws);
-
-/* Drops the cached value of one secret id (wiped), e.g. before re-reading a rotated secret. */
-void aws_sm_cache_forget(struct aws *aws, const char *secret_id);
-
 /*
  * An RDS IAM authentication token for user at host:port: a fresh SigV4
  * presigned URL without scheme, valid 15 minutes, to pass as the password.

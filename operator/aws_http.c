@@ -5,6 +5,7 @@
  * bodies and time.
  */
 #include "aws_int.h"
+#include "dynbuf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -101,42 +102,20 @@ void aws_http_resp_clear(struct aws_http_resp *r)
 
 /* Body collector with a hard cap. */
 struct body_buf {
-	char *data;
-	size_t len, cap;
+	struct dynbuf d;
 	int over;
 };
 
-/* curl write callback: appends, growing by doubling, up to AWS_BODY_MAX. */
+/* curl write callback: appends up to AWS_BODY_MAX. */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct body_buf *b = ud;
 	size_t n = size * nmemb;
-	char *grown;
-	size_t cap;
+	int rc = dynbuf_add(&b->d, ptr, n);
 
-	if (b->len + n > AWS_BODY_MAX) {
+	if (rc == APPDB_ELIMIT)
 		b->over = 1;
-		return 0;
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap != 0 ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		grown = malloc(cap);
-		if (grown == NULL)
-			return 0;
-		if (b->data != NULL) {
-			memcpy(grown, b->data, b->len);
-			OPENSSL_cleanse(b->data, b->cap);
-			free(b->data);
-		}
-		b->data = grown;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	return rc == 0 ? n : 0;
 }
 
 /* curl header callback: Retry-After and x-amzn-ErrorType. */
@@ -184,6 +163,7 @@ int aws_http_do(struct aws_http_resp *out, const struct aws_http_req *req, struc
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	dynbuf_init(&b.d, AWS_BODY_MAX);
 	c = curl_easy_init();
 	if (c == NULL)
 		return APPDB_ENOMEM;
@@ -237,22 +217,11 @@ int aws_http_do(struct aws_http_resp *out, const struct aws_http_req *req, struc
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-	if (b.data == NULL) {
-		b.data = calloc(1, 1);
-		if (b.data == NULL) {
-			rc = APPDB_ENOMEM;
-			goto out;
-		}
-		b.cap = 1;
-	}
-	out->body = b.data;
-	out->len = b.len;
-	b.data = NULL;
+	out->body = dynbuf_take(&b.d, &out->len);
+	if (out->body == NULL && (out->body = calloc(1, 1)) == NULL)
+		rc = APPDB_ENOMEM;
 out:
-	if (b.data != NULL) {
-		OPENSSL_cleanse(b.data, b.cap);
-		free(b.data);
-	}
+	dynbuf_free(&b.d);
 	curl_easy_cleanup(c);
 	if (rc != 0) {
 		int ra = out->retry_after;

@@ -98,13 +98,6 @@ void aws_sm_invalidate(void *ctx)
 	aws_sm_cache_flush(ctx);
 }
 
-/* Plugs Secrets Manager into a resolver. */
-void aws_sm_register(struct secret_resolver *r, struct aws *aws)
-{
-	secret_resolver_set(r, SECRET_AWS_SM, aws_sm_fetch, aws);
-	r->providers[SECRET_AWS_SM].invalidate = aws_sm_invalidate;
-}
-
 /* Unlinks and frees the entries for which drop says so (mu held). */
 static void cache_prune(struct aws_sm_cache *c, const char *secret_id, time_t older_than)
 {
@@ -120,16 +113,6 @@ static void cache_prune(struct aws_sm_cache *c, const char *secret_id, time_t ol
 			pp = &e->next;
 		}
 	}
-}
-
-/* Drops one secret id's cached value (wiped). */
-void aws_sm_cache_forget(struct aws *aws, const char *secret_id)
-{
-	struct aws_sm_cache *c = aws_sm_cache_of(aws);
-
-	pthread_mutex_lock(&c->mu);
-	cache_prune(c, secret_id, 0);
-	pthread_mutex_unlock(&c->mu);
 }
 
 /* Copies a fresh cached value and version out; 1 on a hit, 0 on a miss, <0 on no memory. */

@@ -2,6 +2,7 @@
  * cache.c - atomic one-file-per-resource disk cache.
  */
 #include "cache.h"
+#include "fdio.h"
 #include "log.h"
 #include "model.h"
 
@@ -113,7 +114,8 @@ json_t *cache_sanitize(json_t *obj)
 	json_t *meta = json_object_get(obj, "metadata"),
 	       *ann = json_object_get(meta, "annotations");
 	json_t *out = NULL, *m = NULL, *a = NULL, *v;
-	const char *keys[] = {"name", "namespace", "uid", "generation", "resourceVersion"};
+	const char *keys[] = {"name",       "namespace",       "uid",
+	                      "generation", "resourceVersion", "finalizers"};
 	const char *k;
 	size_t i;
 
@@ -222,22 +224,6 @@ int cache_entry_push_event(struct cache_entry *e, json_t *event)
 	return push_capped(&e->pending_events, event, CACHE_PENDING_EVENTS_MAX);
 }
 
-/* Writes all of buf to fd. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int cache_save(struct cache *c, const struct cache_entry *e, struct err *err)
 {
 	char *fname = NULL, *path = NULL, *tmp = NULL, *text = NULL;
@@ -292,7 +278,7 @@ int cache_save(struct cache *c, const struct cache_entry *e, struct err *err)
 		err_set(err, rc, "could not create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 ||
+	if (fdio_write_all(fd, text, strlen(text)) != 0 || fdio_write_all(fd, "\n", 1) != 0 ||
 	    fsync(fd) != 0) {
 		err_set(err, rc, "could not write %s: %s", tmp, strerror(errno));
 		goto out;

@@ -3,6 +3,7 @@
  * reporting problems with file, line and column.
  */
 #include "config.h"
+#include "jfield.h"
 
 #include "yamljson.h"
 
@@ -62,12 +63,13 @@ static void known_keys(struct cfgload *c, json_t *obj, const char *path, const c
 static char *str_field(struct cfgload *c, json_t *obj, const char *path, const char *key,
                        const char *def, int required)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
+	int rc = jfield_get(&v, obj, key, JSON_STRING);
 	char f[300];
 	char *s;
 
-	snprintf(f, sizeof(f), "%s%s%s", path, path[0] ? "." : "", key);
-	if (v == NULL || json_is_null(v)) {
+	jfield_path(f, sizeof(f), path, key);
+	if (rc == APPDB_ENOTFOUND) {
 		if (required)
 			bad(c, obj, f, "required field is missing");
 		if (def == NULL)
@@ -77,7 +79,7 @@ static char *str_field(struct cfgload *c, json_t *obj, const char *path, const c
 			c->rc = APPDB_ENOMEM;
 		return s;
 	}
-	if (!json_is_string(v)) {
+	if (rc != 0) {
 		bad(c, v, f, "must be a string");
 		return NULL;
 	}
@@ -94,13 +96,14 @@ static char *str_field(struct cfgload *c, json_t *obj, const char *path, const c
 static int int_field(struct cfgload *c, json_t *obj, const char *path, const char *key, int def,
                      int min, int max)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
+	int rc = jfield_get(&v, obj, key, JSON_INTEGER);
 	char f[300];
 
-	snprintf(f, sizeof(f), "%s%s%s", path, path[0] ? "." : "", key);
-	if (v == NULL || json_is_null(v))
+	jfield_path(f, sizeof(f), path, key);
+	if (rc == APPDB_ENOTFOUND)
 		return def;
-	if (!json_is_integer(v)) {
+	if (rc != 0) {
 		bad(c, v, f, "must be an integer");
 		return def;
 	}
@@ -113,13 +116,14 @@ static int int_field(struct cfgload *c, json_t *obj, const char *path, const cha
 
 static int bool_field(struct cfgload *c, json_t *obj, const char *path, const char *key, int def)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
+	int rc = jfield_get(&v, obj, key, JSON_TRUE);
 	char f[300];
 
-	snprintf(f, sizeof(f), "%s%s%s", path, path[0] ? "." : "", key);
-	if (v == NULL || json_is_null(v))
+	jfield_path(f, sizeof(f), path, key);
+	if (rc == APPDB_ENOTFOUND)
 		return def;
-	if (!json_is_boolean(v)) {
+	if (rc != 0) {
 		bad(c, v, f, "must be true or false");
 		return def;
 	}
@@ -129,16 +133,17 @@ static int bool_field(struct cfgload *c, json_t *obj, const char *path, const ch
 static json_t *obj_field(struct cfgload *c, json_t *obj, const char *path, const char *key,
                          int required)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
+	int rc = jfield_get(&v, obj, key, JSON_OBJECT);
 	char f[300];
 
-	snprintf(f, sizeof(f), "%s%s%s", path, path[0] ? "." : "", key);
-	if (v == NULL || json_is_null(v)) {
+	jfield_path(f, sizeof(f), path, key);
+	if (rc == APPDB_ENOTFOUND) {
 		if (required)
 			bad(c, obj, f, "required field is missing");
 		return NULL;
 	}
-	if (!json_is_object(v)) {
+	if (rc != 0) {
 		bad(c, v, f, "must be a mapping");
 		return NULL;
 	}

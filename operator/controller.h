@@ -4,8 +4,9 @@
  * Threads: one watch loop per watched namespace (or one for all), the
  * workers (config `workers`), leader election when enabled, the HTTP server's
  * own threads, and the main thread waiting for SIGTERM/SIGINT. They share
- * one struct ctl (controller.c); each worker owns its engine and its
- * Kubernetes client.
+ * one struct ctl (ctl.h: the store, the work queue, the Events recorder,
+ * ...); each worker owns its engine, its Kubernetes client and its
+ * kubernetesSecret source; each watch owns its client (watch.h).
  */
 #ifndef APPDB_CONTROLLER_H
 #define APPDB_CONTROLLER_H

@@ -7,6 +7,7 @@
 #include "engine.h"
 
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "pg.h"
 #include "plan.h"
@@ -44,6 +45,7 @@ struct engine {
 	long kill_after; /* test builds: SIGKILL self after this many statements */
 	long statements;
 #endif
+	char next_run_id[40]; /* engine_set_run_id: the next run's id, once */
 };
 
 /* The state of one reconcile, handed from step to step. */
@@ -111,6 +113,11 @@ void engine_set_audit(struct engine *eng, struct audit *a)
 	eng->audit = a;
 }
 
+void engine_set_run_id(struct engine *eng, const char *run_id)
+{
+	snprintf(eng->next_run_id, sizeof(eng->next_run_id), "%s", run_id != NULL ? run_id : "");
+}
+
 void engine_set_token_fn(struct engine *eng, engine_token_fn fn, void *ctx)
 {
 	eng->token_fn = fn;
@@ -145,18 +152,7 @@ void run_result_clear(struct run_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void now_rfc3339(char *out, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* A run id: 16 random bytes as 32 hex digits. */
-static void new_run_id(char *out, size_t len)
+void engine_new_run_id(char *out, size_t len)
 {
 	unsigned char b[16];
 	size_t i;
@@ -476,6 +472,8 @@ static int step_connect(struct rec *r)
 	struct err err = {0};
 	int rc = get_admin(r, &err);
 
+	if (rc == 0)
+		r->out->connected = 1;
 	return rc != 0 ? unreachable(r, rc, &err) : 0;
 }
 
@@ -1072,8 +1070,12 @@ static int run_start(struct rec *r, struct engine *eng, const struct appdb *db,
 	r->db = db;
 	r->mode = mode;
 	r->out = out;
-	new_run_id(out->run_id, sizeof(out->run_id));
-	now_rfc3339(out->started_at, sizeof(out->started_at));
+	if (eng->next_run_id[0] != '\0')
+		snprintf(out->run_id, sizeof(out->run_id), "%s", eng->next_run_id);
+	else
+		engine_new_run_id(out->run_id, sizeof(out->run_id));
+	eng->next_run_id[0] = '\0';
+	clock_format_now(out->started_at, sizeof(out->started_at));
 	out->build_id = strdup(db->build_id != NULL ? db->build_id : eng->cfg->build_id);
 	out->database = db->db_name != NULL ? strdup(db->db_name) : NULL;
 	r->log.ns = db->ns;
@@ -1143,7 +1145,7 @@ static void run_finish(struct rec *r)
 		free(r->out->message);
 		r->out->message = ready_message(r);
 	}
-	now_rfc3339(r->out->finished_at, sizeof(r->out->finished_at));
+	clock_format_now(r->out->finished_at, sizeof(r->out->finished_at));
 	fill_users(r);
 	write_audit(r);
 	secret_clear(&r->admin_pw);

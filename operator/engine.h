@@ -61,6 +61,7 @@ struct run_result {
 	char *message;      /* human text, never a secret */
 	int ready;          /* database, roles, passwords and grants match */
 	int retryable;      /* transient: retry with backoff */
+	int connected;      /* the run connected to its instance */
 	char **actions;     /* executed (apply) or pending (plan, awaiting approval) */
 	size_t n_actions;
 	struct user_status *users;
@@ -80,6 +81,15 @@ struct engine;
 int engine_new(struct engine **out, const struct config *cfg,
                const struct secret_resolver *resolver, struct err *err);
 void engine_free(struct engine *eng);
+
+/* A new run id (32 hex digits) into out (at least 33 bytes). */
+void engine_new_run_id(char *out, size_t len);
+
+/*
+ * The run id (copied) the next engine_reconcile, engine_report_invalid or
+ * engine_record_deletion uses, once; without it each run makes its own.
+ */
+void engine_set_run_id(struct engine *eng, const char *run_id);
 
 struct audit;
 /* Sends this engine's audit records to a (borrowed; shared by engines). */

@@ -2,7 +2,7 @@
  * events.c - builds Events and aggregates repeated ones.
  */
 #include "events.h"
-#include "kube_config.h"
+#include "clock.h"
 #include "model.h"
 
 #include <pthread.h>
@@ -86,7 +86,7 @@ int events_build(json_t **out, const struct events_recorder *rec, const struct e
 	int rc = APPDB_ENOMEM;
 
 	*out = NULL;
-	kube_format_time(ts, sizeof(ts), (time_t)now);
+	clock_format(ts, sizeof(ts), (time_t)now);
 	snprintf(name, sizeof(name), "%.200s.%llx%04x", ref->name, (unsigned long long)(now * 1e9),
 	         atomic_fetch_add(&name_counter, 1) & 0xFFFF);
 	if (run_id != NULL && run_id[0] != '\0')

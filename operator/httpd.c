@@ -3,6 +3,7 @@
  * heartbeats behind /healthz.
  */
 #include "httpd.h"
+#include "clock.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -32,15 +33,6 @@ struct httpd {
 	struct metrics *metrics;
 };
 
-/* CLOCK_MONOTONIC in seconds. */
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int httpd_health_new(struct httpd_health **out, double (*clock)(void))
 {
 	struct httpd_health *h = calloc(1, sizeof(*h));
@@ -49,7 +41,7 @@ int httpd_health_new(struct httpd_health **out, double (*clock)(void))
 	if (h == NULL)
 		return APPDB_ENOMEM;
 	pthread_mutex_init(&h->lock, NULL);
-	h->clock = clock != NULL ? clock : mono_now;
+	h->clock = clock != NULL ? clock : clock_mono;
 	*out = h;
 	return 0;
 }

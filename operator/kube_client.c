@@ -4,10 +4,12 @@
  * Each request builds its URL from escaped path segments, presents the
  * current credentials (bearer token header or client certificate blob,
  * wiped afterwards), and maps the answer to a project error code with the
- * server's Status message. A watch streams line-delimited JSON events to a
- * callback as they arrive.
+ * server's Status message. The watch is in kube_watch.c.
  */
 #include "kube_client.h"
+#include "kube_int.h"
+
+#include "dynbuf.h"
 
 #include "secret.h"
 #include "model.h"
@@ -22,35 +24,10 @@
 #include <string.h>
 
 #define BODY_MAX (64L << 20)
-#define WATCH_LINE_MAX (16L << 20)
 #define USER_AGENT "appdb-operator/" APPDB_VERSION
 
-struct kube_client {
-	struct kube_config *cfg;
-	CURL *curl;
-	long timeout;
-	atomic_int cancelled;
-};
-
-/* A growing response buffer, with a cap. */
-struct buf {
-	char *data;
-	size_t len, cap;
-	size_t max;
-};
-
-struct watch_state {
-	struct kube_client *kc;
-	struct buf line; /* the partial line, or the whole body on a non-200 answer */
-	kube_watch_fn fn;
-	void *ctx;
-	int rc; /* first error found while streaming */
-	struct err *err;
-	long status;
-};
-
 struct req_state {
-	struct buf body;
+	struct dynbuf body;
 	int retry_after;
 	int write_rc; /* why the body could not be kept */
 };
@@ -61,38 +38,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* Appends n bytes; 0, APPDB_ELIMIT over the cap, or APPDB_ENOMEM. */
-static int buf_append(struct buf *b, const char *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap != 0 ? b->cap : 4096;
-		char *nd;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (b->max != 0 && b->len + n > b->max)
-			return APPDB_ELIMIT;
-		nd = realloc(b->data, cap);
-		if (nd == NULL)
-			return APPDB_ENOMEM;
-		b->data = nd;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-/* Wipes and frees the buffer (an answer may carry a Secret). */
-static void buf_free(struct buf *b)
-{
-	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->cap);
-	free(b->data);
-	memset(b, 0, sizeof(*b));
 }
 
 int kube_client_new(struct kube_client **out, struct kube_config *cfg, struct err *err)
@@ -168,8 +113,8 @@ int kube_code_for_http(long status)
 }
 
 /* Sets err from an error answer: the Status message, or the start of the body. */
-static int error_from_body(struct err *err, long status, const char *method, const char *what,
-                           const char *body, size_t len, int retry_after)
+int kube_error_from_body(struct err *err, long status, const char *method, const char *what,
+                         const char *body, size_t len, int retry_after)
 {
 	int code = kube_code_for_http(status);
 	json_t *st = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
@@ -195,12 +140,12 @@ static size_t write_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct req_state *st = ud;
 
-	st->write_rc = buf_append(&st->body, p, size * n);
+	st->write_rc = dynbuf_add(&st->body, p, size * n);
 	return st->write_rc == 0 ? size * n : 0;
 }
 
 /* Picks Retry-After out of the response headers. */
-static size_t header_cb(char *p, size_t size, size_t n, void *ud)
+size_t kube_header_cb(char *p, size_t size, size_t n, void *ud)
 {
 	int *retry_after = ud;
 	size_t len = size * n;
@@ -227,7 +172,7 @@ static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 }
 
 /* Wipes the strings of a header list, then frees it. */
-static void free_headers(struct curl_slist *h)
+void kube_free_headers(struct curl_slist *h)
 {
 	struct curl_slist *p;
 
@@ -240,9 +185,9 @@ static void free_headers(struct curl_slist *h)
  * Prepares the handle for url: TLS, credentials, headers. *out_headers gets
  * the header list to free after the transfer; creds must outlive it.
  */
-static int prepare(struct kube_client *kc, const char *method, const char *url,
-                   const char *content_type, struct kube_creds *creds,
-                   struct curl_slist **out_headers, struct err *err)
+int kube_prepare(struct kube_client *kc, const char *method, const char *url,
+                 const char *content_type, struct kube_creds *creds,
+                 struct curl_slist **out_headers, struct err *err)
 {
 	struct kube_config *cfg = kc->cfg;
 	struct curl_slist *h = NULL, *t;
@@ -320,12 +265,12 @@ static int prepare(struct kube_client *kc, const char *method, const char *url,
 	h = NULL;
 	rc = 0;
 out:
-	free_headers(h);
+	kube_free_headers(h);
 	return rc;
 }
 
 /* server + path, owned. */
-static char *make_url(struct kube_client *kc, const char *path)
+char *kube_make_url(struct kube_client *kc, const char *path)
 {
 	char *url = NULL;
 
@@ -335,14 +280,14 @@ static char *make_url(struct kube_client *kc, const char *path)
 }
 
 /* The path without its query, for messages. */
-static void path_only(char *out, size_t len, const char *path)
+void kube_path_only(char *out, size_t len, const char *path)
 {
 	snprintf(out, len, "%.*s", (int)strcspn(path, "?"), path);
 }
 
 /* Maps a failed curl transfer. */
-static int curl_failure(struct kube_client *kc, CURLcode cc, const char *method, const char *what,
-                        struct err *err)
+int kube_curl_failure(struct kube_client *kc, CURLcode cc, const char *method, const char *what,
+                      struct err *err)
 {
 	if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&kc->cancelled))
 		return err_set(err, APPDB_ETRANSIENT, "%s %s: cancelled", method, what);
@@ -356,7 +301,7 @@ static int curl_failure(struct kube_client *kc, CURLcode cc, const char *method,
 int kube_request(json_t **out, struct kube_client *kc, const char *method, const char *path,
                  const char *content_type, json_t *body, struct err *err)
 {
-	struct req_state st = {.body = {.max = BODY_MAX}};
+	struct req_state st = {0};
 	struct curl_slist *headers = NULL;
 	struct kube_creds creds = {0};
 	char *url = NULL, *payload = NULL, what[512];
@@ -366,30 +311,30 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 
 	if (out != NULL)
 		*out = NULL;
-	path_only(what, sizeof(what), path);
+	dynbuf_init(&st.body, BODY_MAX);
+	kube_path_only(what, sizeof(what), path);
 	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL)
 		goto out;
-	if ((url = make_url(kc, path)) == NULL)
+	if ((url = kube_make_url(kc, path)) == NULL)
 		goto out;
 	for (attempt = 0; attempt < 2; attempt++) {
-		free_headers(headers);
+		kube_free_headers(headers);
 		headers = NULL;
 		kube_creds_clear(&creds);
-		buf_free(&st.body);
-		st.body.max = BODY_MAX;
+		dynbuf_free(&st.body);
 		st.retry_after = 0;
 		st.write_rc = 0;
-		rc = prepare(kc, method, url,
-		             payload != NULL
-		                 ? (content_type != NULL ? content_type : "application/json")
-		                 : NULL,
-		             &creds, &headers, err);
+		rc = kube_prepare(kc, method, url,
+		                  payload != NULL
+		                      ? (content_type != NULL ? content_type : "application/json")
+		                      : NULL,
+		                  &creds, &headers, err);
 		if (rc != 0)
 			goto out;
 		curl_easy_setopt(kc->curl, CURLOPT_TIMEOUT, kc->timeout);
 		curl_easy_setopt(kc->curl, CURLOPT_WRITEFUNCTION, write_body);
 		curl_easy_setopt(kc->curl, CURLOPT_WRITEDATA, &st);
-		curl_easy_setopt(kc->curl, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(kc->curl, CURLOPT_HEADERFUNCTION, kube_header_cb);
 		curl_easy_setopt(kc->curl, CURLOPT_HEADERDATA, &st.retry_after);
 		if (payload != NULL) {
 			curl_easy_setopt(kc->curl, CURLOPT_POSTFIELDS, payload);
@@ -404,7 +349,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 				             "%s %s: answer larger than %ld bytes", method, what,
 				             BODY_MAX);
 			else
-				rc = curl_failure(kc, cc, method, what, err);
+				rc = kube_curl_failure(kc, cc, method, what, err);
 			goto out;
 		}
 		curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -416,15 +361,15 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 		break;
 	}
 	if (status < 200 || status >= 300) {
-		rc = error_from_body(err, status, method, what, st.body.data, st.body.len,
-		                     st.retry_after);
+		rc = kube_error_from_body(err, status, method, what, dynbuf_ptr(&st.body),
+		                          dynbuf_len(&st.body), st.retry_after);
 		goto out;
 	}
 	rc = 0;
-	if (out != NULL && st.body.len > 0) {
+	if (out != NULL && dynbuf_len(&st.body) > 0) {
 		json_error_t je;
 
-		*out = json_loadb(st.body.data, st.body.len, 0, &je);
+		*out = json_loadb(dynbuf_ptr(&st.body), dynbuf_len(&st.body), 0, &je);
 		if (*out == NULL && json_error_code(&je) == json_error_out_of_memory)
 			rc = APPDB_ENOMEM;
 		else if (*out == NULL)
@@ -432,9 +377,9 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 			             what, je.text);
 	}
 out:
-	free_headers(headers);
+	kube_free_headers(headers);
 	kube_creds_clear(&creds);
-	buf_free(&st.body);
+	dynbuf_free(&st.body);
 	free(url);
 	free(payload);
 	return rc;
@@ -443,7 +388,7 @@ out:
 /* ---- paths ---- */
 
 /* Escapes one path segment (owned). */
-static char *esc(struct kube_client *kc, const char *s)
+char *kube_esc(struct kube_client *kc, const char *s)
 {
 	char *e = curl_easy_escape(kc->curl, s != NULL ? s : "", 0);
 	char *r = e != NULL ? strdup(e) : NULL;
@@ -456,10 +401,11 @@ static char *esc(struct kube_client *kc, const char *s)
  * Builds "<prefix>[/namespaces/<ns>]/<plural>[/<name>][<suffix>]" with
  * escaped segments. Owned; NULL on ENOMEM.
  */
-static char *res_path(struct kube_client *kc, const char *prefix, const char *ns,
-                      const char *plural, const char *name, const char *suffix)
+char *kube_res_path(struct kube_client *kc, const char *prefix, const char *ns, const char *plural,
+                    const char *name, const char *suffix)
 {
-	char *ens = ns != NULL ? esc(kc, ns) : NULL, *ename = name != NULL ? esc(kc, name) : NULL;
+	char *ens = ns != NULL ? kube_esc(kc, ns) : NULL,
+	     *ename = name != NULL ? kube_esc(kc, name) : NULL;
 	char *p = NULL;
 
 	if ((ns != NULL && ens == NULL) || (name != NULL && ename == NULL))
@@ -474,7 +420,6 @@ out:
 	return p;
 }
 
-#define APPDB_PREFIX "/apis/" APPDB_GROUP "/" APPDB_VERSION_NAME
 #define CORE_PREFIX "/api/v1"
 #define LEASE_PREFIX "/apis/coordination.k8s.io/v1"
 
@@ -512,11 +457,11 @@ int kube_list_appdbs(struct kube_list *out, struct kube_client *kc, const char *
 	if (limit <= 0)
 		limit = 500;
 	out->items = json_array();
-	base = res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, NULL, NULL);
+	base = kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, NULL, NULL);
 	if (out->items == NULL || base == NULL)
 		goto out;
 	for (;;) {
-		char *path = NULL, *econt = cont != NULL ? esc(kc, cont) : NULL;
+		char *path = NULL, *econt = cont != NULL ? kube_esc(kc, cont) : NULL;
 		json_t *meta, *items;
 		const char *next, *rv;
 
@@ -568,270 +513,36 @@ out:
 int kube_get_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                    struct err *err)
 {
-	return do_path(out, kc, "GET", res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name, NULL),
-	               NULL, NULL, err);
+	return do_path(out, kc, "GET",
+	               kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name, NULL), NULL, NULL,
+	               err);
 }
 
 int kube_patch_appdb_status(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                             json_t *patch, struct err *err)
 {
 	return do_path(out, kc, "PATCH",
-	               res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name,
-	                        "/status?fieldManager=appdb-operator"),
+	               kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name,
+	                             "/status?fieldManager=appdb-operator"),
 	               "application/merge-patch+json", patch, err);
 }
 
-/* ---- watch ---- */
-
-int kube_watch_parse_line(struct kube_watch_event *out, const char *line, size_t len,
-                          struct err *err)
+int kube_patch_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                     json_t *patch, struct err *err)
 {
-	static const char *const names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
-	json_t *ev = NULL, *obj;
-	json_error_t je;
-	const char *type;
-	size_t i;
-	int rc = APPDB_EINVAL;
-
-	memset(out, 0, sizeof(*out));
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
-		len--;
-	if (len == 0)
-		return APPDB_ENOTFOUND;
-	ev = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-	if (ev == NULL) {
-		err_set(err, rc, "watch event is not JSON: %s", je.text);
-		goto out;
-	}
-	type = json_string_value(json_object_get(ev, "type"));
-	obj = json_object_get(ev, "object");
-	if (type == NULL || !json_is_object(obj)) {
-		err_set(err, rc, "watch event without type or object");
-		goto out;
-	}
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(type, names[i]) == 0)
-			break;
-	if (i == sizeof(names) / sizeof(names[0])) {
-		err_set(err, rc, "watch event of unknown type \"%.40s\"", type);
-		goto out;
-	}
-	out->type = (enum kube_event_type)i;
-	if (out->type == KUBE_EVENT_ERROR) {
-		json_int_t code = json_integer_value(json_object_get(obj, "code"));
-
-		out->code = code > 0 && code < 1000 ? (int)code : 500;
-	} else {
-		json_t *meta = json_object_get(obj, "metadata");
-
-		if (!json_is_object(meta) ||
-		    !json_is_string(json_object_get(meta, "resourceVersion"))) {
-			err_set(err, rc, "watch event without metadata.resourceVersion");
-			goto out;
-		}
-	}
-	out->object = json_incref(obj);
-	rc = 0;
-out:
-	json_decref(ev);
-	return rc;
-}
-
-/* Parses and dispatches one complete line. Returns 0 to go on. */
-static int dispatch_line(struct watch_state *ws, const char *line, size_t len)
-{
-	struct kube_watch_event ev;
-	struct err perr = {0};
-	int rc;
-
-	rc = kube_watch_parse_line(&ev, line, len, &perr);
-	if (rc == APPDB_ENOTFOUND)
-		return 0;
-	if (rc != 0)
-		return err_set(ws->err, APPDB_ETRANSIENT, "watch %s: %s", APPDB_PLURAL, perr.msg);
-	if (ev.type == KUBE_EVENT_ERROR) {
-		const char *msg = json_string_value(json_object_get(ev.object, "message"));
-
-		rc = kube_code_for_http(ev.code);
-		if (rc == 0)
-			rc = APPDB_ETRANSIENT;
-		err_set(ws->err, rc, "watch %s: %s (code %d)", APPDB_PLURAL,
-		        msg != NULL ? msg : "error event", ev.code);
-	} else {
-		rc = ws->fn(ws->ctx, ev.type, ev.object);
-	}
-	json_decref(ev.object);
-	return rc;
-}
-
-/* Receives the stream; hands each complete line over as it arrives. */
-static size_t watch_write(char *p, size_t size, size_t n, void *ud)
-{
-	struct watch_state *ws = ud;
-	size_t len = size * n, start = 0, i;
-	int arc = 0;
-
-	if (ws->status == 0)
-		curl_easy_getinfo(ws->kc->curl, CURLINFO_RESPONSE_CODE, &ws->status);
-	if (ws->status != 200) {
-		/* An error answer: keep (some of) the body for the message. */
-		if (ws->line.len < 65536)
-			buf_append(&ws->line, p, len);
-		return len;
-	}
-	for (i = 0; i < len; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (ws->line.len > 0) {
-			if ((arc = buf_append(&ws->line, p + start, i - start)) != 0)
-				goto too_long;
-			ws->rc = dispatch_line(ws, ws->line.data, ws->line.len);
-			ws->line.len = 0;
-		} else {
-			ws->rc = dispatch_line(ws, p + start, i - start);
-		}
-		start = i + 1;
-		if (ws->rc != 0)
-			return 0;
-	}
-	if (start < len && (arc = buf_append(&ws->line, p + start, len - start)) != 0)
-		goto too_long;
-	return len;
-too_long:
-	if (arc == APPDB_ENOMEM) {
-		ws->rc = APPDB_ENOMEM;
-		return 0;
-	}
-	ws->rc = err_set(ws->err, APPDB_ETRANSIENT, "watch %s: event longer than %ld bytes",
-	                 APPDB_PLURAL, WATCH_LINE_MAX);
-	return 0;
-}
-
-int kube_watch_appdbs(struct kube_client *kc, const struct kube_watch_opts *opts, kube_watch_fn fn,
-                      void *ctx, struct err *err)
-{
-	struct watch_state ws = {.kc = kc, .fn = fn, .ctx = ctx, .err = err};
-	struct curl_slist *headers = NULL;
-	struct kube_creds creds = {0};
-	char *base = NULL, *path = NULL, *url = NULL, *erv = NULL, what[256];
-	int timeout = opts->timeout_seconds > 0 ? opts->timeout_seconds : 300, retry_after = 0;
-	int rc = APPDB_ENOMEM;
-	CURLcode cc;
-
-	ws.line.max = WATCH_LINE_MAX;
-	base = res_path(kc, APPDB_PREFIX, opts->ns, APPDB_PLURAL, NULL, NULL);
-	if (opts->resource_version != NULL && (erv = esc(kc, opts->resource_version)) == NULL)
-		goto out;
-	if (base == NULL ||
-	    asprintf(&path, "%s?watch=true&allowWatchBookmarks=true&timeoutSeconds=%d%s%s", base,
-	             timeout, erv != NULL ? "&resourceVersion=" : "", erv != NULL ? erv : "") < 0) {
-		path = NULL;
-		goto out;
-	}
-	if ((url = make_url(kc, path)) == NULL)
-		goto out;
-	path_only(what, sizeof(what), path);
-	rc = prepare(kc, "GET", url, NULL, &creds, &headers, err);
-	if (rc != 0)
-		goto out;
-	curl_easy_setopt(kc->curl, CURLOPT_TIMEOUT, (long)timeout + 30);
-	curl_easy_setopt(kc->curl, CURLOPT_WRITEFUNCTION, watch_write);
-	curl_easy_setopt(kc->curl, CURLOPT_WRITEDATA, &ws);
-	curl_easy_setopt(kc->curl, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(kc->curl, CURLOPT_HEADERDATA, &retry_after);
-	cc = curl_easy_perform(kc->curl);
-	if (ws.rc != 0) {
-		rc = ws.rc;
-		goto out;
-	}
-	if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&kc->cancelled)) {
-		rc = 0;
-		goto out;
-	}
-	if (ws.status == 0)
-		curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &ws.status);
-	if (ws.status != 0 && ws.status != 200) {
-		if (ws.status == 401)
-			kube_config_invalidate(kc->cfg);
-		rc = error_from_body(err, ws.status, "GET", what, ws.line.data, ws.line.len,
-		                     retry_after);
-		goto out;
-	}
-	if (cc != CURLE_OK) {
-		rc = curl_failure(kc, cc, "GET", what, err);
-		goto out;
-	}
-	/* A last line without its newline. */
-	if (ws.line.len > 0) {
-		rc = dispatch_line(&ws, ws.line.data, ws.line.len);
-		goto out;
-	}
-	rc = 0;
-out:
-	free_headers(headers);
-	kube_creds_clear(&creds);
-	buf_free(&ws.line);
-	free(base);
-	free(erv);
-	free(path);
-	free(url);
-	return rc;
+	return do_path(
+	    out, kc, "PATCH",
+	    kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name, "?fieldManager=appdb-operator"),
+	    "application/merge-patch+json", patch, err);
 }
 
 /* ---- Secrets ---- */
 
-void kube_json_wipe(json_t *j)
-{
-	secret_wipe_json(j);
-}
-
 int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                     struct err *err)
 {
-	return do_path(out, kc, "GET", res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL), NULL,
-	               NULL, err);
-}
-
-int kube_secret_value(char **out, json_t *secret, const char *key, struct err *err)
-{
-	json_t *data = json_object_get(secret, "data");
-	const char *v = json_string_value(json_object_get(data, key));
-	const char *name =
-	    json_string_value(json_object_get(json_object_get(secret, "metadata"), "name"));
-	unsigned char *buf = NULL;
-	size_t n, olen;
-	int dl;
-
-	*out = NULL;
-	if (v == NULL)
-		return err_set(err, APPDB_ENOTFOUND, "secret %s has no key \"%s\"",
-		               name != NULL ? name : "", key);
-	n = strlen(v);
-	buf = malloc(n / 4 * 3 + 4);
-	if (buf == NULL)
-		return APPDB_ENOMEM;
-	dl = n % 4 == 0 ? EVP_DecodeBlock(buf, (const unsigned char *)v, (int)n) : -1;
-	if (dl < 0) {
-		OPENSSL_cleanse(buf, n / 4 * 3 + 4);
-		free(buf);
-		return err_set(err, APPDB_EINVAL, "secret %s key \"%s\": not valid base64",
-		               name != NULL ? name : "", key);
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	olen = (size_t)dl;
-	if (n >= 1 && v[n - 1] == '=')
-		olen--;
-	if (n >= 2 && v[n - 2] == '=')
-		olen--;
-	buf[olen] = '\0';
-	if (memchr(buf, '\0', olen) != NULL) {
-		OPENSSL_cleanse(buf, n / 4 * 3 + 4);
-		free(buf);
-		return err_set(err, APPDB_EINVAL, "secret %s key \"%s\": holds a NUL byte",
-		               name != NULL ? name : "", key);
-	}
-	*out = (char *)buf;
-	return 0;
+	return do_path(out, kc, "GET", kube_res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL),
+	               NULL, NULL, err);
 }
 
 /* ---- Events and Leases ---- */
@@ -839,34 +550,34 @@ int kube_secret_value(char **out, json_t *secret, const char *key, struct err *e
 int kube_create_event(json_t **out, struct kube_client *kc, const char *ns, json_t *event,
                       struct err *err)
 {
-	return do_path(out, kc, "POST", res_path(kc, CORE_PREFIX, ns, "events", NULL, NULL),
+	return do_path(out, kc, "POST", kube_res_path(kc, CORE_PREFIX, ns, "events", NULL, NULL),
 	               "application/json", event, err);
 }
 
 int kube_patch_event(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                      json_t *patch, struct err *err)
 {
-	return do_path(out, kc, "PATCH", res_path(kc, CORE_PREFIX, ns, "events", name, NULL),
+	return do_path(out, kc, "PATCH", kube_res_path(kc, CORE_PREFIX, ns, "events", name, NULL),
 	               "application/merge-patch+json", patch, err);
 }
 
 int kube_get_lease(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                    struct err *err)
 {
-	return do_path(out, kc, "GET", res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL), NULL,
-	               NULL, err);
+	return do_path(out, kc, "GET", kube_res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL),
+	               NULL, NULL, err);
 }
 
 int kube_create_lease(json_t **out, struct kube_client *kc, const char *ns, json_t *lease,
                       struct err *err)
 {
-	return do_path(out, kc, "POST", res_path(kc, LEASE_PREFIX, ns, "leases", NULL, NULL),
+	return do_path(out, kc, "POST", kube_res_path(kc, LEASE_PREFIX, ns, "leases", NULL, NULL),
 	               "application/json", lease, err);
 }
 
 int kube_update_lease(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                       json_t *lease, struct err *err)
 {
-	return do_path(out, kc, "PUT", res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL),
+	return do_path(out, kc, "PUT", kube_res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL),
 	               "application/json", lease, err);
 }

@@ -66,6 +66,14 @@ int kube_list_appdbs(struct kube_list *out, struct kube_client *kc, const char *
 int kube_get_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                    struct err *err);
 
+/*
+ * Merge-patches the AppDatabase itself (its metadata.finalizers); a patch
+ * carrying metadata.resourceVersion fails with APPDB_ECONFLICT when the
+ * object changed. The updated object in *out (may be NULL).
+ */
+int kube_patch_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                     json_t *patch, struct err *err);
+
 /* Merge-patches the /status subresource with patch; the updated object in *out (may be NULL). */
 int kube_patch_appdb_status(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                             json_t *patch, struct err *err);
@@ -121,19 +129,9 @@ int kube_watch_appdbs(struct kube_client *kc, const struct kube_watch_opts *opts
 
 /* ---- core/v1 Secrets and Events, coordination.k8s.io/v1 Leases ---- */
 
-/* The Secret; its data values are secrets: the caller wipes them (kube_json_wipe). */
+/* The Secret; its data values are secrets: the caller wipes them (secret_wipe_json). */
 int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                     struct err *err);
-
-/*
- * Decodes secret.data[key] into *out (owned, NUL-terminated; wipe it).
- * APPDB_ENOTFOUND when the key is missing, APPDB_EINVAL when it is not
- * base64 or holds a NUL byte.
- */
-int kube_secret_value(char **out, json_t *secret, const char *key, struct err *err);
-
-/* Wipes every string inside j (before json_decref of a Secret). */
-void kube_json_wipe(json_t *j);
 
 int kube_create_event(json_t **out, struct kube_client *kc, const char *ns, json_t *event,
                       struct err *err);

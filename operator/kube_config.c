@@ -1,106 +1,27 @@
 /*
- * kube_config.c - kubeconfig and in-cluster configuration, token files and
- * the exec credential plugin.
+ * kube_config.c - kubeconfig files and the in-cluster configuration; the
+ * credentials they lead to are in kube_creds.c.
  */
 #include "kube_config.h"
+#include "kube_creds.h"
 
+#include "base64.h"
+#include "clock.h"
+#include "dynbuf.h"
+#include "fdio.h"
+#include "jfield.h"
 #include "secret.h"
 #include "yamljson.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
-#include <openssl/crypto.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
-#define TOKEN_REREAD_SECONDS 60
-#define EXEC_TIMEOUT_SECONDS 30
-#define EXEC_OUTPUT_MAX (1 << 20)
-#define FILE_MAX (4 << 20)
 #define EXEC_API_V1 "client.authentication.k8s.io/v1"
 #define EXEC_API_V1BETA1 "client.authentication.k8s.io/v1beta1"
-
-struct kube_config_cache {
-	pthread_mutex_t lock;
-	/* token file */
-	char *file_token;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-	double read_at;
-	/* exec plugin */
-	char *exec_token;
-	char *exec_cert, *exec_key;
-	size_t exec_cert_len, exec_key_len;
-	double exec_expiry; /* 0: none given; <0: nothing cached */
-};
-
-/* The wall clock in seconds. */
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Wipes and frees a secret string of n bytes (strlen when n is 0). */
-static void wipe_free(char *s, size_t n)
-{
-	if (s == NULL)
-		return;
-	OPENSSL_cleanse(s, n != 0 ? n : strlen(s));
-	free(s);
-}
-
-/* Wipes and frees a NULL-terminated vector. */
-static void free_vec(char **v, int wipe)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i] != NULL; i++) {
-		if (wipe)
-			wipe_free(v[i], 0);
-		else
-			free(v[i]);
-	}
-	free(v);
-}
-
-void kube_creds_clear(struct kube_creds *c)
-{
-	wipe_free(c->token, 0);
-	wipe_free(c->cert_pem, c->cert_pem_len);
-	wipe_free(c->key_pem, c->key_pem_len);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Drops the cached exec credential. Lock held. */
-static void exec_cache_clear(struct kube_config_cache *c)
-{
-	wipe_free(c->exec_token, 0);
-	wipe_free(c->exec_cert, c->exec_cert_len);
-	wipe_free(c->exec_key, c->exec_key_len);
-	c->exec_token = c->exec_cert = c->exec_key = NULL;
-	c->exec_cert_len = c->exec_key_len = 0;
-	c->exec_expiry = -1;
-}
 
 void kube_config_free(struct kube_config *cfg)
 {
@@ -111,25 +32,20 @@ void kube_config_free(struct kube_config *cfg)
 	free(cfg->ca_data);
 	free(cfg->tls_server_name);
 	free(cfg->ns);
-	wipe_free(cfg->token, 0);
+	dynbuf_wipe_str(cfg->token);
 	free(cfg->token_file);
 	free(cfg->cert_file);
 	free(cfg->key_file);
 	free(cfg->cert_data);
-	wipe_free(cfg->key_data, cfg->key_data_len);
+	dynbuf_wipe_free(cfg->key_data, cfg->key_data_len);
 	if (cfg->exec != NULL) {
 		free(cfg->exec->api_version);
 		free(cfg->exec->command);
-		free_vec(cfg->exec->args, 0);
-		free_vec(cfg->exec->env, 1);
+		kube_strv_free(cfg->exec->args, 0);
+		kube_strv_free(cfg->exec->env, 1);
 		free(cfg->exec);
 	}
-	if (cfg->cache != NULL) {
-		exec_cache_clear(cfg->cache);
-		wipe_free(cfg->cache->file_token, 0);
-		pthread_mutex_destroy(&cfg->cache->lock);
-		free(cfg->cache);
-	}
+	kube_creds_cache_free(cfg->cache);
 	free(cfg);
 }
 
@@ -140,135 +56,13 @@ static struct kube_config *config_alloc(void)
 
 	if (cfg == NULL)
 		return NULL;
-	cfg->cache = calloc(1, sizeof(*cfg->cache));
+	cfg->cache = kube_creds_cache_new();
 	if (cfg->cache == NULL) {
 		free(cfg);
 		return NULL;
 	}
-	pthread_mutex_init(&cfg->cache->lock, NULL);
-	cfg->cache->exec_expiry = -1;
-	cfg->clock = wall_now;
+	cfg->clock = clock_wall;
 	return cfg;
-}
-
-/* Reads a whole file (at most FILE_MAX) into *out (NUL-terminated), length in *out_len. */
-static int read_file(char **out, size_t *out_len, const char *path, struct err *err)
-{
-	FILE *f = NULL;
-	char *buf = NULL;
-	size_t n = 0, cap = 4096, r;
-	int rc = APPDB_EIO;
-
-	*out = NULL;
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		err_set(err, APPDB_EIO, "could not open %s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf = malloc(cap);
-	if (buf == NULL) {
-		rc = APPDB_ENOMEM;
-		goto out;
-	}
-	while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (n + 1 == cap) {
-			char *nb;
-
-			if (cap >= FILE_MAX) {
-				err_set(err, APPDB_EIO, "%s is larger than %d bytes", path,
-				        FILE_MAX);
-				goto out;
-			}
-			nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				rc = APPDB_ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (ferror(f)) {
-		err_set(err, APPDB_EIO, "could not read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	if (out_len != NULL)
-		*out_len = n;
-	buf = NULL;
-	rc = 0;
-out:
-	if (buf != NULL)
-		wipe_free(buf, cap);
-	if (f != NULL)
-		fclose(f);
-	return rc;
-}
-
-/* Removes trailing whitespace in place. */
-static void rtrim(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0 &&
-	       (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-}
-
-/* Decodes standard base64 (whitespace ignored) into an owned NUL-terminated buffer. */
-static int base64_decode(char **out, size_t *out_len, const char *in)
-{
-	size_t n = strlen(in), o = 0;
-	unsigned int acc = 0;
-	int bits = 0, pad = 0;
-	char *buf = malloc(n / 4 * 3 + 4);
-	const char *p;
-
-	*out = NULL;
-	if (buf == NULL)
-		return APPDB_ENOMEM;
-	for (p = in; *p != '\0'; p++) {
-		int v;
-		char ch = *p;
-
-		if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-			continue;
-		if (ch == '=') {
-			pad++;
-			continue;
-		}
-		if (pad > 0)
-			goto bad;
-		if (ch >= 'A' && ch <= 'Z')
-			v = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			v = ch - 'a' + 26;
-		else if (ch >= '0' && ch <= '9')
-			v = ch - '0' + 52;
-		else if (ch == '+')
-			v = 62;
-		else if (ch == '/')
-			v = 63;
-		else
-			goto bad;
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (char)((acc >> bits) & 0xFF);
-		}
-	}
-	if (pad > 2 || bits >= 6)
-		goto bad;
-	buf[o] = '\0';
-	*out = buf;
-	*out_len = o;
-	return 0;
-bad:
-	wipe_free(buf, n / 4 * 3 + 4);
-	return APPDB_EINVAL;
 }
 
 /* ---- kubeconfig ---- */
@@ -290,20 +84,6 @@ static json_t *named_entry(json_t *list, const char *name, const char *field)
 	return NULL;
 }
 
-/* A string field or NULL (a non-string is an error reported by the caller). */
-static const char *str_field(json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj, key));
-}
-
-/* A boolean field given as true or "true". */
-static int bool_field(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
-}
-
 /* path resolved against dir when relative; owned. */
 static char *resolve_path(const char *dir, const char *path)
 {
@@ -322,12 +102,12 @@ static char *resolve_path(const char *dir, const char *path)
 static int data_field(char **out, size_t *out_len, json_t *obj, const char *key, const char *where,
                       struct err *err)
 {
-	const char *v = str_field(obj, key);
+	const char *v = jfield_str(obj, key);
 	int rc;
 
 	if (v == NULL)
 		return 0;
-	rc = base64_decode(out, out_len, v);
+	rc = base64_decode(out, out_len, v, strlen(v), BASE64_LENIENT);
 	if (rc == APPDB_EINVAL)
 		err_set(err, rc, "%s.%s: not valid base64", where, key);
 	return rc;
@@ -339,7 +119,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 {
 	struct kube_exec *e = calloc(1, sizeof(*e));
 	json_t *args = json_object_get(ex, "args"), *env = json_object_get(ex, "env"), *v;
-	const char *cmd = str_field(ex, "command"), *api = str_field(ex, "apiVersion");
+	const char *cmd = jfield_str(ex, "command"), *api = jfield_str(ex, "apiVersion");
 	size_t i, n;
 	int rc = APPDB_ENOMEM;
 
@@ -358,7 +138,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	e->api_version = strdup(api);
 	/* client-go: a command with a slash is relative to the kubeconfig's directory. */
 	e->command = strchr(cmd, '/') != NULL ? resolve_path(dir, cmd) : strdup(cmd);
-	e->provide_cluster_info = bool_field(ex, "provideClusterInfo");
+	e->provide_cluster_info = jfield_true(ex, "provideClusterInfo");
 	n = json_is_array(args) ? json_array_size(args) : 0;
 	e->args = calloc(n + 1, sizeof(char *));
 	if (e->api_version == NULL || e->command == NULL || e->args == NULL)
@@ -379,7 +159,7 @@ static int parse_exec(struct kube_exec **out, json_t *ex, const char *dir, const
 	if (e->env == NULL)
 		goto out;
 	json_array_foreach (env, i, v) {
-		const char *name = str_field(v, "name"), *val = str_field(v, "value");
+		const char *name = jfield_str(v, "name"), *val = jfield_str(v, "value");
 
 		if (name == NULL || name[0] == '\0' || strchr(name, '=') != NULL || val == NULL) {
 			rc = err_set(err, APPDB_EINVAL,
@@ -398,8 +178,8 @@ out:
 	if (e != NULL) {
 		free(e->api_version);
 		free(e->command);
-		free_vec(e->args, 0);
-		free_vec(e->env, 1);
+		kube_strv_free(e->args, 0);
+		kube_strv_free(e->env, 1);
 		free(e);
 	}
 	return rc;
@@ -409,7 +189,7 @@ out:
 static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *path, const char *dir,
                            const char *context, struct err *err)
 {
-	const char *ctx_name = context != NULL ? context : str_field(doc, "current-context");
+	const char *ctx_name = context != NULL ? context : jfield_str(doc, "current-context");
 	json_t *ctx, *cluster, *user = NULL, *ex;
 	const char *cluster_name, *user_name, *v;
 	char where[300];
@@ -424,8 +204,8 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 	if (!json_is_object(ctx))
 		return err_set(err, APPDB_EINVAL, "%s: contexts: no context named \"%s\"", path,
 		               ctx_name);
-	cluster_name = str_field(ctx, "cluster");
-	user_name = str_field(ctx, "user");
+	cluster_name = jfield_str(ctx, "cluster");
+	user_name = jfield_str(ctx, "user");
 	cluster = named_entry(json_object_get(doc, "clusters"), cluster_name, "cluster");
 	if (!json_is_object(cluster))
 		return err_set(err, APPDB_EINVAL, "%s: clusters: no cluster named \"%s\"", path,
@@ -439,7 +219,7 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 			return err_set(err, APPDB_EINVAL, "%s: users: no user named \"%s\"", path,
 			               user_name);
 	}
-	v = str_field(cluster, "server");
+	v = jfield_str(cluster, "server");
 	if (v == NULL || (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0))
 		return err_set(err, APPDB_EINVAL, "%s: clusters.%s.server: must be an http(s) URL",
 		               path, cluster_name);
@@ -448,34 +228,34 @@ static int from_kubeconfig(struct kube_config *cfg, json_t *doc, const char *pat
 		return APPDB_ENOMEM;
 	while (strlen(cfg->server) > 0 && cfg->server[strlen(cfg->server) - 1] == '/')
 		cfg->server[strlen(cfg->server) - 1] = '\0';
-	cfg->insecure = bool_field(cluster, "insecure-skip-tls-verify");
+	cfg->insecure = jfield_true(cluster, "insecure-skip-tls-verify");
 	snprintf(where, sizeof(where), "%s: clusters.%s", path, cluster_name);
-	if ((v = str_field(cluster, "certificate-authority")) != NULL &&
+	if ((v = jfield_str(cluster, "certificate-authority")) != NULL &&
 	    (cfg->ca_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
 	rc = data_field(&cfg->ca_data, &cfg->ca_data_len, cluster, "certificate-authority-data",
 	                where, err);
 	if (rc != 0)
 		return rc;
-	if ((v = str_field(cluster, "tls-server-name")) != NULL &&
+	if ((v = jfield_str(cluster, "tls-server-name")) != NULL &&
 	    (cfg->tls_server_name = strdup(v)) == NULL)
 		return APPDB_ENOMEM;
-	v = str_field(ctx, "namespace");
+	v = jfield_str(ctx, "namespace");
 	cfg->ns = strdup(v != NULL && v[0] != '\0' ? v : "default");
 	if (cfg->ns == NULL)
 		return APPDB_ENOMEM;
 	if (!json_is_object(user))
 		return 0;
 	snprintf(where, sizeof(where), "%s: users.%s", path, user_name);
-	if ((v = str_field(user, "token")) != NULL && (cfg->token = strdup(v)) == NULL)
+	if ((v = jfield_str(user, "token")) != NULL && (cfg->token = strdup(v)) == NULL)
 		return APPDB_ENOMEM;
-	if ((v = str_field(user, "tokenFile")) != NULL &&
+	if ((v = jfield_str(user, "tokenFile")) != NULL &&
 	    (cfg->token_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
-	if ((v = str_field(user, "client-certificate")) != NULL &&
+	if ((v = jfield_str(user, "client-certificate")) != NULL &&
 	    (cfg->cert_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
-	if ((v = str_field(user, "client-key")) != NULL &&
+	if ((v = jfield_str(user, "client-key")) != NULL &&
 	    (cfg->key_file = resolve_path(dir, v)) == NULL)
 		return APPDB_ENOMEM;
 	rc = data_field(&cfg->cert_data, &cfg->cert_data_len, user, "client-certificate-data",
@@ -593,8 +373,8 @@ int kube_config_in_cluster(struct kube_config **out, struct err *err)
 
 		if (asprintf(&nsfile, "%s/namespace", dir) < 0)
 			goto out;
-		if (read_file(&ns, NULL, nsfile, NULL) == 0)
-			rtrim(ns);
+		if (fdio_read_file(&ns, NULL, nsfile, KUBE_FILE_MAX, NULL) == 0)
+			kube_rtrim(ns);
 		free(nsfile);
 	}
 	cfg->ns = ns != NULL && ns[0] != '\0' ? ns : strdup("default");
@@ -617,452 +397,4 @@ int kube_config_auto(struct kube_config **out, const char *path, struct err *err
 	if (path == NULL && host != NULL && host[0] != '\0')
 		return kube_config_in_cluster(out, err);
 	return kube_config_load(out, path, NULL, err);
-}
-
-/* ---- credentials ---- */
-
-/* Re-reads the token file when it changed or is older than a minute. Lock held. */
-static int refresh_file_token(struct kube_config *cfg, struct err *err)
-{
-	struct kube_config_cache *c = cfg->cache;
-	struct stat st;
-	double now = cfg->clock();
-	char *tok = NULL;
-	int rc;
-
-	if (stat(cfg->token_file, &st) != 0) {
-		if (c->file_token != NULL)
-			return 0; /* keep the last good token: a rotation may be in flight */
-		return err_set(err, APPDB_EIO, "could not read token file %s: %s", cfg->token_file,
-		               strerror(errno));
-	}
-	if (c->file_token != NULL && st.st_ino == c->ino && st.st_dev == c->dev &&
-	    st.st_size == c->size && st.st_mtim.tv_sec == c->mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == c->mtime.tv_nsec && now - c->read_at < TOKEN_REREAD_SECONDS)
-		return 0;
-	rc = read_file(&tok, NULL, cfg->token_file, err);
-	if (rc != 0)
-		return c->file_token != NULL ? 0 : rc;
-	rtrim(tok);
-	if (tok[0] == '\0') {
-		wipe_free(tok, 1);
-		if (c->file_token != NULL)
-			return 0;
-		return err_set(err, APPDB_EIO, "token file %s is empty", cfg->token_file);
-	}
-	wipe_free(c->file_token, 0);
-	c->file_token = tok;
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
-	c->size = st.st_size;
-	c->mtime = st.st_mtim;
-	c->read_at = now;
-	return 0;
-}
-
-/* The KUBERNETES_EXEC_INFO value (owned). */
-static char *exec_info(struct kube_config *cfg)
-{
-	json_t *spec = json_pack("{s:b}", "interactive", 0);
-	json_t *o;
-	char *s;
-
-	if (spec != NULL && cfg->exec->provide_cluster_info) {
-		json_t *cl = json_pack("{s:s, s:b}", "server", cfg->server,
-		                       "insecure-skip-tls-verify", cfg->insecure);
-
-		if (cl != NULL && cfg->ca_data != NULL)
-			json_object_set_new(cl, "certificate-authority-data",
-			                    json_stringn(cfg->ca_data, cfg->ca_data_len));
-		json_object_set_new(spec, "cluster", cl);
-	}
-	o = json_pack("{s:s, s:s, s:o}", "apiVersion", cfg->exec->api_version, "kind",
-	              "ExecCredential", "spec", spec);
-	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return s;
-}
-
-/* The child's environment: ours, the plugin's env, KUBERNETES_EXEC_INFO. Owned. */
-static char **exec_env(struct kube_config *cfg)
-{
-	size_t n = 0, m = 0, i, j;
-	char **env, *info;
-
-	while (environ[n] != NULL)
-		n++;
-	while (cfg->exec->env[m] != NULL)
-		m++;
-	env = calloc(n + m + 2, sizeof(char *));
-	info = exec_info(cfg);
-	if (env == NULL || info == NULL)
-		goto fail;
-	j = 0;
-	for (i = 0; i < n; i++) {
-		size_t k, len = strcspn(environ[i], "=");
-		int overridden = strncmp(environ[i], "KUBERNETES_EXEC_INFO=", 21) == 0;
-
-		for (k = 0; k < m && !overridden; k++)
-			if (strncmp(cfg->exec->env[k], environ[i], len + 1) == 0)
-				overridden = 1;
-		if (!overridden && (env[j++] = strdup(environ[i])) == NULL)
-			goto fail;
-	}
-	for (i = 0; i < m; i++)
-		if ((env[j++] = strdup(cfg->exec->env[i])) == NULL)
-			goto fail;
-	if (asprintf(&env[j], "KUBERNETES_EXEC_INFO=%s", info) < 0) {
-		env[j] = NULL;
-		goto fail;
-	}
-	free(info);
-	return env;
-fail:
-	free(info);
-	free_vec(env, 1);
-	return NULL;
-}
-
-/* Runs the plugin; its stdout (owned) goes to *out. */
-static int exec_run(char **out, size_t *out_len, struct kube_config *cfg, struct err *err)
-{
-	struct kube_exec *e = cfg->exec;
-	posix_spawn_file_actions_t fa;
-	char **env = NULL, **argv = NULL, *buf = NULL;
-	int pipefd[2] = {-1, -1}, devnull = -1, status = 0, rc = APPDB_ENOMEM, spawned = 0;
-	size_t n = 0, cap = 4096, nargs = 0, i;
-	pid_t pid = -1;
-	double deadline;
-
-	*out = NULL;
-	while (e->args[nargs] != NULL)
-		nargs++;
-	argv = calloc(nargs + 2, sizeof(char *));
-	env = exec_env(cfg);
-	buf = malloc(cap);
-	if (argv == NULL || env == NULL || buf == NULL)
-		goto out;
-	argv[0] = e->command;
-	for (i = 0; i < nargs; i++)
-		argv[i + 1] = e->args[i];
-	if (pipe2(pipefd, O_CLOEXEC) != 0) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "exec plugin: pipe: %s", strerror(errno));
-		goto out;
-	}
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	if (devnull >= 0)
-		posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-	if (posix_spawnp(&pid, e->command, &fa, NULL, argv, env) != 0)
-		pid = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	if (pid < 0) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "exec plugin %s: could not run it",
-		             e->command);
-		goto out;
-	}
-	spawned = 1;
-	deadline = wall_now() + EXEC_TIMEOUT_SECONDS;
-	for (;;) {
-		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		double left = deadline - wall_now();
-		ssize_t r;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			rc = err_set(err, APPDB_EUNAUTHORIZED,
-			             "exec plugin %s: timed out after %d s", e->command,
-			             EXEC_TIMEOUT_SECONDS);
-			goto out;
-		}
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) < 0 && errno != EINTR)
-			break;
-		if (n + 1 >= cap) {
-			char *nb;
-
-			if (cap >= EXEC_OUTPUT_MAX) {
-				kill(pid, SIGKILL);
-				rc = err_set(err, APPDB_EUNAUTHORIZED,
-				             "exec plugin %s: output larger than %d bytes",
-				             e->command, EXEC_OUTPUT_MAX);
-				goto out;
-			}
-			nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				kill(pid, SIGKILL);
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(pipefd[0], buf + n, cap - n - 1);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	if (waitpid(pid, &status, 0) == pid)
-		spawned = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		rc = err_set(err, APPDB_EUNAUTHORIZED, "exec plugin %s: exited with status %d",
-		             e->command, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		goto out;
-	}
-	*out = buf;
-	*out_len = n;
-	buf = NULL;
-	rc = 0;
-out:
-	if (spawned)
-		waitpid(pid, &status, 0);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (buf != NULL)
-		wipe_free(buf, cap);
-	free(argv);
-	free_vec(env, 1);
-	return rc;
-}
-
-/* Runs the plugin and caches its ExecCredential. Lock held. */
-static int refresh_exec(struct kube_config *cfg, struct err *err)
-{
-	struct kube_config_cache *c = cfg->cache;
-	char *text = NULL;
-	size_t len = 0;
-	json_t *doc = NULL, *st;
-	const char *api, *kind, *tok, *cert, *key, *exp;
-	int rc;
-
-	if (c->exec_expiry == 0 || (c->exec_expiry > 0 && cfg->clock() < c->exec_expiry - 10))
-		return 0;
-	exec_cache_clear(c);
-	rc = exec_run(&text, &len, cfg, err);
-	if (rc != 0)
-		goto out;
-	rc = APPDB_EUNAUTHORIZED;
-	doc = json_loadb(text, len, 0, NULL);
-	api = str_field(doc, "apiVersion");
-	kind = str_field(doc, "kind");
-	st = json_object_get(doc, "status");
-	if (!json_is_object(doc) || kind == NULL || strcmp(kind, "ExecCredential") != 0) {
-		err_set(err, rc, "exec plugin %s: output is not an ExecCredential",
-		        cfg->exec->command);
-		goto out;
-	}
-	if (api == NULL || strcmp(api, cfg->exec->api_version) != 0) {
-		err_set(err, rc, "exec plugin %s: apiVersion %s, expected %s", cfg->exec->command,
-		        api != NULL ? api : "(none)", cfg->exec->api_version);
-		goto out;
-	}
-	tok = str_field(st, "token");
-	cert = str_field(st, "clientCertificateData");
-	key = str_field(st, "clientKeyData");
-	exp = str_field(st, "expirationTimestamp");
-	if ((tok == NULL || tok[0] == '\0') && (cert == NULL || key == NULL)) {
-		err_set(err, rc,
-		        "exec plugin %s: status has neither token nor "
-		        "clientCertificateData and clientKeyData",
-		        cfg->exec->command);
-		goto out;
-	}
-	if (exp != NULL && kube_parse_time(exp) < 0) {
-		err_set(err, rc, "exec plugin %s: status.expirationTimestamp: not RFC 3339",
-		        cfg->exec->command);
-		goto out;
-	}
-	rc = APPDB_ENOMEM;
-	if (tok != NULL && (c->exec_token = strdup(tok)) == NULL)
-		goto out;
-	if (cert != NULL && key != NULL) {
-		c->exec_cert = strdup(cert);
-		c->exec_key = strdup(key);
-		if (c->exec_cert == NULL || c->exec_key == NULL)
-			goto out;
-		c->exec_cert_len = strlen(cert);
-		c->exec_key_len = strlen(key);
-	}
-	c->exec_expiry = exp != NULL ? (double)kube_parse_time(exp) : 0;
-	rc = 0;
-out:
-	if (rc != 0)
-		exec_cache_clear(c);
-	if (text != NULL)
-		wipe_free(text, len);
-	if (doc != NULL) {
-		/* the token strings inside doc are freed by jansson; wipe them first */
-		json_t *s = json_object_get(doc, "status");
-		const char *fields[] = {"token", "clientKeyData"};
-		size_t i;
-
-		for (i = 0; i < 2; i++) {
-			json_t *f = json_object_get(s, fields[i]);
-
-			if (json_is_string(f))
-				OPENSSL_cleanse((char *)json_string_value(f),
-				                json_string_length(f));
-		}
-		json_decref(doc);
-	}
-	return rc;
-}
-
-/* Owned copy of n bytes (NUL-terminated). */
-static char *dupn(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-
-	if (d != NULL) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
-int kube_config_credentials(struct kube_creds *out, struct kube_config *cfg, struct err *err)
-{
-	struct kube_config_cache *c = cfg->cache;
-	const char *tok = cfg->token;
-	int rc = 0;
-
-	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&c->lock);
-	if (cfg->exec != NULL) {
-		rc = refresh_exec(cfg, err);
-		if (rc != 0)
-			goto out;
-		if (c->exec_token != NULL)
-			tok = c->exec_token;
-		if (c->exec_cert != NULL) {
-			out->cert_pem = dupn(c->exec_cert, c->exec_cert_len);
-			out->key_pem = dupn(c->exec_key, c->exec_key_len);
-			out->cert_pem_len = c->exec_cert_len;
-			out->key_pem_len = c->exec_key_len;
-			if (out->cert_pem == NULL || out->key_pem == NULL) {
-				rc = APPDB_ENOMEM;
-				goto out;
-			}
-		}
-	}
-	/*
-	 * As client-go: the last value read from tokenFile takes precedence over
-	 * a static token; the static one serves while the file cannot be read.
-	 */
-	if ((cfg->exec == NULL || c->exec_token == NULL) && cfg->token_file != NULL) {
-		struct err ferr = {0};
-
-		rc = refresh_file_token(cfg, &ferr);
-		if (rc == 0) {
-			tok = c->file_token;
-		} else if (cfg->token == NULL) {
-			err_set(err, rc, "%s", ferr.msg);
-			goto out;
-		} else {
-			rc = 0;
-		}
-	}
-	if (out->cert_pem == NULL && cfg->cert_data != NULL) {
-		out->cert_pem = dupn(cfg->cert_data, cfg->cert_data_len);
-		out->cert_pem_len = cfg->cert_data_len;
-		if (out->cert_pem == NULL) {
-			rc = APPDB_ENOMEM;
-			goto out;
-		}
-	}
-	if (out->key_pem == NULL && cfg->key_data != NULL) {
-		out->key_pem = dupn(cfg->key_data, cfg->key_data_len);
-		out->key_pem_len = cfg->key_data_len;
-		if (out->key_pem == NULL) {
-			rc = APPDB_ENOMEM;
-			goto out;
-		}
-	}
-	if (tok != NULL && (out->token = strdup(tok)) == NULL)
-		rc = APPDB_ENOMEM;
-out:
-	pthread_mutex_unlock(&c->lock);
-	if (rc != 0)
-		kube_creds_clear(out);
-	return rc;
-}
-
-void kube_config_invalidate(struct kube_config *cfg)
-{
-	pthread_mutex_lock(&cfg->cache->lock);
-	exec_cache_clear(cfg->cache);
-	cfg->cache->read_at = -1e18; /* forces a re-read of the token file */
-	pthread_mutex_unlock(&cfg->cache->lock);
-}
-
-/* ---- time ---- */
-
-time_t kube_parse_time(const char *s)
-{
-	struct tm tm;
-	const char *p;
-	long off = 0;
-	time_t t;
-
-	if (s == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (p == NULL)
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
-
-		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return t - off;
-}
-
-void kube_format_time(char *out, size_t len, time_t t)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void kube_format_micro_time(char *out, size_t len, double t)
-{
-	time_t sec = (time_t)t;
-	long usec = (long)((t - (double)sec) * 1e6);
-	struct tm tm;
-	char base[32];
-
-	if (usec < 0)
-		usec = 0;
-	if (usec > 999999)
-		usec = 999999;
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, len, "%s.%06ldZ", base, usec);
 }

@@ -15,6 +15,10 @@
  * exec credential is cached until its expirationTimestamp (or, without
  * one, until kube_config_invalidate after a 401).
  *
+ * The plugin itself runs in execplugin.c, outside the lock that guards the
+ * cached credentials: while one thread runs it, the others go on with the
+ * credential that has not expired yet, or wait for that run.
+ *
  * struct kube_config is shared by every thread: kube_config_credentials is
  * thread-safe. Tokens and keys are wiped before they are freed and never
  * appear in an error message.
@@ -25,7 +29,6 @@
 #include "err.h"
 
 #include <stddef.h>
-#include <time.h>
 
 #define KUBE_SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KUBE_SA_DIR_ENV "APPDB_SERVICEACCOUNT_DIR"
@@ -55,6 +58,7 @@ struct kube_config {
 	int in_cluster;
 	struct kube_config_cache *cache; /* private: token file and exec cache */
 	double (*clock)(void);           /* wall clock seconds; tests may replace it */
+	double exec_timeout;             /* seconds a plugin may run; 0: 30 */
 };
 
 /*
@@ -96,14 +100,5 @@ void kube_config_invalidate(struct kube_config *cfg);
 
 void kube_creds_clear(struct kube_creds *c);
 void kube_config_free(struct kube_config *cfg);
-
-/* Parses an RFC 3339 UTC/offset timestamp to epoch seconds; -1 when malformed. */
-time_t kube_parse_time(const char *s);
-
-/* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
-void kube_format_time(char *out, size_t len, time_t t);
-
-/* Formats t as RFC 3339 with microseconds ("...:SS.uuuuuuZ", MicroTime) into out (28+). */
-void kube_format_micro_time(char *out, size_t len, double t);
 
 #endif

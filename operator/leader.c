@@ -2,6 +2,7 @@
  * leader.c - the Lease elector.
  */
 #include "leader.h"
+#include "clock.h"
 #include "kube_client.h"
 #include "log.h"
 
@@ -35,24 +36,6 @@ struct leader {
 	pthread_cond_t cond;
 	int stopping;
 };
-
-/* CLOCK_MONOTONIC in seconds. */
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The wall clock in seconds, for the timestamps written into the Lease. */
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void leader_default_identity(char *out, size_t len)
 {
@@ -94,7 +77,7 @@ int leader_new(struct leader **out, struct kube_config *cfg, const struct leader
 	l->lease_seconds = o->lease_seconds > 0 ? o->lease_seconds : 15;
 	l->renew_deadline = o->renew_deadline > 0 ? o->renew_deadline : 10;
 	l->retry_period = o->retry_period > 0 ? o->retry_period : 2;
-	l->clock = o->clock != NULL ? o->clock : mono_now;
+	l->clock = o->clock != NULL ? o->clock : clock_mono;
 	l->on_change = o->on_change;
 	l->ctx = o->ctx;
 	atomic_init(&l->leading, 0);
@@ -209,7 +192,7 @@ int leader_try_acquire_or_renew(struct leader *l, struct err *err)
 	int rc;
 
 	l->held_by_other = 0;
-	kube_format_micro_time(now, sizeof(now), wall_now());
+	clock_format_micro(now, sizeof(now), clock_wall());
 	rc = kube_get_lease(&lease, l->kc, l->ns, l->name, err);
 	if (rc == APPDB_ENOTFOUND) {
 		json_t *obj;
@@ -283,7 +266,7 @@ int leader_release(struct leader *l, struct err *err)
 	holder = json_string_value(json_object_get(spec, "holderIdentity"));
 	if (holder == NULL || strcmp(holder, l->identity) != 0)
 		goto out;
-	kube_format_micro_time(now, sizeof(now), wall_now());
+	clock_format_micro(now, sizeof(now), clock_wall());
 	/* As client-go: no holder, a one-second lease, renewed now. */
 	if (json_object_set_new(spec, "holderIdentity", json_string("")) != 0 ||
 	    json_object_set_new(spec, "leaseDurationSeconds", json_integer(1)) != 0 ||
@@ -306,13 +289,7 @@ static int nap(struct leader *l, double seconds)
 	struct timespec ts;
 	int stopping;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)seconds;
-	ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(&ts, CLOCK_REALTIME, seconds);
 	pthread_mutex_lock(&l->lock);
 	if (!l->stopping)
 		pthread_cond_timedwait(&l->cond, &l->lock, &ts);

@@ -2,6 +2,7 @@
  * log.c - one line per call on stderr, text or JSON.
  */
 #include "log.h"
+#include "clock.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -24,16 +25,6 @@ void log_configure(enum log_level min, enum log_format format)
 {
 	min_level = min;
 	out_format = format;
-}
-
-/* Writes "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
-static void now_rfc3339(char *out, size_t len)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* Length of the valid UTF-8 sequence at s that is not a control character, or 0. */
@@ -141,7 +132,7 @@ void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	now_rfc3339(ts, sizeof(ts));
+	clock_format_now(ts, sizeof(ts));
 
 	pthread_mutex_lock(&log_lock);
 	if (out_format == LOG_JSON) {

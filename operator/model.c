@@ -5,6 +5,8 @@
  */
 #include "model.h"
 
+#include "jfield.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,23 +79,7 @@ const char *access_name(enum access a)
 /* The JSON type name for messages. */
 static const char *type_name(const json_t *v)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	default:
-		return "null";
-	}
+	return jfield_type_name(v);
 }
 
 /* Refuses keys of obj not in allowed (NULL-terminated). */
@@ -126,16 +112,17 @@ static void check_known(struct field_errs *errs, const char *path, json_t *obj,
 static int get_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
                       const char *key, int required)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
+	int rc = jfield_get(&v, obj, key, JSON_STRING);
 	char f[256];
 
-	snprintf(f, sizeof(f), "%s%s%s", path, path[0] ? "." : "", key);
-	if (v == NULL || json_is_null(v)) {
+	jfield_path(f, sizeof(f), path, key);
+	if (rc == APPDB_ENOTFOUND) {
 		if (required)
 			field_errs_add(errs, f, "required field is missing");
 		return 0;
 	}
-	if (!json_is_string(v)) {
+	if (rc != 0) {
 		field_errs_add(errs, f, "must be a string, not %s", type_name(v));
 		return 0;
 	}
@@ -153,16 +140,17 @@ static int get_string(char **out, struct field_errs *errs, json_t *obj, const ch
 static json_t *get_object(struct field_errs *errs, json_t *obj, const char *path, const char *key,
                           int required)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
+	int rc = jfield_get(&v, obj, key, JSON_OBJECT);
 	char f[256];
 
-	snprintf(f, sizeof(f), "%s%s%s", path, path[0] ? "." : "", key);
-	if (v == NULL || json_is_null(v)) {
+	jfield_path(f, sizeof(f), path, key);
+	if (rc == APPDB_ENOTFOUND) {
 		if (required)
 			field_errs_add(errs, f, "required field is missing");
 		return NULL;
 	}
-	if (!json_is_object(v)) {
+	if (rc != 0) {
 		field_errs_add(errs, f, "must be an object, not %s", type_name(v));
 		return NULL;
 	}
@@ -447,16 +435,4 @@ void appdb_free(struct appdb *db)
 	}
 	free(db->users);
 	free(db);
-}
-
-char *appdb_marker(const struct appdb *db)
-{
-	json_t *o = json_pack("{s:s, s:s+++, s:s}", "managedBy", "appdb-operator", "resource",
-	                      db->ns, "/", db->name, "", "uid", db->uid);
-	char *s = NULL;
-
-	if (o != NULL)
-		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return s;
 }

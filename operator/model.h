@@ -93,7 +93,4 @@ void appdb_free(struct appdb *db);
 /* "readonly", "readwrite", "owner". */
 const char *access_name(enum access a);
 
-/* The platform marker for this resource as a compact JSON string (owned). */
-char *appdb_marker(const struct appdb *db);
-
 #endif

@@ -4,6 +4,9 @@
  */
 #include "secret.h"
 
+#include "base64.h"
+#include "dynbuf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -158,40 +161,7 @@ void secret_ref_describe(char *out, size_t len, const struct secret_ref *ref)
 /* Decodes standard base64 (as Kubernetes encodes Secret data) into *out and its length. */
 static int b64_decode(char **out, size_t *out_len, const char *in)
 {
-	size_t n = strlen(in);
-	size_t pad = 0;
-	unsigned char *buf = NULL;
-	int len;
-
-	*out = NULL;
-	if (n % 4 != 0)
-		return APPDB_EINVAL;
-	buf = malloc(n / 4 * 3 + 1);
-	if (buf == NULL)
-		return APPDB_ENOMEM;
-	len = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n);
-	if (len < 0) {
-		free(buf);
-		return APPDB_EINVAL;
-	}
-	if (n >= 1 && in[n - 1] == '=')
-		pad++;
-	if (n >= 2 && in[n - 2] == '=')
-		pad++;
-	len -= (int)pad;
-	buf[len] = '\0';
-	*out = (char *)buf;
-	*out_len = (size_t)len;
-	return 0;
-}
-
-/* Wipes and frees a string of len bytes. */
-static void wipe_free(char *s, size_t len)
-{
-	if (s != NULL) {
-		OPENSSL_cleanse(s, len);
-		free(s);
-	}
+	return base64_decode(out, out_len, in, strlen(in), BASE64_STRICT);
 }
 
 /*
@@ -225,7 +195,7 @@ static int kube_key(char **out, json_t *obj, const char *key, struct err *err)
 			return rc;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
-		wipe_free(buf, len);
+		dynbuf_wipe_free(buf, len);
 		return err_set(err, APPDB_EINVAL, "key %s of the secret holds a NUL byte", key);
 	}
 	*out = buf;

@@ -8,10 +8,11 @@
  * pointers. An item that is none of these is dropped.
  */
 #include "workqueue.h"
+#include "backoff.h"
+#include "clock.h"
 #include "err.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,8 @@ struct workqueue {
 /* The default clock: CLOCK_MONOTONIC in seconds. */
 static double mono_now(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_mono();
 }
 
 /* FNV-1a over the key. */
@@ -327,14 +325,8 @@ double workqueue_backoff(const struct workqueue_opts *opts, int n)
 {
 	double base = opts != NULL && opts->base_delay > 0 ? opts->base_delay : 1.0;
 	double cap = opts != NULL && opts->max_delay > 0 ? opts->max_delay : 300.0;
-	double d;
 
-	if (n < 1)
-		n = 1;
-	if (n > 60)
-		return cap;
-	d = base * ldexp(1.0, n - 1);
-	return d > cap ? cap : d;
+	return backoff_delay(base, cap, n);
 }
 
 int workqueue_add_rate_limited(struct workqueue *q, const char *key, double *out_delay)
@@ -426,19 +418,13 @@ static int get_common(struct workqueue *q, char **out, int block)
 		}
 		if (!block)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		wait = 1.0;
 		if (next >= 0) {
 			now = q->opts.clock(q->opts.clock_ctx);
 			if (next - now < wait)
 				wait = next - now > 0.001 ? next - now : 0.001;
 		}
-		ts.tv_sec += (time_t)wait;
-		ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		clock_deadline(&ts, CLOCK_MONOTONIC, wait);
 		pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 	}
 	pthread_mutex_unlock(&q->lock);

@@ -4,6 +4,8 @@
  */
 #include "yamljson.h"
 
+#include "dynbuf.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -716,7 +718,8 @@ int yamljson_parse_file(struct yaml_docs *out, const char *path, struct err *err
 	}
 	rc = yamljson_parse(out, buf, len, path, err);
 out:
-	free(buf);
+	/* a manifest or a kubeconfig may hold tokens and keys */
+	dynbuf_wipe_free(buf, len);
 	fclose(f);
 	return rc;
 }

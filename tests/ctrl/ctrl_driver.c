@@ -18,6 +18,7 @@
 #include "events.h"
 #include "kube_client.h"
 #include "kube_config.h"
+#include "secret.h"
 #include "leader.h"
 #include "log.h"
 
@@ -122,7 +123,7 @@ static int cmd_secret(struct kube_client *kc, int argc, char **argv)
 {
 	json_t *s = NULL;
 	struct err e = {0};
-	char *v = NULL;
+	struct secret v = {0};
 	const char *want = getenv("EXPECT_VALUE");
 	int rc;
 
@@ -130,15 +131,12 @@ static int cmd_secret(struct kube_client *kc, int argc, char **argv)
 		return 2;
 	rc = kube_get_secret(&s, kc, argv[0], argv[1], &e);
 	if (rc == 0)
-		rc = kube_secret_value(&v, s, argv[2], &e);
+		rc = secret_from_kube_object(&v, s, argv[2], &e);
 	outcome("secret", rc, &e);
 	if (rc == 0)
-		printf("match %s\n", want != NULL && strcmp(v, want) == 0 ? "yes" : "no");
-	if (v != NULL) {
-		memset(v, 0, strlen(v));
-		free(v);
-	}
-	kube_json_wipe(s);
+		printf("match %s\n", want != NULL && strcmp(v.value, want) == 0 ? "yes" : "no");
+	secret_clear(&v);
+	secret_wipe_json(s);
 	json_decref(s);
 	return rc == 0 ? 0 : 1;
 }

@@ -8,25 +8,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import PgServer, appdb, secret, docs  # noqa: E402
-from e2e import CRD, KubeSim, Operator, condition, wait_until  # noqa: E402
+from harness import appdb, secret, docs  # noqa: E402
+from e2e import condition, wait_until  # noqa: E402
 from tenant_attack import plant_sql  # noqa: E402
-from test_controller import namespace, ready  # noqa: E402
+from test_controller import Base, namespace, ready  # noqa: E402
 
 
-class TestTenantThroughTheController(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgServer()
-        cls.sim = KubeSim()
-        cls.sim.kubectl("apply", "-f", CRD)
-        cls.op = Operator(cls.pg, cls.sim, "dev", "resyncSeconds: 2\n").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.op.cleanup()
-        cls.sim.cleanup()
-        cls.pg.stop()
+class TestTenantThroughTheController(Base):
+    extra = "resyncSeconds: 2\n"
 
     def apply(self, name, ns, users, pws):
         self.sim.apply(docs(namespace(ns), secret(name + "-db", pws, ns=ns),

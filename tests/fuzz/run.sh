@@ -14,7 +14,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${APPDB_BUILD:-$root/build}/fuzz
 seconds=${FUZZ_SECONDS:-60}
 targets=(fuzz_aws_sts fuzz_aws_err)
-srcs=(operator/aws*.c operator/rds_iam.c operator/err.c operator/log.c operator/secret.c)
+srcs=(operator/aws*.c operator/rds_iam.c operator/err.c operator/log.c operator/secret.c operator/base64.c
+      operator/clock.c operator/dynbuf.c)
 
 if ! command -v clang >/dev/null; then
 	echo "fuzz: clang is not installed (hack/install-deps.sh installs it)" >&2

@@ -20,12 +20,19 @@ FAILPOINT_OPERATOR = os.environ.get("APPDB_OPERATOR_FAILPOINTS") or os.path.join
 
 
 class PgServer:
-    """A PostgreSQL server in a temporary directory, stopped by stop()."""
+    """A PostgreSQL server in a temporary directory, stopped by stop().
 
-    def __init__(self):
+    major: the major version to start (13 to 18); else $APPDB_PG_MAJOR, else
+    the throwaway server's default (hack/pg-throwaway.sh).
+    """
+
+    def __init__(self, major=None):
         self.dir = tempfile.mkdtemp(prefix="appdb-pg-")
-        subprocess.run([os.path.join(ROOT, "hack", "pg-throwaway.sh"), "start", self.dir],
-                       check=True, stdout=subprocess.DEVNULL)
+        major = major or os.environ.get("APPDB_PG_MAJOR")
+        args = [os.path.join(ROOT, "hack", "pg-throwaway.sh")]
+        if major:
+            args += ["--major", str(major)]
+        subprocess.run(args + ["start", self.dir], check=True, stdout=subprocess.DEVNULL)
         self.env = {}
         with open(os.path.join(self.dir, "env")) as f:
             for line in f:
@@ -36,15 +43,16 @@ class PgServer:
         self.admin_password = self.env["PGADMIN_PASSWORD"]
         self.ca = self.env["PGCA"]
         self.log = self.env["PGLOG"]
+        self.major = int(self.env["PGMAJOR"])
+        self.bindir = self.env["PGBINDIR"]
 
     def stop(self):
         subprocess.run([os.path.join(ROOT, "hack", "pg-throwaway.sh"), "stop", self.dir],
                        check=False)
 
     def _pg_ctl(self, *args):
-        bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
-        cmd = [os.path.join("/usr/lib/postgresql", bindir, "bin", "pg_ctl"), "-D",
-               os.path.join(self.dir, "data"), "-w"] + list(args)
+        cmd = [os.path.join(self.bindir, "pg_ctl"), "-D", os.path.join(self.dir, "data"),
+               "-w"] + list(args)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        user="postgres" if os.geteuid() == 0 else None)
 
@@ -95,10 +103,16 @@ class PgServer:
             "select count(*) from pg_database where datname = '%s'" % name) == ["1"]
 
     def admin_memberships(self):
-        """Roles the admin is a usable member of (SET or INHERIT)."""
+        """Roles the admin is a usable member of (SET or INHERIT).
+
+        Before 16 every membership is usable. From 16 a membership has options,
+        and CREATE ROLE gives the creator one WITH ADMIN but without SET and
+        INHERIT, which it keeps (tests/engine/test_versions.py pins that).
+        """
+        usable = " and (m.set_option or m.inherit_option)" if self.major >= 16 else ""
         return self.superuser_sql(
             "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid "
-            "join pg_roles a on a.oid = m.member where a.rolname = '%s'" % self.admin)
+            "join pg_roles a on a.oid = m.member where a.rolname = '%s'%s" % (self.admin, usable))
 
 
 class Workspace:

@@ -21,13 +21,14 @@ LEADER_KEYS = {"enabled", "namespace", "name", "leaseDurationSeconds", "renewDea
                "retryPeriodSeconds"}
 # Every (apiGroup, resource) the operator may be granted, and the verbs.
 ALLOWED = {
-    ("db.platform.dev", "appdatabases"): {"get", "list", "watch"},
+    ("db.platform.dev", "appdatabases"): {"get", "list", "watch", "patch"},
     ("db.platform.dev", "appdatabases/status"): {"patch"},
     ("", "events"): {"create", "patch"},
     ("", "secrets"): {"get"},
     ("coordination.k8s.io", "leases"): {"create", "get", "update"},
 }
-APPDB_RULES = {("db.platform.dev", "appdatabases", v, None) for v in ("get", "list", "watch")} | \
+APPDB_RULES = {("db.platform.dev", "appdatabases", v, None)
+               for v in ("get", "list", "watch", "patch")} | \
     {("db.platform.dev", "appdatabases/status", "patch", None)} | \
     {("", "events", v, None) for v in ("create", "patch")}
 

@@ -4,6 +4,7 @@
 #include "failalloc.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,29 +13,35 @@ void *__real_calloc(size_t n, size_t m);
 void *__real_realloc(void *p, size_t n);
 char *__real_strdup(const char *s);
 
-static long countdown;
-static int fired;
+/* Atomics: a test's own server threads allocate too. */
+static atomic_long countdown;
+static atomic_int fired;
 
 void failalloc_arm(long n)
 {
-	countdown = n;
+	atomic_store(&countdown, n);
 	if (n > 0)
-		fired = 0;
+		atomic_store(&fired, 0);
 }
 
 int failalloc_fired(void)
 {
-	return fired;
+	return atomic_load(&fired);
 }
 
 /* 1 when this allocation must fail. */
 static int should_fail(void)
 {
-	if (countdown <= 0)
-		return 0;
-	if (--countdown == 0) {
-		fired = 1;
-		return 1;
+	long c = atomic_load(&countdown);
+
+	while (c > 0) {
+		if (atomic_compare_exchange_weak(&countdown, &c, c - 1)) {
+			if (c == 1) {
+				atomic_store(&fired, 1);
+				return 1;
+			}
+			return 0;
+		}
 	}
 	return 0;
 }

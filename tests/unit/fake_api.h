@@ -133,6 +133,26 @@ static inline void fake_stop(void)
 		fprintf(stderr, "could not remove %s\n", fake.dir);
 }
 
+/* The kubeconfig of the server, for tests that start it with FAKE_GROUP_SETUP. */
+static struct kube_config *fake_cfg;
+
+/* A cmocka group setup: starts the server with route into fake_cfg. */
+#define FAKE_GROUP_SETUP(name, route)                                                              \
+	static int name(void **state)                                                              \
+	{                                                                                          \
+		(void)state;                                                                       \
+		return fake_start(route, &fake_cfg);                                               \
+	}
+
+/* The matching group teardown. */
+static inline int fake_teardown(void **state)
+{
+	(void)state;
+	kube_config_free(fake_cfg);
+	fake_stop();
+	return 0;
+}
+
 static inline void fake_reset(void)
 {
 	pthread_mutex_lock(&fake.lock);

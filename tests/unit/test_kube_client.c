@@ -12,6 +12,7 @@
 #include "failalloc.h"
 #include "kube_client.h"
 #include "kube_config.h"
+#include "secret.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -367,21 +368,21 @@ static void test_secret_value(void **state)
 	struct kube_client *kc = NULL;
 	struct err e = {0};
 	json_t *s = NULL;
-	char *v = NULL;
+	struct secret v = {0};
 
 	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
 	assert_int_equal(kube_get_secret(&s, kc, "ns", "s1", &e), 0);
-	assert_int_equal(kube_secret_value(&v, s, "password", &e), 0);
-	assert_string_equal(v, "hunter2");
-	free(v);
-	assert_int_equal(kube_secret_value(&v, s, "nope", &e), APPDB_ENOTFOUND);
-	assert_non_null(strstr(e.msg, "\"nope\""));
+	assert_int_equal(secret_from_kube_object(&v, s, "password", &e), 0);
+	assert_string_equal(v.value, "hunter2");
+	secret_clear(&v);
+	assert_int_equal(secret_from_kube_object(&v, s, "nope", &e), APPDB_ENOTFOUND);
+	assert_non_null(strstr(e.msg, "nope"));
 	err_clear(&e);
-	assert_int_equal(kube_secret_value(&v, s, "bad", &e), APPDB_EINVAL);
+	assert_int_equal(secret_from_kube_object(&v, s, "bad", &e), APPDB_EINVAL);
 	err_clear(&e);
-	assert_int_equal(kube_secret_value(&v, s, "nul", &e), APPDB_EINVAL);
-	assert_null(v);
-	kube_json_wipe(s);
+	assert_int_equal(secret_from_kube_object(&v, s, "nul", &e), APPDB_EINVAL);
+	assert_null(v.value);
+	secret_wipe_json(s);
 	assert_string_not_equal(
 	    json_string_value(json_object_get(json_object_get(s, "data"), "password")),
 	    "aHVudGVyMg==");

@@ -302,6 +302,74 @@ static void test_exec_plugin_failures(void **state)
 	}
 }
 
+struct slow_call {
+	struct kube_config *c;
+	int rc;
+	char msg[256];
+	double took;
+};
+
+static void *slow_credentials(void *arg)
+{
+	struct slow_call *sc = arg;
+	struct kube_creds cr = {0};
+	struct err e = {0};
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	sc->rc = kube_config_credentials(&cr, sc->c, &e);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	sc->took = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	snprintf(sc->msg, sizeof(sc->msg), "%s", e.msg);
+	kube_creds_clear(&cr);
+	return NULL;
+}
+
+/*
+ * A plugin that hangs is killed at the timeout, and while it runs the
+ * credentials lock is free: invalidating (which takes it) does not wait.
+ */
+static void test_exec_plugin_hangs_outside_the_lock(void **state)
+{
+	struct kube_config *c = NULL;
+	struct slow_call sc = {0};
+	struct err e = {0};
+	struct timespec a, b;
+	pthread_t th;
+
+	assert_int_equal(kube_config_load(&c, exec_kubeconfig("#!/bin/sh\nsleep 45\n"), NULL, &e),
+	                 0);
+	c->exec_timeout = 1.5;
+	sc.c = c;
+	pthread_create(&th, NULL, slow_credentials, &sc);
+	usleep(300 * 1000); /* the plugin runs */
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	kube_config_invalidate(c);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_true((double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9 < 0.5);
+	pthread_join(th, NULL);
+	assert_int_equal(sc.rc, APPDB_EUNAUTHORIZED);
+	assert_non_null(strstr(sc.msg, "timed out after 1.5 s"));
+	assert_true(sc.took < 4.0);
+	kube_config_free(c);
+}
+
+/* A plugin that floods stdout is cut at the cap and killed. */
+static void test_exec_plugin_flood(void **state)
+{
+	struct kube_config *c = NULL;
+	struct kube_creds cr = {0};
+	struct err e = {0};
+
+	assert_int_equal(
+	    kube_config_load(&c, exec_kubeconfig("#!/bin/sh\nexec yes secret-tok\n"), NULL, &e), 0);
+	assert_int_equal(kube_config_credentials(&cr, c, &e), APPDB_EUNAUTHORIZED);
+	assert_non_null(strstr(e.msg, "output larger than"));
+	assert_null(strstr(e.msg, "secret-tok"));
+	assert_null(cr.token);
+	kube_config_free(c);
+}
+
 static void test_in_cluster(void **state)
 {
 	char sa[300];
@@ -335,23 +403,6 @@ static void test_in_cluster(void **state)
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	unsetenv("KUBERNETES_SERVICE_PORT");
 	unsetenv(KUBE_SA_DIR_ENV);
-}
-
-static void test_time(void **state)
-{
-	char buf[40];
-
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40Z"), 1000000000);
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40.123456Z"), 1000000000);
-	assert_int_equal(kube_parse_time("2001-09-09T03:46:40+02:00"), 1000000000);
-	assert_int_equal(kube_parse_time("2001-09-09 01:46:40"), -1);
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40"), -1);
-	assert_int_equal(kube_parse_time("2001-09-09T01:46:40Zjunk"), -1);
-	assert_int_equal(kube_parse_time(NULL), -1);
-	kube_format_time(buf, sizeof(buf), 1000000000);
-	assert_string_equal(buf, "2001-09-09T01:46:40Z");
-	kube_format_micro_time(buf, sizeof(buf), 1000000000.5);
-	assert_string_equal(buf, "2001-09-09T01:46:40.500000Z");
 }
 
 struct cred_thread {
@@ -452,8 +503,9 @@ int main(void)
 	    cmocka_unit_test(test_exec_plugin_token_cached_until_expiry),
 	    cmocka_unit_test(test_exec_plugin_client_cert),
 	    cmocka_unit_test(test_exec_plugin_failures),
+	    cmocka_unit_test(test_exec_plugin_hangs_outside_the_lock),
+	    cmocka_unit_test(test_exec_plugin_flood),
 	    cmocka_unit_test(test_in_cluster),
-	    cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_credentials_concurrent_with_rotation),
 	    cmocka_unit_test(test_failing_allocator),
 	};

@@ -1,0 +1,29 @@
+/*
+ * outbox.h - the Events of runs and deletions, and what could not be sent:
+ * status patches and Events the API did not take are kept in the store
+ * (memory and the resource's cache file) and sent later, oldest first,
+ * once the API answers again.
+ *
+ * Threads: called by a worker with its own Kubernetes client; the
+ * struct ctl (store, Events recorder) is shared.
+ */
+#ifndef APPDB_OUTBOX_H
+#define APPDB_OUTBOX_H
+
+#include "ctl.h"
+#include "engine.h"
+#include "kube_client.h"
+
+/* Sends what is kept for key (ns/name), oldest first; stops at the first failure. */
+void outbox_flush(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,
+                  const char *ns, const char *name);
+
+/* Emits the Event of a run that changed or refused something; kept when it cannot be sent. */
+void outbox_run_event(struct ctl *c, struct kube_client *kc, const struct log_ctx *log,
+                      const char *key, const struct appdb *db, const struct run_result *r);
+
+/* Emits the Event of a deletion (run r recorded it); not kept: the object is gone. */
+void outbox_deletion_event(struct ctl *c, struct kube_client *kc, const struct log_ctx *log,
+                           const char *key, const struct appdb *db, const struct run_result *r);
+
+#endif
