@@ -282,7 +282,8 @@ class CtrlTest(simtest.SimTestCase):
         """An EKS-style kubeconfig: the token comes from a plugin; after the token is
         revoked the 401 makes the client run the plugin again and the call succeeds."""
         self.sim.kubectl("create", "clusterrolebinding", "ctrl-test-exec", "--clusterrole=cluster-admin",
-                         "--serviceaccount=%s:exec-user" % NS, check=False)
+                         "--serviceaccount=%s:exec-user" % NS, "--serviceaccount=%s:exec-next" % NS,
+                         check=False)
         d = tempfile.mkdtemp(prefix="ctrl-exec-")
         try:
             tokfile = os.path.join(d, "current-token")
@@ -320,10 +321,14 @@ class CtrlTest(simtest.SimTestCase):
                                  stderr=subprocess.PIPE, text=True)
             time.sleep(1.5)
             runs_before = runs()
-            new = self.sim.ctl("rotate-token", NS, "exec-user").strip()
+            # The credential the plugin will hand out next is in place before the
+            # current one is revoked (as a cloud's token service does), so the
+            # plugin run that the 401 starts cannot read the revoked one.
+            new = self.sim.ctl("mint-token", NS, "exec-next").strip()
             with open(tokfile + ".new", "w") as f:
                 f.write(new)
             os.rename(tokfile + ".new", tokfile)
+            self.sim.ctl("rotate-token", NS, "exec-user")
             out, err = p.communicate(timeout=30)
             self.no_sanitizer_report(err)
             runs_after = runs()
