@@ -7,6 +7,7 @@
 #   make bench      speed and memory figures
 #   make lint       clang-format check and cppcheck
 #   make fuzz       run the fuzz targets for a while (clang, libFuzzer)
+#   make drills     the controller's reliability drills, full form (docs/reliability.md)
 #   make image      the container image and its SBOM; make image-test runs it
 #
 # Every operator/*.c is part of the binary; operator/main.c holds main() only,

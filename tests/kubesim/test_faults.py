@@ -53,6 +53,40 @@ class FaultTest(SimTestCase):
         st, body, _ = self.sim.http("GET", "/api/v1/namespaces/f")
         self.assertEqual((st, body["reason"]), (500, "InternalError"))
 
+    def test_hostile_answers(self):
+        self.sim.ctl("hostile-next", "1", "GET", "/namespaces/f/widgets$", "truncated")
+        st, body, _ = self.sim.http("GET", WPATH % "f")
+        self.assertEqual(st, 200)
+        self.assertIsInstance(body, str)  # not JSON: cut in the middle
+        with self.assertRaises(ValueError):
+            json.loads(body)
+        self.sim.ctl("hostile-next", "1", "GET", "/namespaces/f/widgets$", "huge-status")
+        st, body, _ = self.sim.http("GET", WPATH % "f", timeout=60)
+        self.assertEqual((st, body["kind"], body["reason"]), (500, "Status", "InternalError"))
+        self.assertGreaterEqual(len(body["message"]), 10 << 20)
+        self.sim.ctl("hostile-next", "1", "GET", "/namespaces/f/widgets$", "wrong-types")
+        st, body, _ = self.sim.http("GET", WPATH % "f")
+        self.assertEqual((st, body["metadata"], body["items"]), (200, "none", {"a": 1}))
+        self.sim.ctl("hostile-next", "1", "GET", "watch=", "unknown-kind")
+        c, r = self.sim.watch(WPATH % "f" + "?watch=true&timeoutSeconds=30")
+        lines = [l for l in r.read().decode().splitlines() if l.strip()]
+        c.close()
+        self.assertEqual(json.loads(lines[0])["object"]["kind"], "Gizmo")
+        self.assertEqual(json.loads(lines[1])["type"], "EXPLODED")
+        self.sim.ctl("hostile-next", "1", "GET", "/namespaces/f/widgets$", "endless-list")
+        c = self.sim.conn(10)
+        c.request("GET", WPATH % "f", headers={"Authorization": "Bearer " + self.sim.token})
+        r = c.getresponse()
+        got = 0
+        while got < (4 << 20):
+            got += len(r.read1(65536))
+        c.close()
+        self.assertGreaterEqual(got, 4 << 20)
+        # the rules are used up: normal answers again
+        self.assertEqual(self.sim.http("GET", WPATH % "f")[0], 200)
+        with self.assertRaises(AssertionError):
+            self.sim.ctl("hostile-next", "1", "GET", ".", "nonsense")
+
     def test_delay(self):
         self.sim.ctl("delay", "1.2", "GET", "/namespaces/f/widgets")
         t0 = time.monotonic()

@@ -26,6 +26,8 @@ def free_port():
 
 
 def wait_until(pred, timeout=30, interval=0.2, what="condition"):
+    # APPDB_E2E_SLOW stretches every wait (the operator under valgrind).
+    timeout *= float(os.environ.get("APPDB_E2E_SLOW") or 1)
     end = time.monotonic() + timeout
     last = None
     while time.monotonic() < end:
@@ -183,5 +185,6 @@ class Operator:
             return [json.loads(l) for l in f if l.strip()]
 
     def cleanup(self):
-        self.stop(signal.SIGKILL)
+        # APPDB_E2E_GRACEFUL: SIGTERM, so that a wrapper (valgrind) sees the exit.
+        self.stop(signal.SIGTERM if os.environ.get("APPDB_E2E_GRACEFUL") else signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
