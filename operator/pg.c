@@ -3,13 +3,14 @@
  */
 #include "pg.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Operators named with their schema (see the observation queries below). */
 #define EQ " OPERATOR(pg_catalog.=) "
@@ -95,19 +96,19 @@ static void connection_failure(char state[6], char *msg, size_t len, const char 
 
 static void notice_quiet(void *arg, const PGresult *res);
 
-/* Waits for PQconnectPoll's socket until deadline (CLOCK_MONOTONIC seconds). */
-static int poll_until(PGconn *conn, PostgresPollingStatusType st, time_t deadline)
+/* Waits for PQconnectPoll's socket until deadline (clock_mono seconds). */
+static int poll_until(PGconn *conn, PostgresPollingStatusType st, double deadline)
 {
 	struct pollfd pfd = {.fd = PQsocket(conn), .events = 0};
-	struct timespec now;
+	double now;
 	int rc;
 
 	pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 	do {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec >= deadline)
+		now = clock_mono();
+		if (now >= deadline)
 			return -1;
-		rc = poll(&pfd, 1, (int)(deadline - now.tv_sec) * 1000);
+		rc = poll(&pfd, 1, (int)((deadline - now) * 1000) + 1);
 	} while (rc < 0 && errno == EINTR);
 	return rc > 0 ? 0 : -1;
 }
@@ -124,8 +125,7 @@ static int connect_raw(PGconn **out, const struct pg_params *p, char state[6], i
 	const char *vals[12];
 	char port[16], options[256], msg[512];
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	struct timespec now;
-	time_t deadline;
+	double deadline;
 	PGconn *conn;
 	int i = 0, code;
 
@@ -161,8 +161,7 @@ static int connect_raw(PGconn **out, const struct pg_params *p, char state[6], i
 	keys[i] = "client_encoding", vals[i++] = "UTF8";
 	keys[i] = NULL, vals[i] = NULL;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	deadline = now.tv_sec + (p->connect_timeout > 0 ? p->connect_timeout : 10);
+	deadline = clock_mono() + (p->connect_timeout > 0 ? p->connect_timeout : 10);
 	conn = PQconnectStartParams(keys, vals, 0);
 	if (conn == NULL)
 		return APPDB_ENOMEM;
