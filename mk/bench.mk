@@ -18,3 +18,13 @@ bench-figures: $(BIN) $(CONNLOOP)
 
 test-bench-smoke: $(BIN) $(CONNLOOP)
 	@python3 tests/bench/bench.py --smoke
+
+# The typed store's heap cost per resource (tests/bench/store_cost.c).
+STORE_COST := $(BUILD)/bench/store_cost
+export APPDB_STORE_COST = $(abspath $(STORE_COST))
+
+$(STORE_COST): tests/bench/store_cost.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+bench-figures test-bench-smoke: $(STORE_COST)

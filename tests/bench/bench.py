@@ -30,6 +30,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -38,6 +39,8 @@ from e2e import CRD, KubeSim, Operator, wait_until  # noqa: E402
 
 CONNLOOP = os.environ.get("APPDB_CONNLOOP") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bench", "connloop")
+STORE_COST = os.environ.get("APPDB_STORE_COST") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bench", "store_cost")
 PARALLEL_WORKERS = 4
 
 
@@ -373,9 +376,26 @@ def bench_controller(ready_n, cached_n, many, idle_seconds, resync):
         if not grant_revoked(pg, victim_db, victim):
             raise RuntimeError("the drift was not planted")
         start = time.monotonic()
-        wait_until(lambda: not grant_revoked(pg, victim_db, victim), 2 * resync + 30,
-                   interval=0.5, what="the revoked grant repaired")
+        peak, stop = [0, 0], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                rows = pg.superuser_sql(
+                    "select count(*) filter (where datname like 'm\\_%'), count(*) "
+                    "from pg_catalog.pg_stat_activity "
+                    "where application_name like 'appdb-operator/%'")[0].split("|")
+                peak[0], peak[1] = max(peak[0], int(rows[0])), max(peak[1], int(rows[1]))
+                time.sleep(0.1)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            wait_until(lambda: not grant_revoked(pg, victim_db, victim), 2 * resync + 30,
+                       interval=0.5, what="the revoked grant repaired")
+        finally:
+            stop.set()
+            sampler.join()
         res["drift_repaired"] = time.monotonic() - start
+        res["peak_in_db"], res["peak_all"] = peak
         res["resync"] = resync
         res["instance_check_sum"] = metric(op, "appdb_instance_check_seconds_sum")
         res["instance_check_count"] = metric(op, "appdb_instance_check_seconds_count")
@@ -442,6 +462,13 @@ def main():
           "| |" % ("%d" % ctrl["database_checks"] if ctrl.get("database_checks") is not None
                    else "absent"))
     delta = (ctrl["rss_cached"] - floor) / mb
+    print("| operator sessions on the instance at once during the resync (in databases / all) | "
+          "%d / %d | maxConnectionsPerInstance 2 | %.2f | <= 1.0 |"
+          % (ctrl["peak_in_db"], ctrl["peak_all"], ctrl["peak_in_db"] / 2.0))
+    store = subprocess.run([STORE_COST, "1000"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    print("| typed store, heap per resource (1000 resources; after a relist) | %s B; %s B | | | |"
+          % (store[0], store[1]))
     print("| resident memory, %d resources in the store | %.1f MB | `version` %.1f MB | "
           "floor + %.1f MB (%.2f) | floor + 2 MB |"
           % (ctrl["resources"], ctrl["rss_cached"] / mb, floor / mb, delta,
