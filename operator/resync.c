@@ -392,6 +392,21 @@ static void put(char **t, const char *fmt, ...)
 	*t = next;
 }
 
+/* An instance name as a label value: \\, \" and \n escaped (owned; NULL when out of memory). */
+static char *label(const char *v)
+{
+	char *out = malloc(2 * strlen(v) + 1), *p = out;
+
+	for (; out != NULL && *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			*p++ = '\\';
+		*p++ = *v == '\n' ? 'n' : *v;
+	}
+	if (out != NULL)
+		*p = '\0';
+	return out;
+}
+
 char *resync_render_metrics(void *ctx)
 {
 	struct resync *rs = ctx;
@@ -403,7 +418,13 @@ char *resync_render_metrics(void *ctx)
 	        "resync.\n# TYPE appdb_instance_check_seconds histogram\n");
 	for (i = 0; i < rs->cfg->n_instances; i++) {
 		const struct inst_metrics *m = &rs->metrics[i];
-		const char *name = rs->cfg->instances[i].name;
+		char *name = label(rs->cfg->instances[i].name);
+
+		if (name == NULL) {
+			free(t);
+			t = NULL;
+			break;
+		}
 
 		for (b = 0; b < N_BUCKETS; b++)
 			put(&t,
@@ -414,12 +435,17 @@ char *resync_render_metrics(void *ctx)
 		    "appdb_instance_check_seconds_sum{instance=\"%s\"} %.6f\n"
 		    "appdb_instance_check_seconds_count{instance=\"%s\"} %llu\n",
 		    name, m->count, name, m->sum, name, m->count);
+		free(name);
 	}
 	put(&t, "# HELP appdb_database_checks_total In-database checks made.\n"
 	        "# TYPE appdb_database_checks_total counter\n");
-	for (i = 0; i < rs->cfg->n_instances; i++)
-		put(&t, "appdb_database_checks_total{instance=\"%s\"} %llu\n",
-		    rs->cfg->instances[i].name, rs->metrics[i].db_checks);
+	for (i = 0; t != NULL && i < rs->cfg->n_instances; i++) {
+		char *name = label(rs->cfg->instances[i].name);
+
+		put(&t, "appdb_database_checks_total{instance=\"%s\"} %llu\n", name ? name : "",
+		    rs->metrics[i].db_checks);
+		free(name);
+	}
 	pthread_mutex_unlock(&rs->lock);
 	return t;
 }
