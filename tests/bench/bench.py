@@ -416,12 +416,15 @@ def main():
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--sizes", default="10,100,1000", help="the cost curve's N")
+    ap.add_argument("--many", type=int, default=1000, help="resources on the instance")
+    ap.add_argument("--resync", type=int, default=60, help="resyncSeconds of the drift phase")
     a = ap.parse_args()
     if a.smoke:
         n, rounds, sizes, ready_n, cached_n, many, idle, resync = 10, 1, [10], 3, 10, 10, 3, 4
     else:
-        n, rounds, sizes, ready_n, cached_n, many, idle, resync = (a.n, a.rounds, [10, 100, 1000],
-                                                                   20, 1000, 1000, 60, 60)
+        n, rounds, ready_n, cached_n, idle = a.n, a.rounds, 20, 1000, 60
+        sizes, many, resync = [int(x) for x in a.sizes.split(",")], a.many, a.resync
     t0 = time.monotonic()
     floor = floor_rss_kb()
     pg = PgServer()
