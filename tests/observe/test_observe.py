@@ -396,6 +396,12 @@ class TestObserve(unittest.TestCase):
         self.assertEqual(fig["records"], len(lines))
         self.assertEqual(fig["skipped"], 0)
         runs = [json.loads(l) for l in lines]
+        # Each record says when its run began and where its build id came from.
+        for a in runs:
+            if a["result"] != "Deleted":
+                self.assertLessEqual(a["startedAt"], a["ts"])
+                self.assertEqual(a["buildIdFrom"], "operator" if a["resource"] == "team-race/race"
+                                 else "annotation")  # race has no build-id annotation
         self.assertEqual(fig["runs"], sum(1 for a in runs if a.get("user") is None))
         by = {(g["environment"], g["instance"]): g for g in fig["byInstance"]}
         self.assertGreaterEqual(by[("prod", "local")]["changed"], 1)
