@@ -175,7 +175,7 @@ class TestObserve(unittest.TestCase):
                     "    sslRootCert: %s\n    allowedNamespaces: [\"team-*\"]\n%s"
                     "  down:\n    host: 127.0.0.1\n    port: %d\n    sslMode: verify-full\n"
                     "    sslRootCert: %s\n%s"
-                    "cacheDir: %s\nhttpPort: %d\nworkers: 2\nresyncSeconds: 5\n"
+                    "cacheDir: %s\nhttpPort: %d\nworkers: 2\nresyncSeconds: 3\n"
                     % (cls.pg.port, cls.pg.ca, admin, free_port(), cls.pg.ca, admin,
                        cls.op.cache, cls.op.http_port))
         cls.pg.superuser_sql("CREATE ROLE taken_u LOGIN")
@@ -294,8 +294,9 @@ class TestObserve(unittest.TestCase):
                             for a in self.op.audit()))
 
     def test_approve_refuses_a_changed_generation(self):
-        # approve reads generation and resourceVersion together: the annotate is
-        # conditional, so a resource changed in between is not approved unseen.
+        # approve's annotate is conditional on the resourceVersion; after a conflict
+        # it goes on only while the generation is the one it showed, so a spec
+        # changed in between is not approved unseen.
         self.sim.apply(docs(namespace("team-race"), secret("race-db", {"p": "x"}, ns="team-race"),
                             appdb("race", ns="team-race", users=[("race_u", "readonly",
                                                                   "race-db", "p")])))
@@ -318,7 +319,8 @@ class TestObserve(unittest.TestCase):
                            env=env, timeout=60)
         shutil.rmtree(shim, ignore_errors=True)
         self.assertNotEqual(r.returncode, 0, r.stdout)
-        self.assertIn("the object has been modified", r.stderr)
+        self.assertIn("race changed (generation 2, not 1): run kubectl appdb plan again",
+                      r.stderr)
         obj = self.sim.get("appdb", "race", "team-race")
         self.assertEqual(obj["metadata"]["generation"], 2)
         self.assertNotIn("db.platform.dev/approved-generation",
@@ -378,9 +380,14 @@ class TestObserve(unittest.TestCase):
         self.assertLessEqual(total, type(self).pay_ready * count + 1)
         inf = [v for l, v in series["appdb_time_to_ready_seconds_bucket"] if l["le"] == "+Inf"]
         self.assertEqual(inf, [count])
-        # A resync of a Ready resource is not a second first Ready.
-        time.sleep(6)
-        series, _ = parse_metrics(self.metrics())
+        # A resync of a Ready resource (pay's, the one Unchanged run here) is not a
+        # second first Ready.
+        def unchanged(s):
+            return sum(v for l, v in s.get("appdb_instance_reconcile_total", [])
+                       if l["result"] == "Unchanged")
+        before = unchanged(series)
+        series = wait_until(lambda: (lambda s: s if unchanged(s) > before else None)(
+            parse_metrics(self.metrics())[0]), 30, interval=0.3, what="a resync of pay")
         self.assertEqual(series["appdb_time_to_ready_seconds_count"][0][1], count)
 
     # ---- appdb-operator report on this run's audit trail ----
