@@ -3,6 +3,9 @@
 # `make test` runs its smoke form (N = 10, a short idle window) as suite
 # bench-smoke so that the bench cannot rot; nothing fails on a timing.
 TEST_SUITES += bench-smoke
+# Timings mean nothing under the sanitizers, and the code it runs is the
+# e2e and engine suites' too: `make asan` skips it like the Python-only suites.
+PURE_PYTHON_SUITES += bench-smoke
 
 CONNLOOP := $(BUILD)/bench/connloop
 export APPDB_CONNLOOP = $(abspath $(CONNLOOP))
