@@ -248,7 +248,7 @@ static int read_secret(struct rec *r, struct secret *out, const struct secret_re
 static int step_secrets(struct rec *r)
 {
 	size_t i;
-	int rc;
+	int rc, alternating;
 
 	if (!r->inst->iam_auth) {
 		rc = read_secret(r, &r->admin_pw, &r->inst->admin_password, r->inst->admin_user,
@@ -261,8 +261,12 @@ static int step_secrets(struct rec *r)
 		char what[128];
 
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
+		/* alternating: the secret may name <name> or <name>_clone */
+		alternating = r->db->users[i].rotation == ROTATION_ALTERNATING;
 		rc = read_secret(r, &r->user_pw[i], &r->db->users[i].password_from,
-		                 r->db->users[i].name, what);
+		                 alternating ? NULL : r->db->users[i].name, what);
+		if (rc == 0 && alternating)
+			rc = rec_check_username(r, i);
 		if (rc != 0)
 			return rc;
 	}
@@ -473,6 +477,7 @@ static void run_finish(struct rec *r)
 		secret_clear(&r->user_pw[i]);
 	free(r->user_pw);
 	free(r->dusers);
+	rec_alternating_clear(r);
 	free(r->retired);
 	observed_clear(&r->obs);
 	plan_clear(&r->plan);
