@@ -138,6 +138,12 @@ static int get_string(char **out, struct field_errs *errs, json_t *obj, const ch
 }
 
 /* Returns obj[key] when it is an object; reports a wrong type or absence. */
+int model_get_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
+                     const char *key, int required)
+{
+	return get_string(out, errs, obj, path, key, required);
+}
+
 static json_t *get_object(struct field_errs *errs, json_t *obj, const char *path, const char *key,
                           int required)
 {

@@ -11,31 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An optional string field of obj into *out (owned copy); 1 when set. */
-static int opt_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
-                      const char *key)
-{
-	json_t *v = NULL;
-	int rc = jfield_get(&v, obj, key, JSON_STRING);
-	char f[256];
-
-	jfield_path(f, sizeof(f), path, key);
-	if (rc == APPDB_ENOTFOUND)
-		return 0;
-	if (rc != 0) {
-		field_errs_add(errs, f, "must be a string, not %s", jfield_type_name(v));
-		return 0;
-	}
-	if (strlen(json_string_value(v)) != json_string_length(v)) {
-		field_errs_add(errs, f, "must not contain NUL characters");
-		return 0;
-	}
-	*out = strdup(json_string_value(v));
-	if (*out == NULL)
-		errs->nomem = 1;
-	return *out != NULL;
-}
-
 void model_decode_connection(struct appdb *db, struct field_errs *errs, json_t *spec)
 {
 	json_t *c = json_object_get(spec, "connection");
@@ -57,8 +32,8 @@ void model_decode_connection(struct appdb *db, struct field_errs *errs, json_t *
 			field_errs_add(errs, f, "unknown field");
 		}
 	}
-	opt_string(&db->connection_configmap, errs, c, "spec.connection", "configMap");
-	opt_string(&db->connection_secret, errs, c, "spec.connection", "secret");
+	model_get_string(&db->connection_configmap, errs, c, "spec.connection", "configMap", 0);
+	model_get_string(&db->connection_secret, errs, c, "spec.connection", "secret", 0);
 }
 
 void model_decode_rotation(struct appdb_user *u, struct field_errs *errs, json_t *uj,
@@ -68,7 +43,7 @@ void model_decode_rotation(struct appdb_user *u, struct field_errs *errs, json_t
 	char f[96];
 
 	u->rotation = ROTATION_SINGLE;
-	if (!opt_string(&rotation, errs, uj, path, "rotation"))
+	if (!model_get_string(&rotation, errs, uj, path, "rotation", 0))
 		return;
 	if (strcmp(rotation, "alternating") == 0) {
 		u->rotation = ROTATION_ALTERNATING;

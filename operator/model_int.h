@@ -10,6 +10,13 @@
 
 #include <jansson.h>
 
+/*
+ * Reads a string field of obj into *out (an owned copy); a missing required
+ * one, a non-string or a NUL byte is a problem in errs. 1 when set.
+ */
+int model_get_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
+                     const char *key, int required);
+
 /* Reads spec.connection (spec borrowed) into db; problems go to errs. */
 void model_decode_connection(struct appdb *db, struct field_errs *errs, json_t *spec);
 
