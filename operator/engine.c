@@ -368,10 +368,13 @@ static void write_audit(struct rec *r)
 
 	if (r->eng->audit == NULL || r->out->result == RESULT_UNCHANGED || r->mode == ENGINE_PLAN)
 		return;
-	for (i = 0; i <= r->db->n_users + r->desired.n_retired; i++) {
-		const char *user = i == 0                ? NULL
-		                   : i <= r->db->n_users ? r->db->users[i - 1].name
-		                                         : r->retired[i - 1 - r->db->n_users];
+	/* the database; the spec's users; alternating clones; retired roles */
+	for (i = 0; i <= r->db->n_users + r->n_clones + r->desired.n_retired; i++) {
+		size_t n = r->db->n_users, k = r->n_clones;
+		const char *user = i == 0       ? NULL
+		                   : i <= n     ? r->db->users[i - 1].name
+		                   : i <= n + k ? r->dusers[i - 1].name
+		                                : r->retired[i - 1 - n - k];
 		json_t *rec;
 
 		if (i > 0 && user == NULL)

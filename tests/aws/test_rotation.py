@@ -156,6 +156,10 @@ def test_alternating_rotation_never_fails_a_login(c):
         check(c.pg.can_login("rot_app_clone", pws[1], "rot"), "the second password still works")
         code, out, err = ws.run("reconcile", env=env)
         check(code == 0 and "Unchanged" in err, out + err)
+        # The clone has its own audit records: its creation, then its password.
+        clone = [a for a in ws.audit_lines() if a.get("user") == "rot_app_clone"]
+        check(any("create role rot_app_clone (login)" in a["actions"] for a in clone), clone)
+        check(any("set password for rot_app_clone" in a["actions"] for a in clone), clone)
 
         # A version naming neither role is refused and sets nothing.
         c.fake.ctl("put_secret", id=SID, string={"username": "rot_other", "password": "rot-pw-x"})

@@ -117,7 +117,11 @@ class TestConnectionObjects(Base):
         uri = wait_until(lambda: (lambda u: u if "@localhost:" in u else None)(
             self.secret_data()[1].get("conn_ro.uri", "")), 30, what="the new host in the Secret")
         self.assertEqual(psql(self.pg, uri), "conn_ro@conn")
-        self.assertEqual(self.pg.superuser_sql("select 1"), ["1"])
+        # No password in the operator's log or in any Event.
+        events = self.sim.kubectl("get", "events", "-n", NS, "-o", "json").stdout
+        for text in (self.op.output(), events):
+            self.assertNotIn("pw-conn-app", text)
+            self.assertNotIn("pw-conn-ro", text)
 
     def test_object_not_owned_is_left_alone(self):
         self.sim.apply(docs(namespace("team-own"), json.dumps({
