@@ -32,6 +32,7 @@ struct instance_config {
 	int max_connections;       /* maxConnectionsPerInstance: runs on it at once, default 2 */
 	char **allowed_namespaces; /* names or globs (team-*); none: every namespace */
 	size_t n_allowed_namespaces;
+	int allow_connection_secrets; /* spec.connection.secret may be written (DESIGN 11.4) */
 };
 
 struct leader_config {

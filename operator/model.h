@@ -36,11 +36,20 @@ enum deletion_policy {
 
 #define FINALIZER_DISABLE_ON_DELETE "db.platform.dev/disable-on-delete"
 
+/* users[].rotation: how a Secrets Manager rotation reaches the role (DESIGN 11.3). */
+enum rotation {
+	ROTATION_SINGLE = 0,  /* one role; the current version's password is set on it */
+	ROTATION_ALTERNATING, /* <name> and <name>_clone; the version's username says which */
+};
+
+#define ROTATION_CLONE_SUFFIX "_clone"
+
 struct appdb_user {
 	char *name;
 	enum access access;
 	int connection_limit; /* -1: none */
 	struct secret_ref password_from;
+	enum rotation rotation;
 };
 
 struct appdb {
@@ -62,6 +71,8 @@ struct appdb {
 	struct appdb_user *users;
 	size_t n_users;
 	enum deletion_policy deletion_policy;
+	char *connection_configmap; /* spec.connection.configMap or NULL */
+	char *connection_secret;    /* spec.connection.secret or NULL */
 };
 
 /* A list of "field: message" problems found in one resource. */

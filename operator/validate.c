@@ -203,5 +203,6 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
 				field_errs_add(errs, f, "duplicate user name");
 		check_password_from(errs, &u->password_from, i);
 	}
+	validate_connection(db, admin_role, errs);
 	return errs->n + errs->dropped > before ? APPDB_EINVAL : 0;
 }
