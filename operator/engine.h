@@ -37,6 +37,7 @@ enum run_result_kind {
 #define REASON_INSTANCE_NOT_ALLOWED "InstanceNotAllowed"
 #define REASON_DB_UNREACHABLE "DatabaseUnreachable"
 #define REASON_PROVISIONING_FAILED "ProvisioningFailed"
+#define REASON_PAUSED "Paused" /* DESIGN 11.2: Reconciling=False, the rest kept */
 
 enum engine_mode {
 	ENGINE_APPLY = 0, /* reconcile: converge */
@@ -62,6 +63,7 @@ struct run_result {
 	int ready;          /* database, roles, passwords and grants match */
 	int retryable;      /* transient: retry with backoff */
 	int connected;      /* the run connected to its instance */
+	int paused;         /* the resource is paused: nothing ran, no connection */
 	char **actions;     /* executed (apply) or pending (plan, awaiting approval) */
 	size_t n_actions;
 	struct user_status *users;

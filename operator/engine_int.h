@@ -90,6 +90,9 @@ int step_passwords(struct rec *r);
 int step_plan(struct rec *r);
 int step_preflight(struct rec *r);
 
+/* engine_adopt.c: with spec.adopt, which roles made by hand may be taken over. */
+int step_adopt(struct rec *r);
+
 /* engine_apply.c: executing the plan and giving memberships back. */
 int rec_run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err);
 int step_apply(struct rec *r);

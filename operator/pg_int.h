@@ -12,6 +12,12 @@
 #define EQ " OPERATOR(pg_catalog.=) "
 #define NE " OPERATOR(pg_catalog.<>) "
 
+/* A usable membership (SET or INHERIT; from 16 an ADMIN-only grant is none). */
+#define USABLE(am)                                                                                 \
+	"(coalesce((pg_catalog.to_jsonb(" am ") OPERATOR(pg_catalog.->>) 'set_option')"            \
+	"::pg_catalog.bool, true) OR coalesce((pg_catalog.to_jsonb(" am                            \
+	") OPERATOR(pg_catalog.->>) 'inherit_option')::pg_catalog.bool, true))"
+
 /*
  * The error of a failed result, with its SQLSTATE class mapped to the
  * project's codes; returns that code.
