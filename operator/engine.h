@@ -127,6 +127,17 @@ int engine_reconcile(struct run_result *out, struct engine *eng, const struct ap
  */
 int engine_record_deletion(struct run_result *out, struct engine *eng, const struct appdb *db);
 
+/*
+ * A new connection (*out, PQfinish it) as inst's admin to dbname (the
+ * admin database when NULL), pinned like every session of a reconcile,
+ * with application_name app_name; the admin password or IAM token comes
+ * from eng's sources and is wiped after use. For read-only tools (import).
+ */
+struct pg_conn;
+int engine_connect_admin(struct pg_conn **out, struct engine *eng,
+                         const struct instance_config *inst, const char *dbname,
+                         const char *app_name, struct err *err);
+
 void run_result_clear(struct run_result *r);
 
 const char *run_result_name(enum run_result_kind k);

@@ -89,6 +89,15 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
 
 /*
+ * What `import` reads (pg_import.c), each as a new JSON reference in *out:
+ * the instance-wide catalogs on the admin connection, and one database's
+ * schemas and per-role privileges (roles_literal: a text[] literal of the
+ * role names) on a connection to it. Returns 0 or an error.
+ */
+int pg_import_instance(json_t **out, PGconn *conn, struct err *err);
+int pg_import_database(json_t **out, PGconn *conn, const char *roles_literal, struct err *err);
+
+/*
  * Whether role (made by hand, no marker) may be adopted by the resource
  * whose database is db_name and whose roles are roles (owner and users):
  * *out is NULL when it may, else an owned message saying why not (an
