@@ -40,7 +40,8 @@ static const char USAGE[] =
     "nothing\n"
     "  appdb-operator validate  [--config F] -f PATH...         check manifests only\n"
     "  appdb-operator import    [--config F] --instance I [--namespace NS]\n"
-    "                                                     AppDatabases (adopt: true) for what I has\n"
+    "                                                     AppDatabases (adopt: true) for what I "
+    "has\n"
     "  appdb-operator version\n"
     "options: --log-format text|json, --log-level debug|info|warn|error\n";
 

@@ -161,7 +161,8 @@ static void reconcile_key(struct worker *w, const char *key)
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
 	/* Paused: nothing was checked, so the last readiness stands (and the finalizer). */
 	count_ready(c, key, r.paused ? status_ready(&it.status) : r.ready);
-	if (disabling && !r.paused && (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
+	if (disabling && !r.paused &&
+	    (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
 	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */
 

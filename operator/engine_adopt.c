@@ -17,10 +17,11 @@ static int check_kept_passwords(struct rec *r)
 		const struct appdb_user *u = &r->db->users[i];
 
 		if (u->password_from.kind == SECRET_NONE && observed_role(&r->obs, u->name) == NULL)
-			return rec_outcome(r, RESULT_BLOCKED, REASON_SECRET_MISSING,
-			                   "spec.users[%zu].passwordFrom: role %s does not exist, so "
-			                   "there is no password to keep; a new user needs passwordFrom",
-			                   i, u->name);
+			return rec_outcome(
+			    r, RESULT_BLOCKED, REASON_SECRET_MISSING,
+			    "spec.users[%zu].passwordFrom: role %s does not exist, so "
+			    "there is no password to keep; a new user needs passwordFrom",
+			    i, u->name);
 	}
 	return 0;
 }
@@ -59,7 +60,8 @@ int step_adopt(struct rec *r)
 			rec_drop_admin(r);
 			rc = rec_unreachable(r, rc, &err);
 		} else if (rc != 0 && rc != APPDB_ENOMEM) {
-			rc = rec_outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s", err.msg);
+			rc = rec_outcome(r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s",
+			                 err.msg);
 		} else if (why != NULL) {
 			rc = rec_outcome(r, RESULT_BLOCKED, REASON_ROLE_NOT_MANAGED,
 			                 "role %s is not adopted: %s", names[i], why);

@@ -187,7 +187,8 @@ int engine_connect_admin(PGconn **out, struct engine *eng, const struct instance
 		rc = secret_resolve(&r.admin_pw, eng->resolver, &inst->admin_password, NULL,
 		                    inst->admin_user, err);
 	if (rc == 0)
-		rc = rec_connect_admin(&r, out, dbname != NULL ? dbname : inst->admin_database, err);
+		rc =
+		    rec_connect_admin(&r, out, dbname != NULL ? dbname : inst->admin_database, err);
 	secret_clear(&r.admin_pw);
 	return rc;
 }

@@ -145,6 +145,17 @@ struct import_user {
 	struct note warn;    /* what adoption will refuse */
 };
 
+/* 1 when name is one of the n names. */
+static int in_list(char *const *names, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /* Sums of one role's privileges over the schemas of the spec. */
 struct priv_sums {
 	long t, ts, ti, tu, td, q, qs, qu, qw;
@@ -156,7 +167,8 @@ static long jint(json_t *o, const char *key)
 }
 
 /* The nearest access level for u from its per-schema privileges (privs, of u only counted). */
-static void infer_access(struct import_user *u, json_t *privs, int owner_member)
+static void infer_access(struct import_user *u, json_t *privs, int owner_member,
+                         char *const *schemas, size_t n_schemas)
 {
 	struct priv_sums s = {0};
 	struct note *d = &u->differs;
@@ -171,12 +183,14 @@ static void infer_access(struct import_user *u, json_t *privs, int owner_member)
 	json_array_foreach (privs, i, p) {
 		const char *role = jstr(p, "role");
 
-		if (role == NULL || strcmp(role, u->name) != 0)
+		if (role == NULL || strcmp(role, u->name) != 0 || jstr(p, "schema") == NULL ||
+		    !in_list(schemas, n_schemas, jstr(p, "schema")))
 			continue;
 		if (!json_is_true(json_object_get(p, "usage")))
 			note_add(d, "no USAGE on schema %s", jstr(p, "schema"));
 		if (json_is_true(json_object_get(p, "create")))
-			note_add(d, "CREATE on schema %s, which no level grants", jstr(p, "schema"));
+			note_add(d, "CREATE on schema %s, which no level grants",
+			         jstr(p, "schema"));
 		s.t += jint(p, "t");
 		s.ts += jint(p, "tSELECT");
 		s.ti += jint(p, "tINSERT");
@@ -222,8 +236,10 @@ static void note_other_reach(struct note *n, json_t *reach, const char *db, cons
 			note_add(&dbs, "%s", d);
 	}
 	if (dbs.len > 0)
-		note_add(n, "role %s is also granted something in database(s) %s: adoption is "
-		         "refused until that is removed", role, dbs.text);
+		note_add(n,
+		         "role %s is also granted something in database(s) %s: adoption is "
+		         "refused until that is removed",
+		         role, dbs.text);
 }
 
 /* A text[] literal of the users' names (validated identifiers). */
@@ -293,33 +309,23 @@ static size_t collect_users(struct import_ctx *c, struct import_user *users, siz
 	return n;
 }
 
-/* Reads the grants inside db and sets each user's level; the schemas go to *schemas. */
-static int read_database(struct import_ctx *c, json_t **schemas, struct import_user *users,
-                         size_t n, const char *db, const char *owner, struct err *err)
+/* Reads the schemas and grants inside db (*out: pg_import_database's object). */
+static int read_database(struct import_ctx *c, json_t **out, const struct import_user *users,
+                         size_t n, const char *db, struct err *err)
 {
-	json_t *members = json_object_get(c->cat, "members");
 	PGconn *conn = NULL;
-	json_t *in = NULL;
 	char *lit = names_literal(users, n);
-	size_t i;
 	int rc;
 
-	*schemas = NULL;
+	*out = NULL;
 	if (lit == NULL)
 		return err_set(err, APPDB_ENOMEM, "out of memory");
 	rc = engine_connect_admin(&conn, c->eng, c->inst, db, IMPORT_APP_NAME, err);
 	if (rc == 0)
-		rc = pg_import_database(&in, conn, lit, err);
+		rc = pg_import_database(out, conn, lit, err);
 	PQfinish(conn);
 	free(lit);
-	if (rc != 0)
-		return rc;
-	*schemas = json_incref(json_object_get(in, "schemas"));
-	for (i = 0; i < n; i++)
-		infer_access(&users[i], json_object_get(in, "privs"),
-		             has_pair(members, owner, users[i].name));
-	json_decref(in);
-	return 0;
+	return rc;
 }
 
 /* Prints the manifest of db, or a comment saying why there is none. */
@@ -333,7 +339,7 @@ static int import_database(struct import_ctx *c, json_t *d)
 	struct field_errs errs = {0};
 	struct note why = {0}, skipped = {0};
 	struct err err = {0};
-	json_t *schemas = NULL, *s;
+	json_t *in = NULL, *s;
 	char *schema_names[32];
 	char rname[64];
 	size_t i, n, n_schemas = 0;
@@ -356,18 +362,30 @@ static int import_database(struct import_ctx *c, json_t *d)
 		return 0;
 	}
 	n = collect_users(c, users, sizeof(users) / sizeof(users[0]), db, owner, &skipped);
-	rc = read_database(c, &schemas, users, n, db, owner, &err);
+	rc = read_database(c, &in, users, n, db, &err);
 	if (rc == APPDB_ENOMEM)
 		return rc;
 	if (rc != 0) {
-		note_add(&why, "database %s: could not read its grants (%s); levels below are guesses",
+		note_add(&why,
+		         "database %s: could not read its grants (%s); levels below are guesses",
 		         db, err.msg);
 		rc = 0;
 	}
-	json_array_foreach (schemas, i, s) {
-		if (n_schemas < 32 && validate_identifier(json_string_value(s)))
-			schema_names[n_schemas++] = (char *)json_string_value(s);
+	/* public, and the schemas of the owner: a schema of another role is not the resource's. */
+	json_array_foreach (json_object_get(in, "schemas"), i, s) {
+		const char *name = jstr(s, "name"), *sowner = jstr(s, "owner");
+
+		if (name == NULL || sowner == NULL)
+			continue;
+		if (strcmp(name, "public") != 0 && strcmp(sowner, owner) != 0)
+			note_add(&skipped, "schema %s is left out: it belongs to %s", name, sowner);
+		else if (n_schemas < 32 && validate_identifier(name))
+			schema_names[n_schemas++] = (char *)name;
 	}
+	for (i = 0; i < n; i++)
+		infer_access(&users[i], json_object_get(in, "privs"),
+		             has_pair(json_object_get(c->cat, "members"), owner, users[i].name),
+		             schema_names, n_schemas);
 
 	/* The spec as the operator will read it: printed only when it validates. */
 	resource_name(rname, sizeof(rname), db);
@@ -395,7 +413,7 @@ static int import_database(struct import_ctx *c, json_t *d)
 		put_comment(c->out, "", no.text);
 		free(msg);
 		field_errs_clear(&errs);
-		json_decref(schemas);
+		json_decref(in);
 		return 0;
 	}
 
@@ -403,7 +421,8 @@ static int import_database(struct import_ctx *c, json_t *d)
 	{
 		struct note head = {0};
 
-		note_add(&head, "database %s on instance %s, owned by %s", db, c->inst->name, owner);
+		note_add(&head, "database %s on instance %s, owned by %s", db, c->inst->name,
+		         owner);
 		put_comment(c->out, "", head.text);
 	}
 	if (why.len > 0)
@@ -417,9 +436,10 @@ static int import_database(struct import_ctx *c, json_t *d)
 		put_comment(c->out, "", w.text);
 	}
 	if (owner_role != NULL && json_is_true(json_object_get(owner_role, "elevated")))
-		put_comment(c->out, "",
-		            "the owner has SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS: "
-		            "adoption is refused");
+		put_comment(
+		    c->out, "",
+		    "the owner has SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS: "
+		    "adoption is refused");
 	{
 		struct note w = {0};
 
@@ -465,7 +485,7 @@ static int import_database(struct import_ctx *c, json_t *d)
 			fprintf(c->out, "      connectionLimit: %d\n", u->conn_limit);
 	}
 	c->printed++;
-	json_decref(schemas);
+	json_decref(in);
 	return 0;
 }
 
@@ -490,8 +510,9 @@ int import_run(FILE *out, struct engine *eng, const struct instance_config *inst
 		json_decref(c.cat);
 		return err_set(err, APPDB_EINTERNAL, "unexpected catalog result");
 	}
-	fprintf(out, "# AppDatabases for what instance %s already has (appdb-operator import);\n"
-	             "# review before applying: each is adopted as written, nothing is dropped.\n",
+	fprintf(out,
+	        "# AppDatabases for what instance %s already has (appdb-operator import);\n"
+	        "# review before applying: each is adopted as written, nothing is dropped.\n",
 	        inst->name);
 	json_array_foreach (json_object_get(c.cat, "databases"), i, d) {
 		if ((rc = import_database(&c, d)) != 0)

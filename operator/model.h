@@ -41,7 +41,7 @@ enum deletion_policy {
 struct appdb_user {
 	char *name;
 	enum access access;
-	int connection_limit; /* -1: none */
+	int connection_limit;            /* -1: none */
 	struct secret_ref password_from; /* kind SECRET_NONE: left out (adopt only) */
 };
 

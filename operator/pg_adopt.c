@@ -29,8 +29,8 @@ static const char ADOPT_CHECK_SQL[] =
     "         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END), "
     "  (SELECT pg_catalog.string_agg(DISTINCT d.datname::pg_catalog.text, ', ') "
     "     FROM pg_catalog.pg_shdepend s "
-    "     JOIN pg_catalog.pg_database d ON d.oid" EQ
-    "          (CASE WHEN s.dbid" EQ "0::pg_catalog.oid THEN s.objid ELSE s.dbid END) "
+    "     JOIN pg_catalog.pg_database d ON d.oid" EQ "          (CASE WHEN s.dbid" EQ
+    "0::pg_catalog.oid THEN s.objid ELSE s.dbid END) "
     "    WHERE s.refclassid" EQ "'pg_catalog.pg_authid'::pg_catalog.regclass "
     "      AND s.refobjid" EQ "r.oid "
     "      AND (s.dbid" NE "0::pg_catalog.oid "
@@ -38,16 +38,22 @@ static const char ADOPT_CHECK_SQL[] =
     "      AND d.datname" NE "$2), "
     "  (SELECT pg_catalog.string_agg(g.rolname::pg_catalog.text, ', ') "
     "     FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles g ON g.oid" EQ "am.roleid "
-    "    WHERE am.member" EQ "r.oid AND " USABLE("am") " AND g.rolname" NE "ALL ($3" TEXTS ")), "
-    "  (SELECT pg_catalog.string_agg(g.rolname::pg_catalog.text, ', ') "
-    "     FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles g ON g.oid" EQ "am.member "
-    "    WHERE am.roleid" EQ "r.oid AND " USABLE("am") " AND g.oid" NE "a.oid "
-    "      AND g.rolname" NE "ALL ($3" TEXTS ")), "
-    "  pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 "
-    "    AND NOT a.rolsuper AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members am "
-    "     WHERE am.roleid" EQ "r.oid AND am.member" EQ "a.oid AND am.admin_option) "
-    "FROM pg_catalog.pg_roles r, pg_catalog.pg_roles a "
-    "WHERE r.rolname" EQ "$1 AND a.rolname" EQ "CURRENT_USER";
+    "    WHERE am.member" EQ "r.oid AND " USABLE(
+        "am") " AND g.rolname" NE "ALL ($3" TEXTS ")), "
+              "  (SELECT pg_catalog.string_agg(g.rolname::pg_catalog.text, ', ') "
+              "     FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles g ON g.oid" EQ
+              "am.member "
+              "    WHERE am.roleid" EQ "r.oid AND " USABLE(
+                  "am") " AND g.oid" NE "a.oid "
+                        "      AND g.rolname" NE "ALL ($3" TEXTS ")), "
+                        "  pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= "
+                        "160000 "
+                        "    AND NOT a.rolsuper AND NOT EXISTS (SELECT 1 FROM "
+                        "pg_catalog.pg_auth_members am "
+                        "     WHERE am.roleid" EQ "r.oid AND am.member" EQ
+                        "a.oid AND am.admin_option) "
+                        "FROM pg_catalog.pg_roles r, pg_catalog.pg_roles a "
+                        "WHERE r.rolname" EQ "$1 AND a.rolname" EQ "CURRENT_USER";
 
 /* The {"a","b"} literal of names (identifiers: no quote or backslash in them). */
 static char *names_literal(const char *const *names, size_t n)

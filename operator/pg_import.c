@@ -36,8 +36,8 @@ static const char IMPORT_INSTANCE_SQL[] =
     "     x.rolname)), '[]') FROM (SELECT DISTINCT d.datname, r.rolname "
     "       FROM pg_catalog.pg_shdepend s "
     "       JOIN pg_catalog.pg_roles r ON r.oid" EQ "s.refobjid "
-    "       JOIN pg_catalog.pg_database d ON d.oid" EQ
-    "            (CASE WHEN s.dbid" EQ "0::pg_catalog.oid THEN s.objid ELSE s.dbid END) "
+    "       JOIN pg_catalog.pg_database d ON d.oid" EQ "            (CASE WHEN s.dbid" EQ
+    "0::pg_catalog.oid THEN s.objid ELSE s.dbid END) "
     "      WHERE s.refclassid" EQ "'pg_catalog.pg_authid'::pg_catalog.regclass "
     "        AND (s.dbid" NE "0::pg_catalog.oid "
     "             OR s.classid" EQ "'pg_catalog.pg_database'::pg_catalog.regclass)) x), "
@@ -47,23 +47,29 @@ static const char IMPORT_INSTANCE_SQL[] =
     "     JOIN pg_catalog.pg_roles m ON m.oid" EQ "am.member WHERE " USABLE("am") "))";
 
 /*
- * Inside one database ($1: the roles to read): schemas (not pg_*, not
- * information_schema) and per role and schema the counts of tables and
- * sequences it does not own and of those it holds each privilege on.
+ * Inside one database ($1: the roles to read): schemas [{name, owner}] (not
+ * pg_*, not information_schema) and per role and schema: USAGE, CREATE
+ * (not counted when PUBLIC has it, which the operator revokes), and the
+ * counts of tables and sequences it does not own and of those it holds
+ * each privilege on.
  */
 static const char IMPORT_DATABASE_SQL[] =
-    "WITH s AS (SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n "
+    "WITH s AS (SELECT n.oid, n.nspname, n.nspowner FROM pg_catalog.pg_namespace n "
     "            WHERE NOT pg_catalog.starts_with(n.nspname, 'pg_') "
     "              AND n.nspname" NE "'information_schema'), "
     "     u AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r "
     "            WHERE r.rolname" EQ "ANY ($1" TEXTS ")) "
     "SELECT pg_catalog.json_build_object("
-    " 'schemas', (SELECT coalesce(pg_catalog.json_agg(s.nspname ORDER BY s.nspname), '[]') "
-    "   FROM s), "
+    " 'schemas', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+    "   'name', s.nspname, 'owner', pg_catalog.pg_get_userbyid(s.nspowner)) "
+    "   ORDER BY s.nspname), '[]') FROM s), "
     " 'privs', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
     "   'role', u.rolname, 'schema', s.nspname, "
     "   'usage', pg_catalog.has_schema_privilege(u.oid, s.oid, 'USAGE'), "
-    "   'create', pg_catalog.has_schema_privilege(u.oid, s.oid, 'CREATE'), "
+    "   'create', pg_catalog.has_schema_privilege(u.oid, s.oid, 'CREATE') AND NOT EXISTS ("
+    "     SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(coalesce(n.nspacl, "
+    "       pg_catalog.acldefault('n', n.nspowner))) a WHERE n.oid" EQ "s.oid "
+    "       AND a.grantee" EQ "0::pg_catalog.oid AND a.privilege_type" EQ "'CREATE'), "
     "   't', x.t, 'tSELECT', x.ts, 'tINSERT', x.ti, 'tUPDATE', x.tu, 'tDELETE', x.td, "
     "   'q', x.q, 'qSELECT', x.qs, 'qUSAGE', x.qu, 'qUPDATE', x.qw)), '[]') "
     "   FROM u CROSS JOIN s CROSS JOIN LATERAL (SELECT "

@@ -181,8 +181,9 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 			}
 		}
 		if (plan_marker_match(r->comment, d, NULL) != 1) {
-			a = builder_add(b, ACT_COMMENT_ROLE, NULL, "%s",
-			                mark_text(text, sizeof(text), r->comment, d, "role", d->owner));
+			a = builder_add(
+			    b, ACT_COMMENT_ROLE, NULL, "%s",
+			    mark_text(text, sizeof(text), r->comment, d, "role", d->owner));
 			if (a != NULL) {
 				builder_set(b, &a->role, d->owner);
 				builder_set(b, &a->comment, marker);
@@ -230,8 +231,9 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 				builder_set(b, &a->role, u->name);
 		}
 		if (plan_marker_match(r->comment, d, u) != 1) {
-			a = builder_add(b, ACT_COMMENT_ROLE, u->name, "%s",
-			                mark_text(text, sizeof(text), r->comment, d, "role", u->name));
+			a = builder_add(
+			    b, ACT_COMMENT_ROLE, u->name, "%s",
+			    mark_text(text, sizeof(text), r->comment, d, "role", u->name));
 			if (a != NULL) {
 				builder_set(b, &a->role, u->name);
 				builder_set(b, &a->comment, marker);
