@@ -242,24 +242,6 @@ static void note_other_reach(struct note *n, json_t *reach, const char *db, cons
 		         role, dbs.text);
 }
 
-/* A text[] literal of the users' names (validated identifiers). */
-static char *names_literal(const struct import_user *users, size_t n)
-{
-	size_t len = 3, i;
-	char *s, *p;
-
-	for (i = 0; i < n; i++)
-		len += strlen(users[i].name) + 3;
-	if ((s = malloc(len)) == NULL)
-		return NULL;
-	p = s;
-	*p++ = '{';
-	for (i = 0; i < n; i++)
-		p += sprintf(p, "%s\"%s\"", i > 0 ? "," : "", users[i].name);
-	strcpy(p, "}");
-	return s;
-}
-
 struct import_ctx {
 	FILE *out;
 	struct engine *eng;
@@ -313,18 +295,18 @@ static size_t collect_users(struct import_ctx *c, struct import_user *users, siz
 static int read_database(struct import_ctx *c, json_t **out, const struct import_user *users,
                          size_t n, const char *db, struct err *err)
 {
+	const char *names[100];
 	PGconn *conn = NULL;
-	char *lit = names_literal(users, n);
+	size_t i;
 	int rc;
 
 	*out = NULL;
-	if (lit == NULL)
-		return err_set(err, APPDB_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++)
+		names[i] = users[i].name;
 	rc = engine_connect_admin(&conn, c->eng, c->inst, db, IMPORT_APP_NAME, err);
 	if (rc == 0)
-		rc = pg_import_database(out, conn, lit, err);
+		rc = pg_import_database(out, conn, names, n, err);
 	PQfinish(conn);
-	free(lit);
 	return rc;
 }
 

@@ -91,11 +91,12 @@ int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
 /*
  * What `import` reads (pg_import.c), each as a new JSON reference in *out:
  * the instance-wide catalogs on the admin connection, and one database's
- * schemas and per-role privileges (roles_literal: a text[] literal of the
- * role names) on a connection to it. Returns 0 or an error.
+ * schemas and the privileges of roles (validated names) on a connection to
+ * it. Returns 0 or an error.
  */
 int pg_import_instance(json_t **out, PGconn *conn, struct err *err);
-int pg_import_database(json_t **out, PGconn *conn, const char *roles_literal, struct err *err);
+int pg_import_database(json_t **out, PGconn *conn, const char *const *roles, size_t n_roles,
+                       struct err *err);
 
 /*
  * Whether role (made by hand, no marker) may be adopted by the resource

@@ -55,8 +55,7 @@ static const char ADOPT_CHECK_SQL[] =
                         "FROM pg_catalog.pg_roles r, pg_catalog.pg_roles a "
                         "WHERE r.rolname" EQ "$1 AND a.rolname" EQ "CURRENT_USER";
 
-/* The {"a","b"} literal of names (identifiers: no quote or backslash in them). */
-static char *names_literal(const char *const *names, size_t n)
+char *pg_array_literal(const char *const *names, size_t n)
 {
 	size_t len = 3, i;
 	char *s, *p;
@@ -77,7 +76,7 @@ int pg_adopt_check(char **out, PGconn *conn, const char *role, const char *db_na
                    const char *const *roles, size_t n_roles, const char *admin, struct err *err)
 {
 	const char *params[3] = {role, db_name, NULL};
-	char *lit = names_literal(roles, n_roles);
+	char *lit = pg_array_literal(roles, n_roles);
 	PGresult *res = NULL;
 	int rc = 0, n;
 

@@ -114,9 +114,18 @@ int pg_import_instance(json_t **out, PGconn *conn, struct err *err)
 	return query_json(out, conn, IMPORT_INSTANCE_SQL, 0, NULL, err);
 }
 
-int pg_import_database(json_t **out, PGconn *conn, const char *roles_literal, struct err *err)
+int pg_import_database(json_t **out, PGconn *conn, const char *const *roles, size_t n_roles,
+                       struct err *err)
 {
-	const char *params[1] = {roles_literal};
+	const char *params[1] = {NULL};
+	char *lit = pg_array_literal(roles, n_roles);
+	int rc;
 
-	return query_json(out, conn, IMPORT_DATABASE_SQL, 1, params, err);
+	*out = NULL;
+	if (lit == NULL)
+		return err_set(err, APPDB_ENOMEM, "out of memory");
+	params[0] = lit;
+	rc = query_json(out, conn, IMPORT_DATABASE_SQL, 1, params, err);
+	free(lit);
+	return rc;
 }

@@ -19,6 +19,12 @@
 	") OPERATOR(pg_catalog.->>) 'inherit_option')::pg_catalog.bool, true))"
 
 /*
+ * The text[] literal {"a","b"} of names (identifiers already validated: no
+ * quote or backslash in them), owned; NULL on ENOMEM.
+ */
+char *pg_array_literal(const char *const *names, size_t n);
+
+/*
  * The error of a failed result, with its SQLSTATE class mapped to the
  * project's codes; returns that code.
  */
