@@ -43,6 +43,9 @@ int step_adopt(struct rec *r)
 		return 0;
 	if ((rc = check_kept_passwords(r)) != 0)
 		return rc;
+	if (r->obs.db_exists && plan_marker_match(r->obs.db_comment, &r->desired, NULL) == 3)
+		return rec_outcome(r, RESULT_BLOCKED, REASON_ROLE_CLAIMED,
+		                   "database %s belongs to another AppDatabase", r->db->db_name);
 	names = calloc(r->db->n_users + 1, sizeof(*names));
 	if (names == NULL)
 		return APPDB_ENOMEM;

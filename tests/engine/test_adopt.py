@@ -187,6 +187,15 @@ class AdoptCase(unittest.TestCase):
         self.assertIn("RoleClaimedByOther", err)
         self.assertTrue(PG.can_login("alpha_app", "new-pw", "alpha"))
 
+        # Nor a database marked for another resource, whoever owns it now.
+        PG.superuser_sql("comment on role alpha_owner is null")
+        path = self.ws.write("b2.yaml", adopt_manifest("grab3", "alpha", "alpha_owner", [],
+                                                       ns="team-b"))
+        code, _, err = self.run_op("reconcile", path)
+        self.assertEqual(code, 1, err)
+        self.assertIn("database alpha belongs to another AppDatabase", err)
+        self.assertEqual(comment_of("alpha_owner"), "-")
+
         # A database owned by another role: OwnerMismatch, adopt or not.
         path = self.ws.write("c.yaml", adopt_manifest("legacy", "legacy", "other_owner", []))
         code, _, err = self.run_op("reconcile", path)
