@@ -361,7 +361,13 @@ static int import_database(struct import_ctx *c, json_t *d)
 			continue;
 		if (strcmp(name, "public") != 0 && strcmp(sowner, owner) != 0)
 			note_add(&skipped, "schema %s is left out: it belongs to %s", name, sowner);
-		else if (n_schemas < 32 && validate_identifier(name))
+		else if (!validate_identifier(name))
+			note_add(&skipped, "schema %s is left out: its name is not an identifier",
+			         name);
+		else if (n_schemas == 32)
+			note_add(&skipped, "schema %s is left out: an AppDatabase has at most 32",
+			         name);
+		else
 			schema_names[n_schemas++] = (char *)name;
 	}
 	for (i = 0; i < n; i++)
