@@ -116,6 +116,9 @@ const char *rec_password_of(const struct rec *r, const char *name);
 int rec_alternating_guardrails(struct rec *r);
 void rec_alternating_clear(struct rec *r);
 
+/* engine_adopt.c: with spec.adopt, which roles made by hand may be taken over. */
+int step_adopt(struct rec *r);
+
 /* engine_apply.c: executing the plan and giving memberships back. */
 int rec_run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err);
 int step_apply(struct rec *r);
