@@ -159,9 +159,7 @@ clean:
 demo: deps all
 	@hack/demo.sh
 
-# Speed and memory figures; nothing here fails on a timing.
-BENCH_N ?= 200
+# Speed and memory figures (mk/bench.mk); nothing here fails on a timing.
+BENCH_N ?= 100
 bench: deps all
-	@python3 tests/bench/bench_engine.py $(BENCH_N)
-	@python3 tests/bench/bench_controller.py $(BENCH_N) 1000
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory $$b; done

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "report.h"
+#include "runall.h"
 #include "sources.h"
 #include "validate.h"
 
@@ -221,7 +222,36 @@ static int load_manifests(struct manifest_set *set, const struct cli_opts *o)
 	return 0;
 }
 
-/* reconcile and plan: one pass over the manifests. */
+/* What each run of the one-shot pass reads (runall). */
+struct run_ctx {
+	const struct manifest_set *set;
+	enum engine_mode mode;
+};
+
+static const char *item_instance(void *ctx, size_t i)
+{
+	const struct run_ctx *c = ctx;
+	const struct appdb *db = c->set->items[i].db;
+
+	return db != NULL && c->set->items[i].problems == NULL ? db->instance : NULL;
+}
+
+/* One resource of the manifests: invalid, a duplicate, or a reconcile. */
+static int run_item(void *ctx, struct engine *eng, size_t i, struct run_result *out)
+{
+	const struct run_ctx *c = ctx;
+	const struct manifest_item *it = &c->set->items[i];
+
+	if (it->problems != NULL)
+		return engine_report_invalid(out, eng, it->db, it->problems);
+	if (duplicate_of_earlier(c->set, i))
+		return engine_report_invalid(out, eng, it->db,
+		                             "metadata.name: the same resource appears twice "
+		                             "in the manifests");
+	return engine_reconcile(out, eng, it->db, c->mode);
+}
+
+/* reconcile and plan: one pass over the manifests, `workers` at a time. */
 static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 {
 	struct cli_opts o;
@@ -230,7 +260,9 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 	struct secret_resolver resolver = {0};
 	struct sources sources = {0};
 	struct audit *audit = NULL;
-	struct engine *eng = NULL;
+	struct runall_opts ro = {0};
+	struct run_ctx rc_ctx = {0};
+	struct run_result *results = NULL;
 	struct err err = {0};
 	int code = EXIT_DONE, changes = 0, failed = 0;
 	size_t i;
@@ -249,46 +281,46 @@ static int cmd_reconcile(int argc, char **argv, enum engine_mode mode)
 		code = EXIT_USAGE;
 		goto out;
 	}
-	if (engine_new(&eng, cfg, &resolver, &err) != 0 ||
-	    (mode == ENGINE_APPLY && audit_open(&audit, cfg->cache_dir, 1, &err) != 0)) {
+	if (mode == ENGINE_APPLY && audit_open(&audit, cfg->cache_dir, 1, &err) != 0) {
 		fprintf(stderr, "appdb-operator: %s\n", err.msg);
 		code = EXIT_USAGE;
 		goto out;
 	}
-	engine_set_audit(eng, audit);
-	sources_apply(&sources, &resolver, eng);
+	sources_apply(&sources, &resolver, NULL);
 	secret_resolver_set(&resolver, SECRET_KUBE, manifest_secret_fetch, &set);
 
+	ro.cfg = cfg;
+	ro.resolver = &resolver;
+	ro.sources = &sources;
+	ro.audit = audit;
+	ro.n = set.n;
+	ro.instance_of = item_instance;
+	ro.run_one = run_item;
+	ro.ctx = &rc_ctx;
+	rc_ctx.set = &set;
+	rc_ctx.mode = mode;
+	results = calloc(set.n + 1, sizeof(*results));
+	if (results == NULL || runall(results, &ro, &err) != 0) {
+		fprintf(stderr, "appdb-operator: out of memory\n");
+		code = EXIT_FAILED;
+		goto out;
+	}
 	for (i = 0; i < set.n; i++) {
-		struct manifest_item *it = &set.items[i];
-		struct run_result r;
-		int rc;
+		struct run_result *r = &results[i];
 
-		if (it->problems != NULL)
-			rc = engine_report_invalid(&r, eng, it->db, it->problems);
-		else if (duplicate_of_earlier(&set, i))
-			rc = engine_report_invalid(&r, eng, it->db,
-			                           "metadata.name: the same resource appears twice "
-			                           "in the manifests");
-		else
-			rc = engine_reconcile(&r, eng, it->db, mode);
-		if (rc != 0) {
-			fprintf(stderr, "appdb-operator: out of memory\n");
-			code = EXIT_FAILED;
-			goto out;
-		}
-		print_summary(it->db, &r, mode == ENGINE_PLAN);
+		print_summary(set.items[i].db, r, mode == ENGINE_PLAN);
 		if (mode == ENGINE_PLAN)
-			print_plan_json(it->db, &r);
-		if (r.result == RESULT_CHANGED)
+			print_plan_json(set.items[i].db, r);
+		if (r->result == RESULT_CHANGED)
 			changes = 1;
-		else if (r.result != RESULT_UNCHANGED)
+		else if (r->result != RESULT_UNCHANGED)
 			failed = 1;
-		run_result_clear(&r);
 	}
 	code = failed ? EXIT_FAILED : (mode == ENGINE_PLAN && changes) ? EXIT_CHANGES : EXIT_DONE;
 out:
-	engine_free(eng);
+	for (i = 0; results != NULL && i < set.n; i++)
+		run_result_clear(&results[i]);
+	free(results);
 	audit_close(audit);
 	sources_clear(&sources);
 	manifest_clear(&set);

@@ -258,6 +258,7 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	                                   "admin",
 	                                   "statementTimeoutSeconds",
 	                                   "allowedNamespaces",
+	                                   "maxConnectionsPerInstance",
 	                                   "allowConnectionSecrets",
 	                                   NULL};
 	static const char *const admin_keys[] = {"user", "passwordFrom", "iamAuth", NULL};
@@ -286,6 +287,7 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	in->ssl_root_cert = str_field(c, v, path, "sslRootCert", NULL, 0);
 	in->statement_timeout_seconds =
 	    int_field(c, v, path, "statementTimeoutSeconds", 60, 1, 86400);
+	in->max_connections = int_field(c, v, path, "maxConnectionsPerInstance", 2, 1, 64);
 	in->allow_connection_secrets = bool_field(c, v, path, "allowConnectionSecrets", 0);
 	for (m = ssl_modes; in->ssl_mode != NULL && *m != NULL; m++)
 		ok |= strcmp(*m, in->ssl_mode) == 0;

@@ -29,7 +29,8 @@ struct instance_config {
 	int iam_auth;                     /* admin.iamAuth given */
 	char *iam_region;                 /* admin.iamAuth.region, else aws.region */
 	int statement_timeout_seconds;    /* every statement of every session; default 60 */
-	char **allowed_namespaces;        /* names or globs (team-*); none: every namespace */
+	int max_connections;       /* maxConnectionsPerInstance: runs on it at once, default 2 */
+	char **allowed_namespaces; /* names or globs (team-*); none: every namespace */
 	size_t n_allowed_namespaces;
 	int allow_connection_secrets; /* spec.connection.secret may be written (DESIGN 11.4) */
 };

@@ -27,6 +27,8 @@
 #include "metrics.h"
 #include "model.h"
 #include "outbox.h"
+#include "resync.h"
+#include "slots.h"
 #include "status.h"
 #include "store.h"
 #include "watch.h"
@@ -131,6 +133,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	store_take(&it, c->store, key);
 	if (it.deleted != NULL) {
 		handle_deletion(w, &log, key, it.deleted);
+		resync_forget(c->resync, key);
 		workqueue_forget(c->q, key);
 		engine_new_run_id(run_id, sizeof(run_id)); /* the object, if any, is another run */
 	}
@@ -158,6 +161,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	 */
 	engine_set_run_id(w->eng, run_id);
 	disabling = rc == 0 && db->deleting && finalizer_present(it.object);
+	slots_acquire(c->slots, rc == 0 ? db->instance : NULL);
 	if (rc != 0) {
 		char *problems = field_errs_join(&errs);
 
@@ -172,7 +176,10 @@ static void reconcile_key(struct worker *w, const char *key)
 			              db->deletion_policy == DELETION_DISABLE);
 		engine_reconcile(&r, w->eng, db, ENGINE_APPLY);
 	}
+	slots_release(c->slots, rc == 0 ? db->instance : NULL);
 	count_instance(c, db, &r);
+	if (r.target_checked)
+		resync_count_check(c->resync, db->instance);
 
 	/* 6. Status, Event, metrics. */
 	status_write(c, w->kc, &log, key, db, &it.status, &r);
@@ -191,12 +198,19 @@ static void reconcile_key(struct worker *w, const char *key)
 	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */
 
-	/* 7. Requeue: transient failures back off; everything is resynced. */
+	/*
+	 * 7. Requeue: transient failures back off; a converged resource is the
+	 * resync's (its two tiers); anything else comes back after resyncSeconds.
+	 */
 	if (r.retryable) {
+		resync_forget(c->resync, key);
 		workqueue_add_rate_limited(c->q, key, NULL);
 	} else {
 		workqueue_forget(c->q, key);
-		workqueue_add_after(c->q, key, c->cfg->resync_seconds);
+		if (disabling)
+			resync_forget(c->resync, key);
+		if (disabling || !resync_record(c->resync, key, db, &r))
+			workqueue_add_after(c->q, key, c->cfg->resync_seconds);
 	}
 	run_result_clear(&r);
 out:
@@ -221,6 +235,15 @@ static void *worker_loop(void *arg)
 		key = NULL;
 		httpd_health_beat(w->ctl->health, w->health_id);
 	}
+	return NULL;
+}
+
+/* The resync thread: a worker's engine and password sources, the resync's loop. */
+static void *resync_loop(void *arg)
+{
+	struct worker *w = arg;
+
+	resync_run(w->ctl->resync, w->eng);
 	return NULL;
 }
 
@@ -298,27 +321,31 @@ static int start_leader(struct ctl *c, const char *pod, struct err *err)
 	return 0;
 }
 
-/* Starts worker i: its engine, client, password sources and thread. */
+/*
+ * Starts worker i: its engine, client, password sources and thread; i
+ * (size_t)-1 is the resync thread (no health entry: it sleeps a period).
+ */
 static int start_worker(struct ctl *c, struct worker *w, size_t i, const struct sources *sources,
                         struct err *err)
 {
 	char name[32];
 
 	w->ctl = c;
-	snprintf(name, sizeof(name), "worker-%zu", i);
+	snprintf(name, sizeof(name), i != (size_t)-1 ? "worker-%zu" : "resync", i);
 	if (engine_new(&w->eng, c->cfg, &w->resolver, err) != 0 ||
 	    kube_client_new(&w->kc, c->kcfg, err) != 0 ||
-	    httpd_health_register(c->health, name, 120, &w->health_id) != 0) {
+	    (i != (size_t)-1 && httpd_health_register(c->health, name, 120, &w->health_id) != 0)) {
 		log_error(NULL, "cannot start %s: %s", name, err->msg);
 		return -1;
 	}
 	kube_client_set_timeout(w->kc, CLIENT_TIMEOUT_SECONDS);
 	engine_set_audit(w->eng, c->audit);
+	engine_set_record_digests(w->eng, 1);
 	sources_apply(sources, &w->resolver, w->eng);
 	w->secrets.cache = c->secrets;
 	w->secrets.kc = w->kc;
 	secret_resolver_set(&w->resolver, SECRET_KUBE, ksecret_fetch, &w->secrets);
-	if (pthread_create(&w->thread, NULL, worker_loop, w) != 0) {
+	if (pthread_create(&w->thread, NULL, i != (size_t)-1 ? worker_loop : resync_loop, w) != 0) {
 		w->thread = 0;
 		return -1;
 	}
@@ -361,11 +388,13 @@ static int open_all(struct ctl *c, const char *kubeconfig_path, const char *pod)
 	}
 	if (workqueue_new(&c->q, NULL) != 0 || metrics_new(&c->metrics) != 0 ||
 	    httpd_health_new(&c->health, NULL) != 0 || events_new(&c->events, pod, 0) != 0 ||
-	    store_new(&c->store, c->cache) != 0 || ksecret_cache_new(&c->secrets) != 0) {
+	    store_new(&c->store, c->cache) != 0 || ksecret_cache_new(&c->secrets) != 0 ||
+	    slots_new(&c->slots, cfg) != 0 || resync_new(&c->resync, cfg, c->q) != 0) {
 		log_error(NULL, "cannot start: out of memory");
 		return -1;
 	}
 	metrics_set_depth_source(c->metrics, depth_source, c->q);
+	metrics_set_extra(c->metrics, resync_render_metrics, c->resync);
 	metrics_set_kube_api_up(c->metrics, 0);
 	if (httpd_start(&c->httpd, cfg->http_port, c->health, c->metrics, &err) != 0) {
 		log_error(NULL, "cannot serve on port %d: %s", cfg->http_port, err.msg);
@@ -381,6 +410,8 @@ static void close_all(struct ctl *c)
 {
 	leader_free(c->leader);
 	httpd_stop(c->httpd);
+	resync_free(c->resync);
+	slots_free(c->slots);
 	events_free(c->events);
 	httpd_health_free(c->health);
 	metrics_free(c->metrics);
@@ -396,7 +427,7 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
                    const struct sources *sources)
 {
 	struct ctl c;
-	struct worker *workers = NULL;
+	struct worker *workers = NULL, resyncer;
 	struct watcher *watchers = NULL;
 	struct err err = {0};
 	size_t i, n_workers = (size_t)cfg->workers, n_watch;
@@ -409,6 +440,7 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
 	 * thread keep the resident size small (DESIGN section 10). */
 	mallopt(M_ARENA_MAX, 2);
 	memset(&c, 0, sizeof(c));
+	memset(&resyncer, 0, sizeof(resyncer));
 	c.cfg = cfg;
 
 	/* Signals are taken by the main thread only. */
@@ -435,6 +467,8 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
 	for (i = 0; i < n_workers; i++)
 		if (start_worker(&c, &workers[i], i, sources, &err) != 0)
 			goto stop;
+	if (start_worker(&c, &resyncer, (size_t)-1, sources, &err) != 0)
+		goto stop;
 	for (i = 0; i < n_watch; i++)
 		if (start_watcher(&c, &watchers[i],
 		                  cfg->n_watch_namespaces > 0 ? cfg->watch_namespaces[i] : NULL,
@@ -446,6 +480,8 @@ int controller_run(const struct config *cfg, const char *kubeconfig_path,
 stop:
 	/* Stop taking work; running reconciles finish; then the Lease goes. */
 	atomic_store(&c.stopping, 1);
+	if (c.resync != NULL)
+		resync_stop(c.resync);
 	workqueue_shutdown(c.q);
 	for (i = 0; i < n_watch; i++)
 		if (watchers[i].kc != NULL)
@@ -462,6 +498,10 @@ stop:
 		engine_free(workers[i].eng);
 		kube_client_free(workers[i].kc);
 	}
+	if (resyncer.thread != 0)
+		pthread_join(resyncer.thread, NULL);
+	engine_free(resyncer.eng);
+	kube_client_free(resyncer.kc);
 	if (c.leader != NULL)
 		leader_stop(c.leader, 1);
 	log_info(NULL, "stopped");

@@ -25,6 +25,8 @@ struct ksecret_cache;
 struct kube_config;
 struct leader;
 struct metrics;
+struct resync;
+struct slots;
 struct store;
 struct workqueue;
 
@@ -41,6 +43,8 @@ struct ctl {
 	struct events_recorder *events;
 	struct audit *audit;
 	struct leader *leader;
+	struct slots *slots;   /* runs per instance at once (maxConnectionsPerInstance) */
+	struct resync *resync; /* the periodic resync's two tiers */
 	atomic_int api_up;
 	atomic_int stopping;
 };

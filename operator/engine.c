@@ -524,6 +524,8 @@ int engine_reconcile(struct run_result *out, struct engine *eng, const struct ap
 			rec_outcome(&r, RESULT_FAILED, REASON_PROVISIONING_FAILED, "%s: %s",
 			            STEPS[i].name, err_name(rc));
 	}
+	if (rc == 0 && !r.done)
+		rec_record_digest(&r);
 	run_finish(&r);
 	log_msg(out->result == RESULT_FAILED ? LOG_WARN : LOG_INFO, &r.log, "%s: %s%s%s",
 	        run_result_name(out->result), out->reason, out->message ? ": " : "",

@@ -71,6 +71,8 @@ struct run_result {
 	char *database;  /* spec.database.name when known */
 	char **warnings; /* what the run could not fix and a person should know */
 	size_t n_warnings;
+	int target_checked;       /* the run observed inside the database */
+	char instance_digest[33]; /* converged: the instance-wide digest (pg_instance.h); else "" */
 };
 
 struct engine;
@@ -139,6 +141,18 @@ int engine_connect_admin(struct pg_conn **out, struct engine *eng,
                          const char *app_name, struct err *err);
 
 void run_result_clear(struct run_result *r);
+
+/* Converged runs record their instance-wide digest (the controller's resync). */
+void engine_set_record_digests(struct engine *eng, int on);
+
+struct pg_instance_item;
+/*
+ * The instance-wide check of the resync (resync.h): fills out[i] with the
+ * digest of items[i] (n of them) in one query on this engine's admin
+ * connection to instance in. Returns 0 or a negative code with err set.
+ */
+int engine_instance_digests(struct engine *eng, const struct instance_config *in, char (*out)[33],
+                            const struct pg_instance_item *items, size_t n, struct err *err);
 
 const char *run_result_name(enum run_result_kind k);
 

@@ -36,6 +36,7 @@ struct engine {
 	long statements;
 #endif
 	char next_run_id[40]; /* engine_set_run_id: the next run's id, once */
+	int record_digests;   /* engine_set_record_digests */
 };
 
 /* The state of one reconcile, handed from step to step. */
@@ -96,6 +97,9 @@ int step_observe_database(struct rec *r);
 int step_passwords(struct rec *r);
 int step_plan(struct rec *r);
 int step_preflight(struct rec *r);
+
+/* engine_resync.c: a converged run's instance-wide digest (resync.h). */
+void rec_record_digest(struct rec *r);
 
 /* engine_rotation.c: rotation: alternating, two roles per user. */
 /* Appends the clones to r->dusers (room for 2 * n_users) after the spec's users. */

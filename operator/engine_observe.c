@@ -197,6 +197,7 @@ int step_observe_database(struct rec *r)
 	if (rc != 0)
 		return rec_unreachable(r, rc, &err);
 	rc = pg_observe_target(&r->obs, r->target, &r->desired, &err);
+	r->out->target_checked = rc == 0;
 	if (rc != 0)
 		return rc == APPDB_ETRANSIENT
 		           ? rec_unreachable(r, rc, &err)

@@ -53,6 +53,8 @@ struct metrics {
 	long depth;
 	long (*depth_fn)(void *ctx);
 	void *depth_ctx;
+	char *(*extra_fn)(void *ctx);
+	void *extra_ctx;
 };
 
 int metrics_new(struct metrics **out)
@@ -210,6 +212,14 @@ void metrics_set_depth_source(struct metrics *m, long (*fn)(void *ctx), void *ct
 	pthread_mutex_lock(&m->lock);
 	m->depth_fn = fn;
 	m->depth_ctx = ctx;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_extra(struct metrics *m, char *(*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&m->lock);
+	m->extra_fn = fn;
+	m->extra_ctx = ctx;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -388,6 +398,13 @@ int metrics_render(char **out, size_t *out_len, struct metrics *m)
 	    "# TYPE appdb_workqueue_depth gauge\n"
 	    "appdb_workqueue_depth %ld\n",
 	    depth);
+	if (m->extra_fn != NULL) {
+		char *more = m->extra_fn(m->extra_ctx);
+
+		if (more != NULL)
+			add(&t, "%s", more);
+		free(more);
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (t.failed) {
 		free(t.s);

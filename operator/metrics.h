@@ -56,6 +56,12 @@ void metrics_set_workqueue_depth(struct metrics *m, long depth);
 /* Read at render time instead of the value set, when given (e.g. workqueue_len). */
 void metrics_set_depth_source(struct metrics *m, long (*fn)(void *ctx), void *ctx);
 
+/*
+ * Appends fn(ctx)'s text (owned, freed here; NULL is skipped) after the
+ * metrics above, at render time, lock held: another module's metrics.
+ */
+void metrics_set_extra(struct metrics *m, char *(*fn)(void *ctx), void *ctx);
+
 /* Renders all metrics into *out (owned, NUL-terminated). Returns 0 or APPDB_ENOMEM. */
 int metrics_render(char **out, size_t *out_len, struct metrics *m);
 

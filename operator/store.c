@@ -15,22 +15,27 @@
 
 #define STORE_BUCKETS_FIRST 64
 
-/* One resource. */
+/*
+ * One resource. The object and the conditions are kept as compact JSON
+ * text, parsed when a worker takes them: a jansson tree costs about ten
+ * times its text (docs/benchmarks.md).
+ */
 struct store_res {
-	char *key;      /* "ns/name" */
-	json_t *object; /* as the cache keeps it; NULL once deleted */
-	struct store_status status;
-	long long saved_hash;   /* of the object last written to the cache; 0: none */
-	json_t *pending_status; /* array of merge patches, oldest first, or NULL */
-	json_t *pending_events; /* array of Events, oldest first, or NULL */
-	int ready;              /* 1, 0, or -1: not counted */
-	char reason[32];        /* of the last run; "" when none */
-	long long seen_gen;     /* the generation (of seen_uid) whose first Ready is timed */
-	long long seen_uid;     /* a hash of its uid */
-	double seen_at;         /* when it was first seen, on the store's clock */
-	int seen_timing;        /* 1 while its first Ready is still to be measured */
-	json_t *deleted;        /* the object as deleted, until a worker takes it */
-	struct store_res *next; /* in its bucket */
+	char *key;                  /* "ns/name" */
+	char *object;               /* as the cache keeps it, JSON text; NULL once deleted */
+	struct store_status status; /* conditions always NULL: see conditions */
+	char *conditions;           /* status.conditions as JSON text, or NULL */
+	long long saved_hash;       /* of the object last written to the cache; 0: none */
+	json_t *pending_status;     /* array of merge patches, oldest first, or NULL */
+	json_t *pending_events;     /* array of Events, oldest first, or NULL */
+	int ready;                  /* 1, 0, or -1: not counted */
+	char reason[32];            /* of the last run; "" when none */
+	long long seen_gen;         /* the generation (of seen_uid) whose first Ready is timed */
+	long long seen_uid;         /* a hash of its uid */
+	double seen_at;             /* when it was first seen, on the store's clock */
+	int seen_timing;            /* 1 while its first Ready is still to be measured */
+	json_t *deleted;            /* the object as deleted, until a worker takes it */
+	struct store_res *next;     /* in its bucket */
 };
 
 struct store {
@@ -61,6 +66,18 @@ static int unshared_copy(json_t **v)
 	json_decref(*v);
 	*v = copy;
 	return copy != NULL ? 0 : APPDB_ENOMEM;
+}
+
+/* v as compact JSON text (owned); NULL for NULL or when out of memory. */
+static char *to_text(json_t *v)
+{
+	return v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+/* JSON text back into a value (new reference); NULL for NULL or when out of memory. */
+static json_t *from_text(const char *text)
+{
+	return text != NULL ? json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
 }
 
 /* A hash of an object's canonical text; 0 when it cannot be made. */
@@ -105,7 +122,8 @@ void store_status_clear(struct store_status *st)
 static void res_free(struct store_res *r)
 {
 	free(r->key);
-	json_decref(r->object);
+	free(r->object);
+	free(r->conditions);
 	store_status_clear(&r->status);
 	json_decref(r->pending_status);
 	json_decref(r->pending_events);
@@ -223,12 +241,17 @@ static int entry_locked(struct store *s, const struct log_ctx *log, struct store
 	struct err err = {0};
 	long long hash;
 	size_t i;
-	json_t *v;
+	json_t *v, *obj;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (r->object == NULL || s->cache == NULL)
 		return 0;
-	if (cache_entry_from_object(out, r->object, &err) != 0) {
+	obj = from_text(r->object);
+	rc = obj != NULL ? cache_entry_from_object(out, obj, &err)
+	                 : err_set(&err, APPDB_ENOMEM, "out of memory");
+	json_decref(obj);
+	if (rc != 0) {
 		log_warn(log, "could not cache %s: %s", r->key, err.msg);
 		return 0;
 	}
@@ -338,31 +361,42 @@ int store_put(struct store *s, json_t *full, char *key, size_t key_len)
 	struct store_status st;
 	struct cache_entry e;
 	struct store_res *r;
-	json_t *obj;
-	int queue, dirty = 0;
+	json_t *obj, *old;
+	char *text, *conds;
+	int queue, had, dirty = 0;
 
 	store_key_of(key, key_len, full);
+	/* The caller keeps full: keep nothing of it, only text. */
 	obj = cache_sanitize(full);
-	/* The caller keeps full: keep nothing of it. */
-	if (unshared_copy(&obj) != 0)
-		return APPDB_ENOMEM;
+	text = to_text(obj);
 	store_status_from_json(&st, json_object_get(full, "status"));
+	conds = to_text(st.conditions);
+	had = st.conditions != NULL;
 	pthread_mutex_lock(&s->mu);
-	r = get(s, key);
+	r = text != NULL && (!had || conds != NULL) ? get(s, key) : NULL;
 	if (r == NULL) {
 		pthread_mutex_unlock(&s->mu);
 		json_decref(obj);
+		free(text);
+		free(conds);
 		store_status_clear(&st);
 		return APPDB_ENOMEM;
 	}
-	queue = needs_reconcile(r->object, obj);
+	old = from_text(r->object);
+	queue = needs_reconcile(old, obj);
+	json_decref(old);
 	note_generation(s, r, obj, &st, 1);
+	json_decref(obj);
+	json_decref(st.conditions); /* kept as text */
+	st.conditions = NULL;
 	if (r->object == NULL)
 		s->n_objects++;
-	json_decref(r->object);
-	r->object = obj;
+	free(r->object);
+	r->object = text;
 	store_status_clear(&r->status);
 	r->status = st;
+	free(r->conditions);
+	r->conditions = conds;
 	dirty = entry_locked(s, NULL, r, 0, &e);
 	pthread_mutex_unlock(&s->mu);
 	if (dirty)
@@ -382,11 +416,14 @@ void store_delete(struct store *s, const char *key)
 	if (r != NULL) {
 		if (r->object != NULL) {
 			json_decref(r->deleted);
-			r->deleted = r->object;
+			r->deleted = from_text(r->object);
+			free(r->object);
 			r->object = NULL;
 			s->n_objects--;
 		}
 		store_status_clear(&r->status);
+		free(r->conditions);
+		r->conditions = NULL;
 		json_decref(r->pending_status);
 		json_decref(r->pending_events);
 		r->pending_status = r->pending_events = NULL;
@@ -415,9 +452,9 @@ void store_take(struct store_item *out, struct store *s, const char *key)
 	pthread_mutex_lock(&s->mu);
 	r = find(s, key);
 	if (r != NULL) {
-		out->object = json_deep_copy(r->object);
+		out->object = from_text(r->object);
 		out->status = r->status;
-		out->status.conditions = json_deep_copy(r->status.conditions);
+		out->status.conditions = from_text(r->conditions);
 		out->deleted = r->deleted;
 		r->deleted = NULL;
 		drop_if_empty(s, r);
@@ -464,12 +501,16 @@ size_t store_load_cache(struct store *s, void (*fn)(void *ctx, const char *key),
 		pthread_mutex_lock(&s->mu);
 		r = get(s, key);
 		if (r != NULL) {
-			if (r->object == NULL)
+			char *text = to_text(entries[i].object);
+
+			if (r->object == NULL && text != NULL)
 				s->n_objects++;
-			json_decref(r->object);
-			r->object = json_incref(entries[i].object);
+			if (text != NULL) {
+				free(r->object);
+				r->object = text;
+			}
 			r->saved_hash = object_hash(entries[i].object);
-			note_generation(s, r, r->object, NULL, 0);
+			note_generation(s, r, entries[i].object, NULL, 0);
 			if (json_array_size(entries[i].pending_status) > 0 ||
 			    json_array_size(entries[i].pending_events) > 0) {
 				r->pending_status = json_incref(entries[i].pending_status);
