@@ -145,9 +145,9 @@ int store_check_object(json_t *obj, struct err *err)
 	if (api == NULL || strcmp(api, APPDB_API_VERSION) != 0 || kind == NULL ||
 	    strcmp(kind, APPDB_KIND) != 0)
 		return err_set(err, APPDB_EINVAL, "%.80s %.80s %.100s/%.100s, not a %s %s",
-		               api != NULL ? api : "(no apiVersion)", kind != NULL ? kind : "(no kind)",
-		               ns != NULL ? ns : "", name != NULL ? name : "", APPDB_API_VERSION,
-		               APPDB_KIND);
+		               api != NULL ? api : "(no apiVersion)",
+		               kind != NULL ? kind : "(no kind)", ns != NULL ? ns : "",
+		               name != NULL ? name : "", APPDB_API_VERSION, APPDB_KIND);
 	if (ns == NULL || ns[0] == '\0' || name == NULL || name[0] == '\0')
 		return err_set(err, APPDB_EINVAL, "an %s without metadata.namespace and name",
 		               APPDB_KIND);

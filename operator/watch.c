@@ -223,7 +223,8 @@ void *watch_loop(void *arg)
 				continue;
 			}
 			listed = 1;
-			failures = 0; /* the API answers again: the next failure starts a fresh backoff */
+			failures =
+			    0; /* the API answers again: the next failure starts a fresh backoff */
 			ctl_set_api_up(c, 1, NULL);
 			httpd_health_set_ready(c->health, 1);
 		}
