@@ -65,7 +65,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 BIN      := $(BINDIR)/appdb-operator
 # The crash tests' binary: the product plus the failpoints (APPDB_FAILPOINTS),
 # which bin/appdb-operator never contains.
-FAILPOINT_SRCS := operator/engine.c
+# Every engine file: struct engine has the failpoints' fields in that build.
+FAILPOINT_SRCS := $(wildcard operator/engine*.c)
 FAILPOINT_OBJS := $(patsubst operator/%.c,$(BUILD)/test/operator/%.o,$(FAILPOINT_SRCS))
 TEST_BIN := $(BUILD)/test/appdb-operator
 
@@ -104,10 +105,21 @@ $(BUILD)/test/operator/%.o: operator/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DAPPDB_FAILPOINTS -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/failalloc.c $(LIBOBJS)
+# Unit tests link the objects of the modules with entry points only they use
+# (APPDB_TEST_API) built apart, so that bin/appdb-operator has none of them.
+TEST_API_SRCS := $(addprefix operator/,events.c workqueue.c kube_client.c cache.c httpd.c metrics.c)
+TEST_API_OBJS := $(patsubst operator/%.c,$(BUILD)/unitobj/%.o,$(TEST_API_SRCS))
+UNIT_OBJS := $(filter-out $(TEST_API_OBJS:$(BUILD)/unitobj/%=$(BUILD)/operator/%),$(LIBOBJS)) \
+	$(TEST_API_OBJS)
+
+$(BUILD)/unitobj/%.o: operator/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $(UNIT_WRAP) -o $@ $< tests/unit/failalloc.c \
-		$(LIBOBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -DAPPDB_TEST_API -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/failalloc.c $(UNIT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DAPPDB_TEST_API -Itests/unit $(LDFLAGS) $(UNIT_WRAP) -o $@ $< \
+		tests/unit/failalloc.c $(UNIT_OBJS) $(LDLIBS) -lcmocka
 
 # Unit tests: each binary is a cmocka group; data files are read relative
 # to the repository root.
@@ -141,7 +153,7 @@ format:
 clean:
 	rm -rf build bin
 
--include $(OBJS:.o=.d) $(FAILPOINT_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(FAILPOINT_OBJS:.o=.d) $(TEST_API_OBJS:.o=.d)
 
 demo: deps all
 	@hack/demo.sh

@@ -38,12 +38,12 @@ fuzz-ctrl:
 # the lock, the client's cancel, the Lease elector, the HTTP endpoint, and the
 # controller's modules (the store, the Kubernetes-Secret source, the outbox and
 # the status write) and the exec plugin runner.
-TSAN_FLAGS = -g -O1 -fsanitize=thread -std=c11 -D_GNU_SOURCE -pthread -Ioperator -Itests/unit \
+TSAN_FLAGS = -g -O1 -fsanitize=thread -std=c11 -D_GNU_SOURCE -DAPPDB_TEST_API -pthread -Ioperator -Itests/unit \
 	$(PKG_CFLAGS) -DAPPDB_VERSION='"$(VERSION)"' -DAPPDB_BUILD_ID='"$(BUILD_ID)"'
 TSAN_UTIL = operator/clock.c operator/dynbuf.c operator/base64.c operator/fdio.c \
 	operator/jfield.c operator/backoff.c operator/err.c operator/log.c
 TSAN_KUBE = operator/kube_client.c operator/kube_watch.c operator/kube_config.c operator/kube_creds.c operator/execplugin.c \
-	operator/yamljson.c operator/secret.c $(TSAN_UTIL)
+	operator/yamljson.c operator/yaml_scalar.c operator/secret.c $(TSAN_UTIL)
 # The controller's modules need most of the operator: link it all but main.
 TSAN_ALL = $(filter-out operator/main.c,$(SRCS))
 TSAN_CTL_TESTS = store ksecret outbox status execplugin

@@ -456,6 +456,7 @@ out:
 	return rc;
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 int cache_load(struct cache_entry *out, struct cache *c, const char *ns, const char *name,
                struct err *err)
 {
@@ -469,6 +470,7 @@ int cache_load(struct cache_entry *out, struct cache *c, const char *ns, const c
 	free(fname);
 	return rc;
 }
+#endif
 
 /* True when name ends with suffix. */
 static int ends_with(const char *name, const char *suffix)

@@ -87,8 +87,10 @@ int cache_remove(struct cache *c, const char *ns, const char *name, struct err *
 int cache_load_all(struct cache_entry **out, size_t *out_n, size_t *out_corrupt, struct cache *c,
                    struct err *err);
 
+#ifdef APPDB_TEST_API
 /* Loads one resource's file: APPDB_ENOTFOUND when there is none. */
 int cache_load(struct cache_entry *out, struct cache *c, const char *ns, const char *name,
                struct err *err);
+#endif
 
 #endif

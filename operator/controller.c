@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "engine.h"
 #include "events.h"
+#include "finalizer.h"
 #include "httpd.h"
 #include "ksecret.h"
 #include "kube_client.h"
@@ -66,62 +67,6 @@ static void handle_deletion(struct worker *w, const struct log_ctx *log, const c
 	}
 	appdb_free(db);
 	field_errs_clear(&errs);
-}
-
-/* 1 when obj lists the disable-on-delete finalizer. */
-static int has_finalizer(json_t *obj)
-{
-	json_t *list = json_object_get(json_object_get(obj, "metadata"), "finalizers"), *v;
-	size_t i;
-
-	json_array_foreach (list, i, v) {
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), FINALIZER_DISABLE_ON_DELETE) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * Adds (add 1) or removes the disable-on-delete finalizer, keeping every
- * other one, with a merge patch conditional on the resourceVersion the
- * store holds (a conflict: the watch brings the newer object and a later
- * reconcile tries again). Returns 0 or a project error.
- */
-static int set_finalizer(struct worker *w, const struct log_ctx *log, const struct appdb *db,
-                         json_t *obj, int add)
-{
-	json_t *cur = json_object_get(json_object_get(obj, "metadata"), "finalizers");
-	json_t *list = json_array(), *patch = NULL, *v;
-	struct err err = {0};
-	size_t i;
-	int rc = APPDB_ENOMEM;
-
-	if (list == NULL)
-		return rc;
-	json_array_foreach (cur, i, v) {
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), FINALIZER_DISABLE_ON_DELETE) != 0 &&
-		    json_array_append(list, v) != 0)
-			goto out;
-	}
-	if (add && json_array_append_new(list, json_string(FINALIZER_DISABLE_ON_DELETE)) != 0)
-		goto out;
-	patch = json_pack("{s:{s:O, s:s?}}", "metadata", "finalizers", list, "resourceVersion",
-	                  db->resource_version);
-	if (patch == NULL)
-		goto out;
-	rc = kube_patch_appdb(NULL, w->kc, db->ns, db->name, patch, &err);
-	if (rc != 0)
-		log_warn(log, "could not %s the finalizer %s: %s", add ? "add" : "remove",
-		         FINALIZER_DISABLE_ON_DELETE, err.msg);
-	else
-		log_info(log, "%s the finalizer %s", add ? "added" : "removed",
-		         FINALIZER_DISABLE_ON_DELETE);
-out:
-	json_decref(patch);
-	json_decref(list);
-	return rc;
 }
 
 /* Sets appdb_instance_up from a run that reached the instance, or could not. */
@@ -193,7 +138,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	 * disabled before the finalizer lets it go.
 	 */
 	engine_set_run_id(w->eng, run_id);
-	disabling = rc == 0 && db->deleting && has_finalizer(it.object);
+	disabling = rc == 0 && db->deleting && finalizer_present(it.object);
 	if (rc != 0) {
 		char *problems = field_errs_join(&errs);
 
@@ -203,8 +148,8 @@ static void reconcile_key(struct worker *w, const char *key)
 		engine_reconcile(&r, w->eng, db, ENGINE_DISABLE);
 	} else {
 		if (!db->deleting && ctl_api_up(c) &&
-		    (db->deletion_policy == DELETION_DISABLE) != has_finalizer(it.object))
-			set_finalizer(w, &log, db, it.object,
+		    (db->deletion_policy == DELETION_DISABLE) != finalizer_present(it.object))
+			finalizer_set(w->kc, &log, db, it.object,
 			              db->deletion_policy == DELETION_DISABLE);
 		engine_reconcile(&r, w->eng, db, ENGINE_APPLY);
 	}
@@ -220,7 +165,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
 	count_ready(c, key, r.ready);
 	if (disabling && (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
-	    set_finalizer(w, &log, db, it.object, 0) != 0)
+	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */
 
 	/* 7. Requeue: transient failures back off; everything is resynced. */

@@ -300,6 +300,7 @@ out:
 	return rc;
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 size_t events_lru_len(struct events_recorder *rec)
 {
 	size_t n;
@@ -309,3 +310,4 @@ size_t events_lru_len(struct events_recorder *rec)
 	pthread_mutex_unlock(&rec->lock);
 	return n;
 }
+#endif

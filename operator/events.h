@@ -63,7 +63,9 @@ int events_emit(struct events_recorder *rec, struct kube_client *kc, json_t *eve
 /* The aggregation key of an event (owned): object, type, reason, message without the run id. */
 char *events_key(json_t *event);
 
+#ifdef APPDB_TEST_API
 /* How many events the LRU holds. */
 size_t events_lru_len(struct events_recorder *rec);
+#endif
 
 #endif

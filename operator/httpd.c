@@ -84,6 +84,7 @@ void httpd_health_beat(struct httpd_health *h, int id)
 	pthread_mutex_unlock(&h->lock);
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 void httpd_health_unregister(struct httpd_health *h, int id)
 {
 	if (id < 0 || id >= HTTPD_MAX_LOOPS)
@@ -92,6 +93,7 @@ void httpd_health_unregister(struct httpd_health *h, int id)
 	h->loops[id].used = 0;
 	pthread_mutex_unlock(&h->lock);
 }
+#endif
 
 void httpd_health_set_ready(struct httpd_health *h, int ready)
 {

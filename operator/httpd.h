@@ -36,8 +36,10 @@ int httpd_health_register(struct httpd_health *h, const char *name, double max_a
 /* Records a beat of loop id. */
 void httpd_health_beat(struct httpd_health *h, int id);
 
+#ifdef APPDB_TEST_API
 /* Stops watching loop id (it ended on purpose). */
 void httpd_health_unregister(struct httpd_health *h, int id);
+#endif
 
 void httpd_health_set_ready(struct httpd_health *h, int ready);
 

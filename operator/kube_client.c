@@ -79,10 +79,12 @@ void kube_client_cancel(struct kube_client *kc)
 	atomic_store(&kc->cancelled, 1);
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 int kube_client_cancelled(struct kube_client *kc)
 {
 	return atomic_load(&kc->cancelled);
 }
+#endif
 
 int kube_code_for_http(long status)
 {

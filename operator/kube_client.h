@@ -43,7 +43,9 @@ void kube_client_set_timeout(struct kube_client *kc, long seconds);
 
 /* Aborts what the client runs and everything it starts later. Any thread. */
 void kube_client_cancel(struct kube_client *kc);
+#ifdef APPDB_TEST_API
 int kube_client_cancelled(struct kube_client *kc);
+#endif
 
 /*
  * One request: method and path (with query), an optional JSON body sent

@@ -127,12 +127,14 @@ void metrics_set_instance_up(struct metrics *m, const char *instance, int up)
 	pthread_mutex_unlock(&m->lock);
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 void metrics_set_workqueue_depth(struct metrics *m, long depth)
 {
 	pthread_mutex_lock(&m->lock);
 	m->depth = depth;
 	pthread_mutex_unlock(&m->lock);
 }
+#endif
 
 void metrics_set_depth_source(struct metrics *m, long (*fn)(void *ctx), void *ctx)
 {

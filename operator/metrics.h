@@ -30,7 +30,9 @@ void metrics_observe_reconcile(struct metrics *m, const char *result, double sec
 void metrics_set_resources(struct metrics *m, long ready, long not_ready);
 void metrics_set_kube_api_up(struct metrics *m, int up);
 void metrics_set_instance_up(struct metrics *m, const char *instance, int up);
+#ifdef APPDB_TEST_API
 void metrics_set_workqueue_depth(struct metrics *m, long depth);
+#endif
 
 /* Read at render time instead of the value set, when given (e.g. workqueue_len). */
 void metrics_set_depth_source(struct metrics *m, long (*fn)(void *ctx), void *ctx);

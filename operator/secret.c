@@ -106,28 +106,6 @@ void secret_clear(struct secret *s)
 	s->username = NULL;
 }
 
-static int dup_or_null(char **out, const char *s)
-{
-	*out = NULL;
-	if (s == NULL)
-		return 0;
-	*out = strdup(s);
-	return *out != NULL ? 0 : APPDB_ENOMEM;
-}
-
-int secret_ref_copy(struct secret_ref *out, const struct secret_ref *src)
-{
-	memset(out, 0, sizeof(*out));
-	out->kind = src->kind;
-	if (dup_or_null(&out->secret_id, src->secret_id) != 0 ||
-	    dup_or_null(&out->ns, src->ns) != 0 || dup_or_null(&out->name, src->name) != 0 ||
-	    dup_or_null(&out->key, src->key) != 0 || dup_or_null(&out->path, src->path) != 0) {
-		secret_ref_clear(out);
-		return APPDB_ENOMEM;
-	}
-	return 0;
-}
-
 void secret_ref_clear(struct secret_ref *ref)
 {
 	free(ref->secret_id);

@@ -94,8 +94,6 @@ void secret_wipe_json(json_t *j);
 /* Wipes and frees the value, version and username; out stays usable. */
 void secret_clear(struct secret *s);
 
-/* Copies src into out (a deep copy); returns 0 or APPDB_ENOMEM. */
-int secret_ref_copy(struct secret_ref *out, const struct secret_ref *src);
 void secret_ref_clear(struct secret_ref *ref);
 
 /* A human description of ref without values: "secretsManager prod/orders/app key password". */

@@ -369,6 +369,7 @@ void workqueue_forget(struct workqueue *q, const char *key)
 	pthread_mutex_unlock(&q->lock);
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 int workqueue_num_requeues(struct workqueue *q, const char *key)
 {
 	struct wq_item *it;
@@ -381,6 +382,7 @@ int workqueue_num_requeues(struct workqueue *q, const char *key)
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }
+#endif
 
 /* Pops the FIFO head into *out (owned copy). Lock held, fifo non-empty. */
 static int pop_locked(struct workqueue *q, char **out)
@@ -436,10 +438,12 @@ int workqueue_get(struct workqueue *q, char **out)
 	return get_common(q, out, 1);
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 int workqueue_try_get(struct workqueue *q, char **out)
 {
 	return get_common(q, out, 0);
 }
+#endif
 
 void workqueue_done(struct workqueue *q, const char *key)
 {
@@ -479,6 +483,7 @@ size_t workqueue_len(struct workqueue *q)
 	return n;
 }
 
+#ifdef APPDB_TEST_API /* the unit tests' view */
 size_t workqueue_delayed_len(struct workqueue *q)
 {
 	size_t n;
@@ -489,3 +494,4 @@ size_t workqueue_delayed_len(struct workqueue *q)
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }
+#endif

@@ -49,8 +49,10 @@ int workqueue_add_rate_limited(struct workqueue *q, const char *key, double *out
 /* Resets the backoff of key. */
 void workqueue_forget(struct workqueue *q, const char *key);
 
+#ifdef APPDB_TEST_API
 /* How many times key was rate-limited since the last forget. */
 int workqueue_num_requeues(struct workqueue *q, const char *key);
+#endif
 
 /*
  * Blocks until a key is ready and hands it out (owned, free it) in *out.
@@ -58,8 +60,10 @@ int workqueue_num_requeues(struct workqueue *q, const char *key);
  */
 int workqueue_get(struct workqueue *q, char **out);
 
+#ifdef APPDB_TEST_API
 /* Like workqueue_get but never blocks: *out NULL when nothing is ready. */
 int workqueue_try_get(struct workqueue *q, char **out);
+#endif
 
 /* Marks key as no longer held; a dirty key is queued again. */
 void workqueue_done(struct workqueue *q, const char *key);
@@ -70,8 +74,10 @@ void workqueue_shutdown(struct workqueue *q);
 /* Keys ready to be handed out (appdb_workqueue_depth). */
 size_t workqueue_len(struct workqueue *q);
 
+#ifdef APPDB_TEST_API
 /* Keys waiting for a delay to run out. */
 size_t workqueue_delayed_len(struct workqueue *q);
+#endif
 
 /* The backoff before jitter for the n-th failure (n >= 1) with these options. */
 double workqueue_backoff(const struct workqueue_opts *opts, int n);
