@@ -348,12 +348,27 @@ class TestCrash(EngineCase):
                 path = self.ws.write(name + ".yaml", docs(
                     secret(name + "-db", {"a": "c-pw-a", "b": "c-pw-b", "c": "c-pw-c"}),
                     appdb(name, users=us, schemas=["public", "s2"])))
+                audit_before = len(self.ws.audit_lines())
                 code, _, err = self.ws.run("reconcile", path, binary=FAILPOINT_OPERATOR,
                                            env={"APPDB_FAILPOINT_KILL_AFTER_STATEMENTS": str(kill_after)})
                 self.assertEqual(code, -signal.SIGKILL, err)
                 code, _, err = self.ws.run("reconcile", path)
                 self.assertEqual(code, 0, err)
                 self.assertEqual(PG.admin_memberships(), [])
+                # The cut run left its intent; the next run wrote it as the cut run's
+                # records (Failed, every action it was about to run), once.
+                cut = [a for a in self.ws.audit_lines()[audit_before:]
+                       if a["resource"] == "team-a/" + name and a["result"] == "Failed"]
+                self.assertEqual(sorted(a["user"] or "" for a in cut),
+                                 sorted([""] + [u for u, _, _, _ in us]), cut)
+                self.assertEqual(len({a["runId"] for a in cut}), 1)
+                self.assertIn("cut before it finished", cut[0]["message"])
+                db_actions = [x for a in cut if a["user"] is None for x in a["actions"]]
+                self.assertTrue(any(x.startswith("create role %s_owner" % name) for x in db_actions),
+                                db_actions)
+                self.assertTrue(any(x.startswith("create database %s" % name) for x in db_actions),
+                                db_actions)
+                self.assertEqual(os.listdir(os.path.join(self.ws.cache, "audit-intent")), [])
                 before = self.ddl()
                 code, _, err = self.ws.run("reconcile", path)
                 self.assertEqual(code, 0, err)
