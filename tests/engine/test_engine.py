@@ -377,6 +377,32 @@ class TestCrash(EngineCase):
                 self.assertTrue(PG.can_login(name + "_app", "c-pw-a", name))
 
 
+    def test_membership_left_by_another_run_is_recorded(self):
+        """A run that gives back a membership another resource's cut run left
+        changed the catalog: Changed, and its audit record names the give-back."""
+        for n in ("lefta", "leftb"):
+            self.ws.write(n + ".yaml", docs(secret(n + "-db", {"a": n + "-pw"}),
+                                            appdb(n, users=[(n + "_app", "readwrite", n + "-db", "a")])))
+        code, _, err = self.ws.run("reconcile")
+        self.assertEqual(code, 0, err)
+        # leftb's run was cut holding its owner role, as the admin takes it.
+        ok, _, e = PG.user_sql(PG.admin, PG.admin_password,
+                               'grant "leftb_owner" to "%s"' % PG.admin, "postgres")
+        self.assertTrue(ok, e)
+        self.assertNotEqual(PG.admin_memberships(), [])
+        audit_before = len(self.ws.audit_lines())
+        code, _, err = self.ws.run("reconcile", os.path.join(self.ws.manifests, "lefta.yaml"))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(PG.admin_memberships(), [])
+        self.assertIn("team-a/lefta: Changed", err)
+        recs = [a for a in self.ws.audit_lines()[audit_before:] if a["user"] is None]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["resource"], "team-a/lefta")
+        self.assertEqual(recs[0]["result"], "Changed")
+        self.assertEqual(recs[0]["actions"],
+                         ["revoke leftb_owner from %s (left by an interrupted run)" % PG.admin])
+
+
 class TestCli(EngineCase):
     def test_config_error_names_line_and_column(self):
         with open(self.ws.config, "a") as f:
