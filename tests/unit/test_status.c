@@ -98,26 +98,41 @@ static void test_patch_and_current(void **state)
 	json_decref(p);
 }
 
+/* A controller context whose store holds team/orders, and a client of the fake API. */
+static void ctl_init(struct ctl *c, struct kube_client **kc)
+{
+	json_t *o =
+	    json_loads("{\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}", 0, NULL);
+	struct err e = {0};
+	char key[STORE_KEY_MAX];
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(store_new(&c->store, NULL), 0);
+	assert_int_equal(metrics_new(&c->metrics), 0);
+	assert_int_equal(store_put(c->store, o, key, sizeof(key)), 1);
+	assert_int_equal(kube_client_new(kc, fake_cfg, &e), 0);
+	json_decref(o);
+}
+
+static void ctl_clear(struct ctl *c, struct kube_client *kc)
+{
+	kube_client_free(kc);
+	store_free(c->store);
+	metrics_free(c->metrics);
+}
+
 static void test_write_retries_a_conflict_and_keeps_when_away(void **state)
 {
 	struct ctl c;
 	struct kube_client *kc = NULL;
 	struct store_status prev = {0};
-	struct err e = {0};
 	struct appdb db = {0};
 	struct run_result r;
 	struct log_ctx log = {"team", "orders", "run-1"};
-	json_t *o = json_loads("{\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}", 0,
-	                       NULL),
-	       *st, *ev;
-	char key[STORE_KEY_MAX];
+	json_t *st, *ev;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_new(&c.store, NULL), 0);
-	assert_int_equal(metrics_new(&c.metrics), 0);
-	assert_int_equal(store_put(c.store, o, key, sizeof(key)), 1);
-	assert_int_equal(kube_client_new(&kc, fake_cfg, &e), 0);
+	ctl_init(&c, &kc);
 	db.ns = "team";
 	db.name = "orders";
 	db.generation = 2;
@@ -146,10 +161,7 @@ static void test_write_retries_a_conflict_and_keeps_when_away(void **state)
 	assert_int_equal(json_array_size(st), 1);
 	json_decref(st);
 	json_decref(ev);
-	kube_client_free(kc);
-	store_free(c.store);
-	metrics_free(c.metrics);
-	json_decref(o);
+	ctl_clear(&c, kc);
 }
 
 /*
@@ -162,22 +174,14 @@ static void test_write_answer_not_the_object(void **state)
 	struct ctl c;
 	struct kube_client *kc = NULL;
 	struct store_status prev = {0};
-	struct err e = {0};
 	struct appdb db = {0};
 	struct run_result r;
 	struct log_ctx log = {"team", "orders", "run-1"};
-	json_t *o = json_loads("{\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}", 0,
-	                       NULL),
-	       *st, *ev;
-	char key[STORE_KEY_MAX];
+	json_t *st, *ev;
 	int mode;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_new(&c.store, NULL), 0);
-	assert_int_equal(metrics_new(&c.metrics), 0);
-	assert_int_equal(store_put(c.store, o, key, sizeof(key)), 1);
-	assert_int_equal(kube_client_new(&kc, fake_cfg, &e), 0);
+	ctl_init(&c, &kc);
 	db.ns = "team";
 	db.name = "orders";
 	db.generation = 2;
@@ -198,10 +202,7 @@ static void test_write_answer_not_the_object(void **state)
 	assert_int_equal(status_write(&c, kc, &log, "team/orders", &db, &prev, &r), 0);
 	assert_true(ctl_api_up(&c));
 	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 0);
-	kube_client_free(kc);
-	store_free(c.store);
-	metrics_free(c.metrics);
-	json_decref(o);
+	ctl_clear(&c, kc);
 }
 
 int main(void)
