@@ -25,21 +25,36 @@ static double retry_delay(int n)
 	                      (double)rand() / RAND_MAX);
 }
 
+/* Logged one by one per list or watch; past that only counted. */
+#define REFUSED_LOGGED 5
+
+/*
+ * Whether obj may go into the store; anything else is refused with a log
+ * line (what: where it came from; *refused counts them). 0 or APPDB_EINVAL.
+ */
+static int check(json_t *obj, const char *what, size_t *refused)
+{
+	struct err err = {0};
+
+	if (store_check_object(obj, &err) == 0)
+		return 0;
+	if ((*refused)++ < REFUSED_LOGGED)
+		log_warn(NULL, "refused %s: %s", what, err.msg);
+	return APPDB_EINVAL;
+}
+
 /*
  * Records obj when it is an AppDatabase and queues it when it needs a
- * reconcile; anything else is refused with a log line (what: where it came
- * from). Returns 0, or APPDB_EINVAL when refused.
+ * reconcile; anything else is refused (check). 0, or APPDB_EINVAL when
+ * refused.
  */
-static int put(struct ctl *c, json_t *obj, const char *what)
+static int put(struct ctl *c, json_t *obj, const char *what, size_t *refused)
 {
 	char key[STORE_KEY_MAX];
-	struct err err = {0};
 	int rc;
 
-	if (store_check_object(obj, &err) != 0) {
-		log_warn(NULL, "refused %s: %s", what, err.msg);
+	if (check(obj, what, refused) != 0)
 		return APPDB_EINVAL;
-	}
 	rc = store_put(c->store, obj, key, sizeof(key));
 	if (rc < 0)
 		log_error(NULL, "out of memory keeping an AppDatabase");
@@ -60,21 +75,18 @@ static int on_watch_event(void *ctx, enum kube_event_type type, json_t *obj)
 	struct watcher *w = ctx;
 	const char *rv = jfield_str2(obj, "metadata", "resourceVersion");
 	char key[STORE_KEY_MAX];
-	struct err err = {0};
 
 	httpd_health_beat(w->ctl->health, w->health_id);
 	switch (type) {
 	case KUBE_EVENT_ADDED:
 	case KUBE_EVENT_MODIFIED:
 		/* A refused object's resourceVersion is not taken either. */
-		if (put(w->ctl, obj, "a watch event") != 0)
+		if (put(w->ctl, obj, "a watch event", &w->refused) != 0)
 			return ctl_stopping(w->ctl) ? 1 : 0;
 		break;
 	case KUBE_EVENT_DELETED:
-		if (store_check_object(obj, &err) != 0) {
-			log_warn(NULL, "refused a watch event: %s", err.msg);
+		if (check(obj, "a watch event", &w->refused) != 0)
 			return ctl_stopping(w->ctl) ? 1 : 0;
-		}
 		store_key_of(key, sizeof(key), obj);
 		delete_key(w->ctl, key);
 		break;
@@ -152,10 +164,8 @@ static int relist(struct watcher *w, struct err *err)
 	json_array_foreach (list.items, i, obj) {
 		char k[STORE_KEY_MAX];
 
-		if (put(c, obj, "an item of the AppDatabase list") != 0) {
-			refused++;
+		if (put(c, obj, "an item of the AppDatabase list", &refused) != 0)
 			continue;
-		}
 		store_key_of(k, sizeof(k), obj);
 		keys_add(&seen, k);
 	}
@@ -231,7 +241,10 @@ void *watch_loop(void *arg)
 		opts.ns = w->ns;
 		opts.resource_version = w->rv;
 		opts.timeout_seconds = WATCH_TIMEOUT_SECONDS;
+		w->refused = 0;
 		rc = kube_watch_appdbs(w->kc, &opts, on_watch_event, w, &err);
+		if (w->refused > REFUSED_LOGGED)
+			log_warn(NULL, "the watch brought %zu refused event(s)", w->refused);
 		if (ctl_stopping(c))
 			break;
 		if (rc == 0) {
