@@ -30,16 +30,23 @@ class DbOutageDrill(Drill):
         self.thaw()
         super().tearDown()
 
-    def server_pids(self):
+    def master_pid(self):
         with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
-            master = int(f.readline())
-        kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-        return [master] + [int(p) for p in kids.split()]
+            return int(f.readline())
 
     def freeze(self):
-        self.frozen = self.server_pids()
-        for p in self.frozen:
-            os.kill(p, signal.SIGSTOP)
+        # The postmaster first, so that it forks no backend after the list of
+        # its children; a child may still end between the list and its signal.
+        master = self.master_pid()
+        os.kill(master, signal.SIGSTOP)
+        self.frozen = [master]
+        kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+        for p in (int(k) for k in kids.split()):
+            try:
+                os.kill(p, signal.SIGSTOP)
+                self.frozen.append(p)
+            except ProcessLookupError:
+                pass
 
     def thaw(self):
         for p in getattr(self, "frozen", []):
