@@ -20,7 +20,7 @@
 
 #define INTENT_DIR "audit-intent"
 #define INTENT_MAX (4L << 20)
-/* How much of the trail's end is searched for a run's own records. */
+/* How much of the trail's end is searched for the records a run wrote before it died. */
 #define TAIL_MAX (1L << 20)
 
 struct audit {
@@ -202,26 +202,44 @@ int audit_intent_write(struct audit_intent **io, struct audit *a, const char *ru
 	return rc;
 }
 
-/* 1 when the end of the trail already holds records of run_id (it died after writing them). */
-static int recorded(struct audit *a, const char *run_id)
+/*
+ * The users (JSON null as "") whose records of run_id the end of the trail
+ * already holds: its process died while writing them. A new object used as
+ * a set, or NULL on no memory.
+ */
+static json_t *recorded_users(struct audit *a, const char *run_id)
 {
-	char needle[160], *buf = NULL;
+	char needle[160], *buf = NULL, *p, *end, *nl;
+	json_t *users = json_object();
 	struct stat st;
 	off_t from;
 	ssize_t n;
-	int fd, found = 0;
+	int fd;
 
 	snprintf(needle, sizeof(needle), "\"runId\":\"%s\"", run_id);
-	if (a->path == NULL || (fd = open(a->path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
+	if (users == NULL || a->path == NULL || (fd = open(a->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return users;
 	if (fstat(fd, &st) == 0 && (buf = malloc(TAIL_MAX)) != NULL) {
 		from = st.st_size > TAIL_MAX ? st.st_size - TAIL_MAX : 0;
 		n = pread(fd, buf, (size_t)(st.st_size - from), from);
-		found = n > 0 && memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
+		for (p = buf, end = buf + (n > 0 ? n : 0); p < end; p = nl + 1) {
+			json_t *rec;
+			const char *user;
+
+			if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+				nl = end;
+			if (memmem(p, (size_t)(nl - p), needle, strlen(needle)) == NULL)
+				continue;
+			rec = json_loadb(p, (size_t)(nl - p), 0, NULL);
+			user = json_string_value(json_object_get(rec, "user"));
+			if (rec != NULL)
+				json_object_set_new(users, user != NULL ? user : "", json_true());
+			json_decref(rec);
+		}
 	}
 	free(buf);
 	close(fd);
-	return found;
+	return users;
 }
 
 /* The records of the last complete line of an intent (new reference), or NULL. */
@@ -249,7 +267,8 @@ static int complete_one(struct audit *a, const char *name)
 	char *path = NULL, *text = NULL, run_id[128];
 	size_t len = 0, nlen = strlen(name), i;
 	struct err err = {0};
-	json_t *records = NULL, *rec;
+	json_t *records = NULL, *rec, *done_users = NULL;
+	size_t written = 0;
 	int fd = -1, done = 0;
 
 	if (nlen <= 6 || nlen - 6 >= sizeof(run_id) || strcmp(name + nlen - 6, ".jsonl") != 0)
@@ -263,14 +282,22 @@ static int complete_one(struct audit *a, const char *name)
 		goto out;
 	if (fdio_read_file(&text, &len, path, INTENT_MAX, &err) == 0)
 		records = last_records(text, len);
-	if (records != NULL && !recorded(a, run_id)) {
+	if (records != NULL && (done_users = recorded_users(a, run_id)) != NULL) {
 		json_array_foreach (records, i, rec) {
-			if (json_is_object(rec) && audit_write(a, rec, &err) != 0)
+			const char *user = json_string_value(json_object_get(rec, "user"));
+
+			/* Cut while writing its own records: only those it did not write. */
+			if (!json_is_object(rec) ||
+			    json_object_get(done_users, user != NULL ? user : "") != NULL)
+				continue;
+			if (audit_write(a, rec, &err) != 0)
 				log_error(NULL, "could not write the audit record of run %s: %s",
 				          run_id, err.msg);
+			written++;
 		}
-		log_warn(NULL, "run %s was cut before it finished: wrote its audit records",
-		         run_id);
+		if (written > 0)
+			log_warn(NULL, "run %s was cut before it finished: wrote its audit records",
+			         run_id);
 	}
 	unlink(path);
 	done = 1;
@@ -280,6 +307,7 @@ out:
 	if (text != NULL)
 		dynbuf_wipe_free(text, len);
 	json_decref(records);
+	json_decref(done_users);
 	free(path);
 	return done;
 }

@@ -114,8 +114,12 @@ static void run_in_child(const char *run, int finish, int cut_last_line)
 			json_t *rec;
 			size_t i;
 
-			json_array_foreach (r2, i, rec)
+			/* finish 2: killed between the database's record and the user's. */
+			json_array_foreach (r2, i, rec) {
+				if (finish == 2 && i == 1)
+					_exit(0);
 				audit_write(a, rec, &e);
+			}
 			audit_intent_done(in);
 			audit_close(a);
 		}
@@ -159,6 +163,32 @@ static void test_finished_run_leaves_nothing(void **state)
 	audit_close(a);
 }
 
+/* Killed while writing its own records: the next process writes only the missing ones. */
+static void test_cut_between_own_records(void **state)
+{
+	struct audit *a = NULL;
+	struct err e = {0};
+	char path[128], line[4096];
+	int failed = 0;
+	FILE *f;
+
+	(void)state;
+	run_in_child("run4", 2, 0);
+	assert_int_equal(records_of("run4"), 1);
+	assert_int_equal(audit_open(&a, dir, 0, &e), 0);
+	audit_close(a);
+	assert_int_equal(records_of("run4"), 2);
+	assert_int_equal(intents(), 0);
+	/* The database's record is the run's own; the user's comes from the intent. */
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		failed += strstr(line, "\"runId\":\"run4\"") != NULL &&
+		          strstr(line, "\"user\":\"orders_app\"") != NULL;
+	fclose(f);
+	assert_int_equal(failed, 1);
+}
+
 static void test_live_run_left_alone(void **state)
 {
 	struct audit *a = NULL, *b = NULL;
@@ -196,6 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cut_run_completed_once),
 	    cmocka_unit_test(test_finished_run_leaves_nothing),
+	    cmocka_unit_test(test_cut_between_own_records),
 	    cmocka_unit_test(test_live_run_left_alone),
 	};
 
