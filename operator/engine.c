@@ -375,6 +375,13 @@ static json_t *audit_record(struct rec *r, const char *user, int intent)
 	    r->db->db_name, "user", user, "actions", actions, "result",
 	    run_result_name(intent ? RESULT_FAILED : o->result), "reason",
 	    intent ? REASON_PROVISIONING_FAILED : o->reason, "approvedBy", r->db->approved_by);
+	/* For the report: when the run began, and whether the build id is the resource's own. */
+	if (rec != NULL) {
+		json_object_set_new(rec, "startedAt", json_string(o->started_at));
+		json_object_set_new(
+		    rec, "buildIdFrom",
+		    json_string(r->db->build_id != NULL ? "annotation" : "operator"));
+	}
 	if (rec != NULL && intent)
 		json_object_set_new(rec, "message", json_string(INTENT_MESSAGE));
 	else if (rec != NULL && o->message != NULL && o->result != RESULT_CHANGED &&
