@@ -86,6 +86,11 @@ int kube_client_cancelled(struct kube_client *kc)
 }
 #endif
 
+int kube_client_answered(const struct kube_client *kc)
+{
+	return kc->answered;
+}
+
 int kube_code_for_http(long status)
 {
 	if (status >= 200 && status < 300)
@@ -313,6 +318,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 
 	if (out != NULL)
 		*out = NULL;
+	kc->answered = 0;
 	dynbuf_init(&st.body, BODY_MAX);
 	kube_path_only(what, sizeof(what), path);
 	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL)
@@ -355,6 +361,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 			goto out;
 		}
 		curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &status);
+		kc->answered = status != 0;
 		/* A 401 may mean a rotated token or an expired exec credential: retry once. */
 		if (status == 401 && attempt == 0) {
 			kube_config_invalidate(kc->cfg);

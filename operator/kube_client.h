@@ -48,6 +48,14 @@ int kube_client_cancelled(struct kube_client *kc);
 #endif
 
 /*
+ * 1 when the client's last request (not a watch) got an HTTP answer, of
+ * any status or body; 0 when the API could not be reached (connection,
+ * TLS, timeout). A failed write the API answered is worth a retry with
+ * backoff; one that never reached it waits for the API to come back.
+ */
+int kube_client_answered(const struct kube_client *kc);
+
+/*
  * One request: method and path (with query), an optional JSON body sent
  * with content_type (NULL: application/json). *out (may be NULL to drop
  * it) receives the decoded answer, or NULL for an empty one.

@@ -45,7 +45,7 @@ int outbox_flush(struct ctl *c, struct kube_client *kc, const struct log_ctx *lo
 		    key, err.msg);
 	json_decref(status);
 	json_decref(events);
-	return rc;
+	return rc != 0 && kube_client_answered(kc) ? rc : 0;
 }
 
 int outbox_run_event(struct ctl *c, struct kube_client *kc, const struct log_ctx *log,
@@ -76,6 +76,8 @@ int outbox_run_event(struct ctl *c, struct kube_client *kc, const struct log_ctx
 		log_warn(log, "could not send the Event for %s (%s); kept to send later", key,
 		         err.msg);
 		store_keep(c->store, log, key, STORE_EVENTS, ev);
+		if (!kube_client_answered(kc))
+			rc = 0; /* the list that finds the API back sends it */
 	}
 	json_decref(ev);
 	return rc;

@@ -27,10 +27,12 @@ int status_current(const struct run_result *r, long long generation,
  * Writes the status of run r for db (borrowed); prev is what the store
  * holds of it. On a conflict it re-reads the object and retries; when the
  * API cannot take it (or answers with something that is not the object),
- * it is kept in the outbox and the code is returned: the caller retries
- * the key with backoff. A written status supersedes the kept ones, which
- * are dropped. Returns 0 when written, not needed, or final (the object
- * is gone, the API refused it).
+ * it is kept in the outbox; when the API answered, the code is returned:
+ * the caller retries the key with backoff (when it could not be reached,
+ * the list that finds it back sends what is kept). A written status
+ * supersedes the kept ones, which are dropped. Returns 0 when written, not
+ * needed, kept for the API's return, or final (the object is gone, the
+ * API refused it).
  */
 int status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,
                  const struct appdb *db, const struct store_status *prev,
