@@ -250,10 +250,16 @@ static void load_allowed_namespaces(struct cfgload *c, struct instance_config *i
 static void load_instance(struct cfgload *c, struct instance_config *in, const char *name,
                           json_t *v, const struct config *cfg)
 {
-	static const char *const keys[] = {
-	    "host",        "port",  "adminDatabase",           "sslMode",
-	    "sslRootCert", "admin", "statementTimeoutSeconds", "allowedNamespaces",
-	    NULL};
+	static const char *const keys[] = {"host",
+	                                   "port",
+	                                   "adminDatabase",
+	                                   "sslMode",
+	                                   "sslRootCert",
+	                                   "admin",
+	                                   "statementTimeoutSeconds",
+	                                   "allowedNamespaces",
+	                                   "allowConnectionSecrets",
+	                                   NULL};
 	static const char *const admin_keys[] = {"user", "passwordFrom", "iamAuth", NULL};
 	static const char *const ssl_modes[] = {"disable",   "allow",       "prefer", "require",
 	                                        "verify-ca", "verify-full", NULL};
@@ -280,6 +286,7 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	in->ssl_root_cert = str_field(c, v, path, "sslRootCert", NULL, 0);
 	in->statement_timeout_seconds =
 	    int_field(c, v, path, "statementTimeoutSeconds", 60, 1, 86400);
+	in->allow_connection_secrets = bool_field(c, v, path, "allowConnectionSecrets", 0);
 	for (m = ssl_modes; in->ssl_mode != NULL && *m != NULL; m++)
 		ok |= strcmp(*m, in->ssl_mode) == 0;
 	if (in->ssl_mode != NULL && !ok) {

@@ -31,6 +31,7 @@ struct instance_config {
 	int statement_timeout_seconds;    /* every statement of every session; default 60 */
 	char **allowed_namespaces;        /* names or globs (team-*); none: every namespace */
 	size_t n_allowed_namespaces;
+	int allow_connection_secrets; /* spec.connection.secret may be written (DESIGN 11.4) */
 };
 
 struct leader_config {

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "cache.h"
 #include "clock.h"
+#include "connection.h"
 #include "ctl.h"
 #include "engine.h"
 #include "events.h"
@@ -102,7 +103,8 @@ static void count_ready(struct ctl *c, const char *key, const struct appdb *db,
 		counts[i] = rc[i].count;
 	}
 	metrics_set_reason_count(c->metrics, names, counts, n);
-	if (r->ready && !db->deleting && store_first_ready(c->store, key, db->generation, &seconds))
+	if (r->ready && !r->paused && !db->deleting &&
+	    store_first_ready(c->store, key, db->generation, &seconds))
 		metrics_observe_time_to_ready(c->metrics, seconds);
 }
 
@@ -180,8 +182,16 @@ static void reconcile_key(struct worker *w, const char *key)
 	if (kept)
 		r.retryable = 1;
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
+	/* Paused: nothing was checked, so the last readiness stands (and the finalizer). */
+	if (r.paused)
+		r.ready = status_ready(&it.status);
 	count_ready(c, key, db, &r);
-	if (disabling && (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
+	/* 6a. The objects applications connect with (spec.connection), after a Ready run. */
+	if (rc == 0 && r.ready && !r.paused && !db->deleting && ctl_api_up(c) &&
+	    connection_sync(c, w->kc, &w->resolver, &log, db, run_id) != 0)
+		r.retryable = 1;
+	if (disabling && !r.paused &&
+	    (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
 	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */
 

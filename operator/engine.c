@@ -204,6 +204,17 @@ static int step_validate(struct rec *r)
 	return rc;
 }
 
+/* Paused (annotation db.platform.dev/paused): no SQL, no connection, nothing read. */
+static int step_pause(struct rec *r)
+{
+	if (!r->db->paused)
+		return 0;
+	r->out->paused = 1;
+	return rec_outcome(r, RESULT_UNCHANGED, REASON_PAUSED,
+	                   "paused by the annotation " ANNOTATION_PAUSED "; no SQL runs until it "
+	                   "is removed");
+}
+
 static int step_instance(struct rec *r)
 {
 	r->inst = config_instance(r->eng->cfg, r->db->instance);
@@ -266,7 +277,7 @@ static int read_secret(struct rec *r, struct secret *out, const struct secret_re
 static int step_secrets(struct rec *r)
 {
 	size_t i;
-	int rc;
+	int rc, alternating;
 
 	if (!r->inst->iam_auth) {
 		rc = read_secret(r, &r->admin_pw, &r->inst->admin_password, r->inst->admin_user,
@@ -278,9 +289,15 @@ static int step_secrets(struct rec *r)
 	for (i = 0; r->mode != ENGINE_DISABLE && i < r->db->n_users; i++) {
 		char what[128];
 
+		if (r->db->users[i].password_from.kind == SECRET_NONE)
+			continue; /* adopt: the role keeps the password it has */
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
+		/* alternating: the secret may name <name> or <name>_clone */
+		alternating = r->db->users[i].rotation == ROTATION_ALTERNATING;
 		rc = read_secret(r, &r->user_pw[i], &r->db->users[i].password_from,
-		                 r->db->users[i].name, what);
+		                 alternating ? NULL : r->db->users[i].name, what);
+		if (rc == 0 && alternating)
+			rc = rec_check_username(r, i);
 		if (rc != 0)
 			return rc;
 	}
@@ -293,6 +310,7 @@ static const struct step {
 	const char *name;
 	int (*run)(struct rec *r);
 } STEPS[] = {
+    {"pause", step_pause},
     {"validate", step_validate},
     {"resolve instance", step_instance},
     {"environment gate", step_environment},
@@ -302,6 +320,7 @@ static const struct step {
     {"lock", step_lock},
     {"observe", step_observe},
     {"guardrails", step_guardrails},
+    {"adoption", step_adopt},
     {"stale memberships", step_stale_memberships},
     {"observe database", step_observe_database},
     {"check passwords", step_passwords},
@@ -403,10 +422,13 @@ static json_t *audit_records(struct rec *r, int intent)
 	json_t *all = json_array(), *rec;
 	size_t i;
 
-	for (i = 0; all != NULL && i <= r->db->n_users + r->desired.n_retired; i++) {
-		const char *user = i == 0                ? NULL
-		                   : i <= r->db->n_users ? r->db->users[i - 1].name
-		                                         : r->retired[i - 1 - r->db->n_users];
+	/* the database; the spec's users; alternating clones; retired roles */
+	for (i = 0; all != NULL && i <= r->db->n_users + r->n_clones + r->desired.n_retired; i++) {
+		size_t n = r->db->n_users, k = r->n_clones;
+		const char *user = i == 0       ? NULL
+		                   : i <= n     ? r->db->users[i - 1].name
+		                   : i <= n + k ? r->dusers[i - 1].name
+		                                : r->retired[i - 1 - n - k];
 
 		if (i > 0 && user == NULL)
 			continue;
@@ -557,6 +579,7 @@ static void run_finish(struct rec *r)
 		secret_clear(&r->user_pw[i]);
 	free(r->user_pw);
 	free(r->dusers);
+	rec_alternating_clear(r);
 	free(r->retired);
 	observed_clear(&r->obs);
 	plan_clear(&r->plan);

@@ -18,7 +18,7 @@ static int build_desired(struct rec *r)
 	size_t i;
 
 	snprintf(r->resource, sizeof(r->resource), "%s/%s", db->ns, db->name);
-	r->dusers = calloc(db->n_users + 1, sizeof(*r->dusers));
+	r->dusers = calloc(2 * db->n_users + 1, sizeof(*r->dusers)); /* room for clones */
 	if (r->dusers == NULL)
 		return APPDB_ENOMEM;
 	for (i = 0; i < db->n_users; i++) {
@@ -27,6 +27,8 @@ static int build_desired(struct rec *r)
 		r->dusers[i].conn_limit = db->users[i].connection_limit;
 		r->dusers[i].password_version = r->user_pw[i].version;
 	}
+	if (rec_alternating_desired(r) != 0)
+		return APPDB_ENOMEM;
 	r->desired.resource = r->resource;
 	r->desired.uid = db->uid;
 	r->desired.db_name = db->db_name;
@@ -34,9 +36,10 @@ static int build_desired(struct rec *r)
 	r->desired.schemas = (const char *const *)db->schemas;
 	r->desired.n_schemas = db->n_schemas;
 	r->desired.users = r->dusers;
-	r->desired.n_users = r->mode == ENGINE_DISABLE ? 0 : db->n_users;
+	r->desired.n_users = r->mode == ENGINE_DISABLE ? 0 : db->n_users + r->n_clones;
 	r->desired.now = r->out->started_at;
 	r->desired.disabling = r->mode == ENGINE_DISABLE;
+	r->desired.adopt = db->adopt;
 	return 0;
 }
 
@@ -66,7 +69,8 @@ static int find_retired(struct rec *r)
 		int m = plan_marker_match(role->comment, &r->desired, NULL);
 
 		if ((m == 1 || m == 2) && strcmp(role->name, r->db->owner) != 0 &&
-		    (r->mode == ENGINE_DISABLE || !in_spec(r->db, role->name)))
+		    (r->mode == ENGINE_DISABLE ||
+		     (!in_spec(r->db, role->name) && !rec_is_clone(r, role->name))))
 			r->retired[r->desired.n_retired++] = role->name;
 	}
 	r->desired.retired = r->retired;
@@ -110,7 +114,7 @@ int step_guardrails(struct rec *r)
 		if (role == NULL)
 			continue;
 		m = plan_marker_match(role->comment, &r->desired, NULL);
-		if (m == 0)
+		if (m == 0 && !r->db->adopt) /* with adopt, step_adopt decides */
 			return rec_outcome(r, RESULT_BLOCKED, REASON_ROLE_NOT_MANAGED,
 			                   "role %s exists and is not managed by appdb-operator",
 			                   name);
@@ -118,7 +122,7 @@ int step_guardrails(struct rec *r)
 			return rec_outcome(r, RESULT_BLOCKED, REASON_ROLE_CLAIMED,
 			                   "role %s belongs to another AppDatabase", name);
 	}
-	return 0;
+	return rec_alternating_guardrails(r);
 }
 
 /*
@@ -239,8 +243,12 @@ int step_passwords(struct rec *r)
 		struct err err = {0};
 		int ok = 0;
 
-		if (role == NULL)
-			continue; /* created with its password */
+		if (r->db->users[i].rotation == ROTATION_ALTERNATING) {
+			rec_alternating_passwords(r, i);
+			continue;
+		}
+		if (role == NULL || r->db->users[i].password_from.kind == SECRET_NONE)
+			continue; /* created with its password, or its password is kept */
 		if (u->password_version != NULL) {
 			json_t *c = json_loads(role->comment, 0, NULL);
 			const char *pv = json_string_value(json_object_get(c, "passwordVersion"));

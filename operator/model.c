@@ -6,6 +6,7 @@
 #include "model.h"
 
 #include "jfield.h"
+#include "model_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +138,12 @@ static int get_string(char **out, struct field_errs *errs, json_t *obj, const ch
 }
 
 /* Returns obj[key] when it is an object; reports a wrong type or absence. */
+int model_get_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
+                     const char *key, int required)
+{
+	return get_string(out, errs, obj, path, key, required);
+}
+
 static json_t *get_object(struct field_errs *errs, json_t *obj, const char *path, const char *key,
                           int required)
 {
@@ -203,8 +210,8 @@ static void decode_password_from(struct secret_ref *ref, struct field_errs *errs
 
 static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *uj, size_t i)
 {
-	static const char *const user_keys[] = {"name", "access", "connectionLimit", "passwordFrom",
-	                                        NULL};
+	static const char *const user_keys[] = {"name",         "access",   "connectionLimit",
+	                                        "passwordFrom", "rotation", NULL};
 	char path[64];
 	char f[96];
 	char *access = NULL;
@@ -240,11 +247,40 @@ static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *u
 		else
 			u->connection_limit = (int)json_integer_value(cl);
 	}
-	pf = get_object(errs, uj, path, "passwordFrom", 1);
+	/* Required unless spec.adopt: validate.c says so, knowing the whole spec. */
+	pf = get_object(errs, uj, path, "passwordFrom", 0);
 	if (pf != NULL) {
 		snprintf(f, sizeof(f), "%s.passwordFrom", path);
 		decode_password_from(&u->password_from, errs, pf, f);
 	}
+	model_decode_rotation(u, errs, uj, path);
+}
+
+/* The paused annotation: "true" pauses, "false" (or none) does not; nothing else is meant. */
+static void decode_paused(struct appdb *db, struct field_errs *errs, json_t *ann)
+{
+	const char *v = json_string_value(json_object_get(ann, ANNOTATION_PAUSED));
+
+	if (v == NULL)
+		return;
+	if (strcmp(v, "true") == 0)
+		db->paused = 1;
+	else if (strcmp(v, "false") != 0)
+		field_errs_add(errs, "metadata.annotations[" ANNOTATION_PAUSED "]",
+		               "must be \"true\" or \"false\"");
+}
+
+/* Reads spec.adopt, a boolean. */
+static void decode_adopt(struct appdb *db, struct field_errs *errs, json_t *spec)
+{
+	json_t *v = json_object_get(spec, "adopt");
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_boolean(v))
+		field_errs_add(errs, "spec.adopt", "must be a boolean, not %s", type_name(v));
+	else
+		db->adopt = json_is_true(v);
 }
 
 /* Reads metadata: name, namespace, uid, generation, annotations. */
@@ -287,12 +323,13 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 	get_string(&db->approved_generation, errs, ann, "metadata.annotations",
 	           ANNOTATION_APPROVED_GENERATION, 0);
 	get_string(&db->approved_by, errs, ann, "metadata.annotations", ANNOTATION_APPROVED_BY, 0);
+	decode_paused(db, errs, ann);
 }
 
 static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 {
-	static const char *const spec_keys[] = {"instance", "database",       "schemas",
-	                                        "users",    "deletionPolicy", NULL};
+	static const char *const spec_keys[] = {"instance",       "database",   "schemas", "users",
+	                                        "deletionPolicy", "connection", "adopt",   NULL};
 	static const char *const database_keys[] = {"name", "owner", NULL};
 	json_t *dbj, *schemas, *users, *v;
 	char *policy = NULL;
@@ -307,6 +344,8 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 			field_errs_add(errs, "spec.deletionPolicy", "must be Retain or Disable");
 	}
 	free(policy);
+	model_decode_connection(db, errs, spec);
+	decode_adopt(db, errs, spec);
 	dbj = get_object(errs, spec, "spec", "database", 1);
 	if (dbj != NULL) {
 		check_known(errs, "spec.database", dbj, database_keys);
@@ -434,5 +473,7 @@ void appdb_free(struct appdb *db)
 		secret_ref_clear(&db->users[i].password_from);
 	}
 	free(db->users);
+	free(db->connection_configmap);
+	free(db->connection_secret);
 	free(db);
 }

@@ -25,6 +25,8 @@
 #define ANNOTATION_BUILD_ID "db.platform.dev/build-id"
 #define ANNOTATION_APPROVED_GENERATION "db.platform.dev/approved-generation"
 #define ANNOTATION_APPROVED_BY "db.platform.dev/approved-by"
+/* "true": no SQL at all for the resource until the annotation goes (DESIGN 11.2). */
+#define ANNOTATION_PAUSED "db.platform.dev/paused"
 
 enum access { ACCESS_READONLY = 0, ACCESS_READWRITE, ACCESS_OWNER };
 
@@ -36,11 +38,20 @@ enum deletion_policy {
 
 #define FINALIZER_DISABLE_ON_DELETE "db.platform.dev/disable-on-delete"
 
+/* users[].rotation: how a Secrets Manager rotation reaches the role (DESIGN 11.3). */
+enum rotation {
+	ROTATION_SINGLE = 0,  /* one role; the current version's password is set on it */
+	ROTATION_ALTERNATING, /* <name> and <name>_clone; the version's username says which */
+};
+
+#define ROTATION_CLONE_SUFFIX "_clone"
+
 struct appdb_user {
 	char *name;
 	enum access access;
-	int connection_limit; /* -1: none */
-	struct secret_ref password_from;
+	int connection_limit;            /* -1: none */
+	struct secret_ref password_from; /* kind SECRET_NONE: left out (adopt only) */
+	enum rotation rotation;
 };
 
 struct appdb {
@@ -53,6 +64,7 @@ struct appdb {
 	char *approved_generation; /* annotation (raw text) or NULL */
 	char *approved_by;         /* annotation or NULL */
 	int deleting;              /* metadata.deletionTimestamp is set */
+	int paused;                /* annotation db.platform.dev/paused is "true" */
 
 	char *instance;
 	char *db_name;
@@ -62,6 +74,9 @@ struct appdb {
 	struct appdb_user *users;
 	size_t n_users;
 	enum deletion_policy deletion_policy;
+	char *connection_configmap; /* spec.connection.configMap or NULL */
+	char *connection_secret;    /* spec.connection.secret or NULL */
+	int adopt; /* spec.adopt: unmarked roles and the database may be taken over */
 };
 
 /* A list of "field: message" problems found in one resource. */

@@ -52,12 +52,6 @@ static char *array_literal(const char *const *names, size_t n)
 	"'pg_authid'), "                                                                           \
 	"                                       '{\"managedBy\":\"appdb-operator\"')) "
 
-/* A usable membership (SET or INHERIT; from 16 an ADMIN-only grant is none). */
-#define USABLE(am)                                                                                 \
-	"(coalesce((pg_catalog.to_jsonb(" am ") OPERATOR(pg_catalog.->>) 'set_option')"            \
-	"::pg_catalog.bool, true) OR coalesce((pg_catalog.to_jsonb(" am                            \
-	") OPERATOR(pg_catalog.->>) 'inherit_option')::pg_catalog.bool, true))"
-
 static const char OBSERVE_ADMIN_SQL[] =
     "WITH " MINE_CTE
     "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, r.rolname, "

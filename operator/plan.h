@@ -77,6 +77,7 @@ struct desired {
 	size_t n_retired;
 	const char *now; /* RFC 3339, for a retired role's marker ("retiredAt") */
 	int disabling;   /* deletionPolicy Disable: users is empty, every login role retired */
+	int adopt;       /* spec.adopt: an unmarked role or database is adopted, not refused */
 };
 
 enum action_kind {

@@ -27,7 +27,7 @@ static struct desired desired(void)
 {
 	struct desired d = {
 	    "team-a/shop",          "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
-	    "2026-12-01T00:00:00Z", 0};
+	    "2026-12-01T00:00:00Z", 0,       0};
 
 	return d;
 }
@@ -310,6 +310,62 @@ static void test_roles_and_markers(void **state)
 	observed_clear(&o);
 }
 
+/*
+ * spec.adopt: roles and a database without any marker are adopted, each an
+ * "adopt ..." action that writes this resource's marker; a role whose
+ * marker is ours but out of date is only marked again, and nothing is
+ * created for what exists. Without adopt the same comments are "mark".
+ */
+static void test_adoption(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	static const char *const want[] = {
+	    "adopt role shop_owner", "adopt role app",      "mark role ro as managed",
+	    "adopt role mig",        "adopt database shop", NULL,
+	};
+	static const char *const want_no_adopt[] = {
+	    "mark role shop_owner as managed", "mark role app as managed",
+	    "mark role ro as managed",         "mark role mig as managed",
+	    "mark database shop as managed",   NULL,
+	};
+	char *marker;
+	size_t i;
+
+	(void)state;
+	full_observed(&o, &d);
+	/* Made by hand: no comment, a person's comment, a comment that is not JSON. */
+	free(o.roles[0].comment);
+	o.roles[0].comment = NULL;
+	free(o.roles[1].comment);
+	o.roles[1].comment = strdup("{\"note\":\"made by hand\"}");
+	free(o.roles[2].comment);
+	o.roles[2].comment = strdup("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/"
+	                            "shop\",\"uid\":\"old\"}");
+	free(o.roles[3].comment);
+	o.roles[3].comment = strdup("owned by the migrations team");
+	free(o.db_comment);
+	o.db_comment = NULL;
+	d.adopt = 1;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	expect_texts(&p, want);
+	marker = plan_marker(&d, NULL);
+	assert_int_equal(p.items[0].kind, ACT_COMMENT_ROLE);
+	assert_string_equal(p.items[0].comment, marker);
+	assert_int_equal(p.items[4].kind, ACT_COMMENT_DATABASE);
+	assert_string_equal(p.items[4].comment, marker);
+	for (i = 0; i < p.n; i++)
+		assert_int_not_equal(p.items[i].kind, ACT_SET_PASSWORD);
+	free(marker);
+	plan_clear(&p);
+	d.adopt = 0;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	expect_texts(&p, want_no_adopt);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
 /* 1 when some action's text is want. */
 static int has_text(const struct plan *p, const char *want)
 {
@@ -494,6 +550,66 @@ static void test_failing_allocator(void **state)
 	observed_clear(&o);
 }
 
+/*
+ * rotation: alternating reaches the planner as two desired users with the
+ * same access, <name> and <name>_clone: every action for one has its twin
+ * for the other, and only the one the secret names gets a password.
+ */
+static void test_alternating_pair(void **state)
+{
+	struct desired_user pair[] = {
+	    {"app", ACCESS_READWRITE, -1, 0, "v1"},
+	    {"app_clone", ACCESS_READWRITE, -1, 0, "v1"},
+	};
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	size_t i, twins = 0;
+	char *m;
+
+	(void)state;
+	d.users = pair;
+	d.n_users = 2;
+	base_observed(&o, 160000);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	for (i = 0; i < p.n; i++) {
+		const char *t = p.items[i].text, *at = strstr(t, "app");
+		char twin[512];
+
+		if (p.items[i].user == NULL || strcmp(p.items[i].user, "app") != 0)
+			continue;
+		assert_non_null(at);
+		snprintf(twin, sizeof(twin), "%.*sapp_clone%s", (int)(at - t), t, at + 3);
+		if (!has_text(&p, twin))
+			fail_msg("no twin for [%s]", t);
+		twins++;
+	}
+	assert_true(twins >= 6); /* create, connect, usage, grants and default privileges */
+	plan_clear(&p);
+	observed_clear(&o);
+
+	/* A rotation to a version naming app: app's password is set, the clone's kept. */
+	base_observed(&o, 160000);
+	for (i = 0; i < 2; i++) {
+		m = plan_marker(&d, &pair[i]);
+		add_role(&o, pair[i].name, 1, -1, m);
+		free(m);
+	}
+	pair[0].set_password = 1;
+	pair[0].password_version = "v2";
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "set password for app"));
+	for (i = 0; i < p.n; i++) {
+		if (p.items[i].kind == ACT_CREATE_ROLE)
+			assert_null(
+			    p.items[i].user); /* both login roles exist: only the owner is new */
+		if (p.items[i].kind == ACT_SET_PASSWORD || p.items[i].kind == ACT_COMMENT_ROLE)
+			assert_string_equal(p.items[i].role, "app");
+	}
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,11 +617,13 @@ int main(void)
 	    cmocka_unit_test(test_converged_is_empty),
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_roles_and_markers),
+	    cmocka_unit_test(test_adoption),
 	    cmocka_unit_test(test_marker_match),
 	    cmocka_unit_test(test_failing_allocator),
 	    cmocka_unit_test(test_public_schema_before_15),
 	    cmocka_unit_test(test_closed_database_is_opened_last),
 	    cmocka_unit_test(test_retired_and_reassigned),
+	    cmocka_unit_test(test_alternating_pair),
 	};
 
 	failalloc_init();
