@@ -122,7 +122,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	const char *slash = strchr(key, '/');
 	struct log_ctx log = {ns, slash != NULL ? slash + 1 : key, run_id};
 	double start = clock_mono();
-	int rc, disabling;
+	int rc, disabling, kept = 0;
 
 	/* 0. The run id and the log context every line of this reconcile carries. */
 	snprintf(ns, sizeof(ns), "%.*s", slash != NULL ? (int)(slash - key) : 0, key);
@@ -151,8 +151,8 @@ static void reconcile_key(struct worker *w, const char *key)
 	if (rc == APPDB_ENOMEM)
 		goto out;
 	/* 4. Send what waits from an outage, oldest first. */
-	if (ctl_api_up(c))
-		outbox_flush(c, w->kc, &log, key, db->ns, db->name);
+	if (ctl_api_up(c) && outbox_flush(c, w->kc, &log, key, db->ns, db->name) != 0)
+		kept = 1;
 
 	/*
 	 * 5. Run the engine. deletionPolicy Disable: the finalizer is on the
@@ -181,9 +181,13 @@ static void reconcile_key(struct worker *w, const char *key)
 	if (r.target_checked)
 		resync_count_check(c->resync, db->instance);
 
-	/* 6. Status, Event, metrics. */
-	status_write(c, w->kc, &log, key, db, &it.status, &r);
-	outbox_run_event(c, w->kc, &log, key, db, &r);
+	/* 6. Status, Event, metrics; what the API did not take is retried with backoff. */
+	if (status_write(c, w->kc, &log, key, db, &it.status, &r) != 0)
+		kept = 1;
+	if (outbox_run_event(c, w->kc, &log, key, db, &r) != 0)
+		kept = 1;
+	if (kept)
+		r.retryable = 1;
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
 	/* Paused: nothing was checked, so the last readiness stands (and the finalizer). */
 	if (r.paused)

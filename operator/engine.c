@@ -146,16 +146,34 @@ int rec_reported(const struct rec *r, const struct action *a)
 	return !rec_applies(r) || a->done;
 }
 
-/* Copies the reported actions' texts into the result. */
+/* 1 when the run gave back a membership another resource's run left. */
+static int cleaned(const struct rec *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_cleanups; i++)
+		if (r->cleanups[i].done)
+			return 1;
+	return 0;
+}
+
+/* Copies the reported actions' texts into the result: the clean-ups done, then the plan's. */
 int rec_take_actions(struct rec *r)
 {
 	size_t i;
 
-	if (r->plan.n == 0 || r->out->actions != NULL)
+	if ((r->plan.n == 0 && !cleaned(r)) || r->out->actions != NULL)
 		return 0;
-	r->out->actions = calloc(r->plan.n, sizeof(char *));
+	r->out->actions = calloc(r->plan.n + r->n_cleanups, sizeof(char *));
 	if (r->out->actions == NULL)
 		return APPDB_ENOMEM;
+	for (i = 0; i < r->n_cleanups; i++) {
+		if (!r->cleanups[i].done)
+			continue;
+		if ((r->out->actions[r->out->n_actions] = strdup(r->cleanups[i].text)) == NULL)
+			return APPDB_ENOMEM;
+		r->out->n_actions++;
+	}
 	for (i = 0; i < r->plan.n; i++) {
 		if (!rec_reported(r, &r->plan.items[i]))
 			continue;
@@ -335,18 +353,29 @@ static int fill_users(struct rec *r)
 	return 0;
 }
 
-/* One audit record: the database's (user NULL) or one user's. */
-static json_t *audit_record(struct rec *r, const char *user)
+#define INTENT_MESSAGE                                                                             \
+	"the run was cut before it finished (the process ended): these are the actions it was "    \
+	"about to run, some may not have run; a later run completes them"
+
+/*
+ * One audit record: the database's (user NULL) or one user's. intent: the
+ * record of the run's intent (every action planned so far, result Failed),
+ * else the run's own (the actions done).
+ */
+static json_t *audit_record(struct rec *r, const char *user, int intent)
 {
 	const struct run_result *o = r->out;
 	json_t *rec, *actions = json_array();
-	char resource[320];
+	char resource[320], now[32];
 	size_t i;
 
+	for (i = 0; user == NULL && i < r->n_cleanups; i++)
+		if (intent || r->cleanups[i].done)
+			json_array_append_new(actions, json_string(r->cleanups[i].text));
 	for (i = 0; i < r->plan.n; i++) {
 		const struct action *a = &r->plan.items[i];
 
-		if (!rec_reported(r, a))
+		if (!intent && !rec_reported(r, a))
 			continue;
 		if ((user == NULL && a->user == NULL) ||
 		    (user != NULL && a->user != NULL && strcmp(a->user, user) == 0))
@@ -354,14 +383,17 @@ static json_t *audit_record(struct rec *r, const char *user)
 	}
 	snprintf(resource, sizeof(resource), "%s/%s", r->db->ns ? r->db->ns : "",
 	         r->db->name ? r->db->name : "");
-	rec = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:s?, s:I, s:s?, s:s?, s:o, s:s, s:s?, "
-	                "s:s?}",
-	                "ts", o->finished_at, "runId", o->run_id, "buildId", o->build_id,
-	                "environment", r->eng->cfg->environment, "instance", r->db->instance,
-	                "resource", resource, "uid", r->db->uid, "generation",
-	                (json_int_t)r->db->generation, "database", r->db->db_name, "user", user,
-	                "actions", actions, "result", run_result_name(o->result), "reason",
-	                o->reason, "approvedBy", r->db->approved_by);
+	if (intent)
+		clock_format_now(now, sizeof(now));
+	rec = json_pack(
+	    "{s:s, s:s, s:s?, s:s, s:s?, s:s, s:s?, s:I, s:s?, s:s?, s:o, s:s, s:s?, "
+	    "s:s?}",
+	    "ts", intent ? now : o->finished_at, "runId", o->run_id, "buildId", o->build_id,
+	    "environment", r->eng->cfg->environment, "instance", r->db->instance, "resource",
+	    resource, "uid", r->db->uid, "generation", (json_int_t)r->db->generation, "database",
+	    r->db->db_name, "user", user, "actions", actions, "result",
+	    run_result_name(intent ? RESULT_FAILED : o->result), "reason",
+	    intent ? REASON_PROVISIONING_FAILED : o->reason, "approvedBy", r->db->approved_by);
 	/* For the report: when the run began, and whether the build id is the resource's own. */
 	if (rec != NULL) {
 		json_object_set_new(rec, "startedAt", json_string(o->started_at));
@@ -369,10 +401,12 @@ static json_t *audit_record(struct rec *r, const char *user)
 		    rec, "buildIdFrom",
 		    json_string(r->db->build_id != NULL ? "annotation" : "operator"));
 	}
-	if (rec != NULL && o->message != NULL && o->result != RESULT_CHANGED &&
-	    o->result != RESULT_UNCHANGED)
+	if (rec != NULL && intent)
+		json_object_set_new(rec, "message", json_string(INTENT_MESSAGE));
+	else if (rec != NULL && o->message != NULL && o->result != RESULT_CHANGED &&
+	         o->result != RESULT_UNCHANGED)
 		json_object_set_new(rec, "message", json_string(o->message));
-	if (rec != NULL && user == NULL && o->n_warnings > 0) {
+	if (rec != NULL && !intent && user == NULL && o->n_warnings > 0) {
 		json_t *w = json_array();
 
 		for (i = 0; i < o->n_warnings; i++)
@@ -382,31 +416,64 @@ static json_t *audit_record(struct rec *r, const char *user)
 	return rec;
 }
 
-/* Writes one record per database and per user when the run changed or refused. */
-static void write_audit(struct rec *r)
+/* The records of a run (intent: of its intent), one per database and per user; NULL on ENOMEM. */
+static json_t *audit_records(struct rec *r, int intent)
 {
-	struct err err = {0};
+	json_t *all = json_array(), *rec;
 	size_t i;
 
-	if (r->eng->audit == NULL || r->out->result == RESULT_UNCHANGED || r->mode == ENGINE_PLAN)
-		return;
 	/* the database; the spec's users; alternating clones; retired roles */
-	for (i = 0; i <= r->db->n_users + r->n_clones + r->desired.n_retired; i++) {
+	for (i = 0; all != NULL && i <= r->db->n_users + r->n_clones + r->desired.n_retired; i++) {
 		size_t n = r->db->n_users, k = r->n_clones;
 		const char *user = i == 0       ? NULL
 		                   : i <= n     ? r->db->users[i - 1].name
 		                   : i <= n + k ? r->dusers[i - 1].name
 		                                : r->retired[i - 1 - n - k];
-		json_t *rec;
 
 		if (i > 0 && user == NULL)
 			continue;
-		rec = audit_record(r, user);
-		if (rec == NULL || audit_write(r->eng->audit, rec, &err) != 0)
-			log_error(&r->log, "could not write the audit record: %s",
-			          rec == NULL ? "out of memory" : err.msg);
-		json_decref(rec);
+		if ((rec = audit_record(r, user, intent)) == NULL ||
+		    json_array_append_new(all, rec) != 0) {
+			json_decref(all);
+			all = NULL;
+		}
 	}
+	return all;
+}
+
+/* Writes one record per database and per user when the run changed or refused. */
+static void write_audit(struct rec *r)
+{
+	struct err err = {0};
+	json_t *all, *rec;
+	size_t i;
+
+	if (r->eng->audit == NULL || r->out->result == RESULT_UNCHANGED || r->mode == ENGINE_PLAN)
+		return;
+	if ((all = audit_records(r, 0)) == NULL) {
+		log_error(&r->log, "could not write the audit record: out of memory");
+		return;
+	}
+	json_array_foreach (all, i, rec) {
+		if (audit_write(r->eng->audit, rec, &err) != 0)
+			log_error(&r->log, "could not write the audit record: %s", err.msg);
+	}
+	json_decref(all);
+}
+
+void rec_write_intent(struct rec *r)
+{
+	struct err err = {0};
+	json_t *all;
+
+	if (r->eng->audit == NULL || r->mode == ENGINE_PLAN)
+		return;
+	all = audit_records(r, 1);
+	if (all == NULL)
+		log_error(&r->log, "could not write the intent of the run: out of memory");
+	else if (audit_intent_write(&r->intent, r->eng->audit, r->out->run_id, all, &err) != 0)
+		log_error(&r->log, "could not write the intent of the run: %s", err.msg);
+	json_decref(all);
 }
 
 /* Starts a result: run id, times, build id. */
@@ -488,15 +555,25 @@ static void run_finish(struct rec *r)
 	if (take_warnings(r) != 0)
 		log_error(&r->log, "out of memory");
 	if (!r->done) {
-		r->out->result = r->plan.n == 0 ? RESULT_UNCHANGED : RESULT_CHANGED;
+		r->out->result = r->plan.n == 0 && !cleaned(r) ? RESULT_UNCHANGED : RESULT_CHANGED;
 		r->out->reason = REASON_PROVISIONED;
 		r->out->ready = r->mode != ENGINE_PLAN || r->plan.n == 0;
 		free(r->out->message);
 		r->out->message = ready_message(r);
 	}
+	if (cleaned(r) && rec_take_actions(r) != 0)
+		log_error(&r->log, "out of memory");
 	clock_format_now(r->out->finished_at, sizeof(r->out->finished_at));
 	fill_users(r);
 	write_audit(r);
+	/* Its own records are written: the intent has done its work. */
+	audit_intent_done(r->intent);
+	r->intent = NULL;
+	for (i = 0; i < r->n_cleanups; i++)
+		free(r->cleanups[i].text);
+	free(r->cleanups);
+	r->cleanups = NULL;
+	r->n_cleanups = 0;
 	secret_clear(&r->admin_pw);
 	for (i = 0; r->user_pw != NULL && i < r->db->n_users; i++)
 		secret_clear(&r->user_pw[i]);
@@ -556,7 +633,7 @@ int engine_record_deletion(struct run_result *out, struct engine *eng, const str
 	r.out->result = RESULT_UNCHANGED;
 	run_finish(&r);
 	if (eng->audit != NULL) {
-		json_t *rec = audit_record(&r, NULL);
+		json_t *rec = audit_record(&r, NULL, 0);
 		struct err err = {0};
 
 		json_object_set_new(rec, "result", json_string("Deleted"));

@@ -152,6 +152,7 @@ int step_apply(struct rec *r)
 		    ANNOTATION_APPROVED_BY);
 	if (r->plan.n == 0 || r->mode == ENGINE_PLAN)
 		return 0;
+	rec_write_intent(r);
 	for (i = 0; i < r->plan.n && rc == 0; i++) {
 		struct action *a = &r->plan.items[i];
 

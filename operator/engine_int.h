@@ -14,6 +14,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+struct audit_intent;
+
 struct admin_conn {
 	char *instance;
 	PGconn *conn;
@@ -66,6 +68,13 @@ struct rec {
 	char **clones;        /* "<name>_clone", NULL for a single-rotation user */
 	char **kept_versions; /* the passwordVersion the role not rotated keeps */
 	size_t n_clones;      /* desired users appended after the spec's */
+	/* Memberships of the admin that other resources' runs left, given back by this run. */
+	struct cleanup {
+		char *text; /* the action, as the plan words its own */
+		int done;
+	} * cleanups;
+	size_t n_cleanups;
+	struct audit_intent *intent; /* written before the first change statement */
 };
 
 /* A role name with room for the "_clone" suffix. */
@@ -78,6 +87,13 @@ int rec_outcome(struct rec *r, enum run_result_kind kind, const char *reason, co
 int rec_applies(const struct rec *r);
 int rec_reported(const struct rec *r, const struct action *a);
 int rec_take_actions(struct rec *r);
+/*
+ * Writes the run's intent (audit.h) before its next change statements: the
+ * records it would leave had it failed there, naming every action planned
+ * so far. A failure to write is logged and the run goes on, as for its
+ * audit records.
+ */
+void rec_write_intent(struct rec *r);
 
 /* engine_conn.c: the admin connection per instance, the target database, the lock. */
 /* A new connection as the admin to database dbname (the maintenance one when NULL). */

@@ -153,8 +153,28 @@ int step_stale_memberships(struct rec *r)
 		         got ? err.msg : "a run holds memberships now; later");
 		return 0;
 	}
+	/* Each give-back is a change this run records (intent first, then its audit). */
+	r->cleanups = calloc(n, sizeof(*r->cleanups));
+	for (i = 0; r->cleanups != NULL && i < r->obs.n_roles; i++) {
+		const struct obs_role *role = &r->obs.roles[i];
+
+		if (!role->admin_member || plan_marker_match(role->comment, &r->desired, NULL) != 3)
+			continue;
+		if (asprintf(&r->cleanups[r->n_cleanups].text,
+		             "revoke %s from %s (left by an interrupted run)", role->name,
+		             r->obs.admin) < 0) {
+			r->cleanups[r->n_cleanups].text = NULL;
+			rc = APPDB_ENOMEM;
+			break;
+		}
+		r->n_cleanups++;
+	}
+	if (r->cleanups == NULL)
+		rc = APPDB_ENOMEM;
+	if (rc == 0)
+		rec_write_intent(r);
 	q = pg_quoter(r->admin);
-	for (i = 0; i < r->obs.n_roles && rc == 0; i++) {
+	for (i = 0, n = 0; i < r->obs.n_roles && rc == 0; i++) {
 		const struct obs_role *role = &r->obs.roles[i];
 
 		if (!role->admin_member || plan_marker_match(role->comment, &r->desired, NULL) != 3)
@@ -164,9 +184,11 @@ int step_stale_memberships(struct rec *r)
 		rc = rec_run_sql(r, r->admin, sql, &err);
 		free(sql);
 		sql = NULL;
-		if (rc == 0)
-			log_info(&r->log, "revoked %s from %s (left by an interrupted run)",
-			         role->name, r->obs.admin);
+		if (rc == 0) {
+			r->cleanups[n].done = 1;
+			log_info(&r->log, "%s", r->cleanups[n].text);
+		}
+		n++;
 	}
 	pg_memberships_release_exclusive(r->admin, NULL);
 	if (rc == APPDB_ENOMEM)

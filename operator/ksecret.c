@@ -133,9 +133,10 @@ int ksecret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, s
 	if (rc == APPDB_ENOTFOUND || rc == APPDB_EFORBIDDEN)
 		return err_set(err, rc, "%s", kerr.msg);
 	if (rc != 0 && err != NULL && err->msg[0] == '\0')
-		return err_set(err, APPDB_ETRANSIENT,
-		               "secret %s has not been read yet and the Kubernetes API cannot be "
-		               "reached (%s); waiting for it",
-		               key, kerr.msg);
+		return err_set(
+		    err, APPDB_ETRANSIENT,
+		    "secret %s has not been read yet and the Kubernetes API did not give "
+		    "it (%s); trying again",
+		    key, kerr.msg);
 	return rc;
 }

@@ -32,9 +32,11 @@ void ksecret_cache_free(struct ksecret_cache *c);
 
 /*
  * A secret_fetch_fn (secret.h); ctx is a struct ksecret_source. Reads
- * ref's Secret, or uses the copy kept when the API cannot be reached.
- * Returns 0, APPDB_ENOTFOUND, APPDB_EFORBIDDEN, APPDB_EINVAL, or
- * APPDB_ETRANSIENT when the Secret was never read and the API is away.
+ * ref's Secret, or uses the copy kept when the API cannot be reached or
+ * answers with something that is not a v1 Secret (a bad answer is never
+ * read as a Secret without the key). Returns 0, APPDB_ENOTFOUND,
+ * APPDB_EFORBIDDEN, APPDB_EINVAL, or APPDB_ETRANSIENT when the Secret was
+ * never read and the API is away or gave a bad answer (retried).
  */
 int ksecret_fetch(void *ctx, struct secret *out, const struct secret_ref *ref, struct err *err);
 

@@ -86,6 +86,11 @@ int kube_client_cancelled(struct kube_client *kc)
 }
 #endif
 
+int kube_client_answered(const struct kube_client *kc)
+{
+	return kc->answered;
+}
+
 int kube_code_for_http(long status)
 {
 	if (status >= 200 && status < 300)
@@ -313,6 +318,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 
 	if (out != NULL)
 		*out = NULL;
+	kc->answered = 0;
 	dynbuf_init(&st.body, BODY_MAX);
 	kube_path_only(what, sizeof(what), path);
 	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL)
@@ -355,6 +361,7 @@ int kube_request(json_t **out, struct kube_client *kc, const char *method, const
 			goto out;
 		}
 		curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &status);
+		kc->answered = status != 0;
 		/* A 401 may mean a rotated token or an expired exec credential: retry once. */
 		if (status == 401 && attempt == 0) {
 			kube_config_invalidate(kc->cfg);
@@ -437,6 +444,66 @@ static int do_path(json_t **out, struct kube_client *kc, const char *method, cha
 		return APPDB_ENOMEM;
 	rc = kube_request(out, kc, method, path, content_type, body, err);
 	free(path);
+	return rc;
+}
+
+/*
+ * Whether the answer to method what is the object asked for: apiVersion,
+ * kind, and a metadata object with a name. 0, or APPDB_ETRANSIENT (a bad
+ * answer, retried like a 5xx) with what it is instead.
+ */
+static int check_object(json_t *obj, const char *method, const char *what, const char *api_version,
+                        const char *kind, struct err *err)
+{
+	const char *api = json_string_value(json_object_get(obj, "apiVersion"));
+	const char *k = json_string_value(json_object_get(obj, "kind"));
+	json_t *meta = json_object_get(obj, "metadata");
+
+	if (!json_is_object(obj))
+		return err_set(err, APPDB_ETRANSIENT, "%s %s: answer is %s, not a %s %s", method,
+		               what, obj == NULL ? "empty" : "not an object", api_version, kind);
+	if (api == NULL || strcmp(api, api_version) != 0 || k == NULL || strcmp(k, kind) != 0)
+		return err_set(err, APPDB_ETRANSIENT, "%s %s: answer is a %.80s %.80s, not a %s %s",
+		               method, what, api != NULL ? api : "(no apiVersion)",
+		               k != NULL ? k : "(no kind)", api_version, kind);
+	if (!json_is_object(meta) || !json_is_string(json_object_get(meta, "name")))
+		return err_set(err, APPDB_ETRANSIENT,
+		               "%s %s: answer is not a %s %s: metadata.name is missing", method,
+		               what, api_version, kind);
+	return 0;
+}
+
+/*
+ * A request whose 2xx answer must be a kind object (checked by check_object
+ * and then by extra, when given); frees the path. *out (may be NULL)
+ * receives it. A refused answer is passed to drop before it is freed.
+ */
+static int do_object(json_t **out, struct kube_client *kc, const char *method, char *path,
+                     const char *content_type, json_t *body, const char *api_version,
+                     const char *kind, int (*extra)(json_t *obj, const char *what, struct err *err),
+                     void (*drop)(json_t *obj), struct err *err)
+{
+	json_t *got = NULL;
+	char what[512];
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (path == NULL)
+		return APPDB_ENOMEM;
+	kube_path_only(what, sizeof(what), path);
+	rc = kube_request(&got, kc, method, path, content_type, body, err);
+	free(path);
+	if (rc == 0)
+		rc = check_object(got, method, what, api_version, kind, err);
+	if (rc == 0 && extra != NULL)
+		rc = extra(got, what, err);
+	if (rc != 0 && got != NULL && drop != NULL)
+		drop(got);
+	if (rc == 0 && out != NULL)
+		*out = got;
+	else
+		json_decref(got);
 	return rc;
 }
 
@@ -525,28 +592,53 @@ int kube_get_appdb(json_t **out, struct kube_client *kc, const char *ns, const c
 int kube_patch_appdb_status(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                             json_t *patch, struct err *err)
 {
-	return do_path(out, kc, "PATCH",
-	               kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name,
-	                             "/status?fieldManager=appdb-operator"),
-	               "application/merge-patch+json", patch, err);
+	return do_object(out, kc, "PATCH",
+	                 kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name,
+	                               "/status?fieldManager=appdb-operator"),
+	                 "application/merge-patch+json", patch, APPDB_API_VERSION, APPDB_KIND, NULL,
+	                 NULL, err);
 }
 
 int kube_patch_appdb(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                      json_t *patch, struct err *err)
 {
-	return do_path(
+	return do_object(
 	    out, kc, "PATCH",
 	    kube_res_path(kc, APPDB_PREFIX, ns, APPDB_PLURAL, name, "?fieldManager=appdb-operator"),
-	    "application/merge-patch+json", patch, err);
+	    "application/merge-patch+json", patch, APPDB_API_VERSION, APPDB_KIND, NULL, NULL, err);
 }
 
 /* ---- Secrets ---- */
 
+/* A Secret's data is absent or an object of strings, its type absent or a string. */
+static int check_secret(json_t *obj, const char *what, struct err *err)
+{
+	json_t *data = json_object_get(obj, "data"), *type = json_object_get(obj, "type"), *v;
+	const char *k;
+
+	if (data != NULL && !json_is_null(data) && !json_is_object(data))
+		return err_set(
+		    err, APPDB_ETRANSIENT,
+		    "GET %s: answer is not a v1 Secret: data is a JSON %s, not an object", what,
+		    json_is_array(data) ? "array" : "scalar");
+	json_object_foreach (data, k, v) {
+		if (!json_is_string(v))
+			return err_set(
+			    err, APPDB_ETRANSIENT,
+			    "GET %s: answer is not a v1 Secret: data.%.100s is not a string", what,
+			    k);
+	}
+	if (type != NULL && !json_is_string(type))
+		return err_set(err, APPDB_ETRANSIENT,
+		               "GET %s: answer is not a v1 Secret: type is not a string", what);
+	return 0;
+}
+
 int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                     struct err *err)
 {
-	return do_path(out, kc, "GET", kube_res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL),
-	               NULL, NULL, err);
+	return do_object(out, kc, "GET", kube_res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL),
+	                 NULL, NULL, "v1", "Secret", check_secret, secret_wipe_json, err);
 }
 
 /* ---- Events and Leases ---- */
@@ -554,15 +646,15 @@ int kube_get_secret(json_t **out, struct kube_client *kc, const char *ns, const 
 int kube_create_event(json_t **out, struct kube_client *kc, const char *ns, json_t *event,
                       struct err *err)
 {
-	return do_path(out, kc, "POST", kube_res_path(kc, CORE_PREFIX, ns, "events", NULL, NULL),
-	               "application/json", event, err);
+	return do_object(out, kc, "POST", kube_res_path(kc, CORE_PREFIX, ns, "events", NULL, NULL),
+	                 "application/json", event, "v1", "Event", NULL, NULL, err);
 }
 
 int kube_patch_event(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                      json_t *patch, struct err *err)
 {
-	return do_path(out, kc, "PATCH", kube_res_path(kc, CORE_PREFIX, ns, "events", name, NULL),
-	               "application/merge-patch+json", patch, err);
+	return do_object(out, kc, "PATCH", kube_res_path(kc, CORE_PREFIX, ns, "events", name, NULL),
+	                 "application/merge-patch+json", patch, "v1", "Event", NULL, NULL, err);
 }
 
 int kube_get_lease(json_t **out, struct kube_client *kc, const char *ns, const char *name,

@@ -16,6 +16,12 @@
  * the server gave one), APPDB_EINVAL (400, 422). The message is the
  * server's Status message when it sent one. Objects returned in *out are
  * new references; objects passed in are borrowed.
+ *
+ * A 2xx answer that is not what was asked for (not JSON, or for the
+ * Secret read and the writes of AppDatabases and Events not an object of
+ * the expected apiVersion and kind with a metadata.name; a Secret whose
+ * data is not an object of strings) is a bad answer: APPDB_ETRANSIENT,
+ * retried like a 5xx, even when *out is NULL.
  */
 #ifndef APPDB_KUBE_CLIENT_H
 #define APPDB_KUBE_CLIENT_H
@@ -40,6 +46,14 @@ void kube_client_cancel(struct kube_client *kc);
 #ifdef APPDB_TEST_API
 int kube_client_cancelled(struct kube_client *kc);
 #endif
+
+/*
+ * 1 when the client's last request (not a watch) got an HTTP answer, of
+ * any status or body; 0 when the API could not be reached (connection,
+ * TLS, timeout). A failed write the API answered is worth a retry with
+ * backoff; one that never reached it waits for the API to come back.
+ */
+int kube_client_answered(const struct kube_client *kc);
 
 /*
  * One request: method and path (with query), an optional JSON body sent

@@ -18,6 +18,7 @@ struct kube_client {
 	CURL *curl;
 	long timeout;
 	atomic_int cancelled;
+	int answered; /* the last request got an HTTP answer (kube_client_answered) */
 };
 
 /* Sets err from an error answer: the Status message, or the start of the body. Returns the code. */

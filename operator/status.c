@@ -97,9 +97,22 @@ int status_ready(const struct store_status *prev)
 	return st != NULL && strcmp(st, "True") == 0;
 }
 
-void status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,
-                  const struct appdb *db, const struct store_status *prev,
-                  const struct run_result *r)
+/* Drops key's kept status patches: a status just written supersedes them. */
+static void drop_kept(struct ctl *c, const struct log_ctx *log, const char *key)
+{
+	json_t *status = NULL, *events = NULL, *none = json_array();
+
+	if (none != NULL && store_pending(&status, &events, c->store, key) &&
+	    json_array_size(status) > 0)
+		store_set_pending(c->store, log, key, none, events);
+	json_decref(status);
+	json_decref(events);
+	json_decref(none);
+}
+
+int status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,
+                 const struct appdb *db, const struct store_status *prev,
+                 const struct run_result *r)
 {
 	struct store_status fresh_st = {0};
 	json_t *conds = prev->conditions;
@@ -108,7 +121,7 @@ void status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *l
 	int rc = APPDB_ECONFLICT, tries;
 
 	if (status_current(r, db->generation, prev))
-		return;
+		return 0;
 	for (tries = 0; rc == APPDB_ECONFLICT && tries < STATUS_CONFLICT_RETRIES; tries++) {
 		json_decref(patch);
 		patch = status_patch(r, db->generation, conds);
@@ -125,18 +138,27 @@ void status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *l
 			}
 		}
 	}
-	if (rc == APPDB_ENOTFOUND) {
+	if (rc == 0) {
+		ctl_set_api_up(c, 1, log);
+		drop_kept(c, log, key);
+	} else if (rc == APPDB_ENOTFOUND) {
 		log_info(log, "%s is gone; its status is not written", key);
+		rc = 0;
 	} else if (rc == APPDB_EINVAL) {
 		log_error(log, "the API refused the status of %s: %s", key, err.msg);
-	} else if (rc != 0) {
+		rc = 0;
+	} else {
 		log_warn(log, "could not write the status of %s (%s); kept to send later", key,
 		         err.msg);
 		if (rc == APPDB_ETRANSIENT || rc == APPDB_ETHROTTLED || rc == APPDB_EUNAUTHORIZED)
 			ctl_set_api_up(c, rc == APPDB_ETHROTTLED, log);
 		store_keep(c->store, log, key, STORE_STATUS, patch);
+		/* Not reached at all: the list that finds the API back sends it. */
+		if (!kube_client_answered(kc))
+			rc = 0;
 	}
 	json_decref(patch);
 	json_decref(fresh);
 	store_status_clear(&fresh_st);
+	return rc;
 }

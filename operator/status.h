@@ -29,10 +29,16 @@ int status_ready(const struct store_status *prev);
 /*
  * Writes the status of run r for db (borrowed); prev is what the store
  * holds of it. On a conflict it re-reads the object and retries; when the
- * API cannot take it, it is kept in the outbox.
+ * API cannot take it (or answers with something that is not the object),
+ * it is kept in the outbox; when the API answered, the code is returned:
+ * the caller retries the key with backoff (when it could not be reached,
+ * the list that finds it back sends what is kept). A written status
+ * supersedes the kept ones, which are dropped. Returns 0 when written, not
+ * needed, kept for the API's return, or final (the object is gone, the
+ * API refused it).
  */
-void status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,
-                  const struct appdb *db, const struct store_status *prev,
-                  const struct run_result *r);
+int status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,
+                 const struct appdb *db, const struct store_status *prev,
+                 const struct run_result *r);
 
 #endif

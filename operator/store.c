@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "jfield.h"
 #include "log.h"
+#include "model.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -156,6 +157,27 @@ void store_key_of(char *out, size_t len, json_t *obj)
 	const char *name = jfield_str2(obj, "metadata", "name");
 
 	snprintf(out, len, "%s/%s", ns != NULL ? ns : "", name != NULL ? name : "");
+}
+
+int store_check_object(json_t *obj, struct err *err)
+{
+	const char *api = jfield_str(obj, "apiVersion"), *kind = jfield_str(obj, "kind");
+	const char *ns = jfield_str2(obj, "metadata", "namespace");
+	const char *name = jfield_str2(obj, "metadata", "name");
+
+	if (!json_is_object(obj))
+		return err_set(err, APPDB_EINVAL, "a JSON %s, not an object",
+		               jfield_type_name(obj));
+	if (api == NULL || strcmp(api, APPDB_API_VERSION) != 0 || kind == NULL ||
+	    strcmp(kind, APPDB_KIND) != 0)
+		return err_set(err, APPDB_EINVAL, "%.80s %.80s %.100s/%.100s, not a %s %s",
+		               api != NULL ? api : "(no apiVersion)",
+		               kind != NULL ? kind : "(no kind)", ns != NULL ? ns : "",
+		               name != NULL ? name : "", APPDB_API_VERSION, APPDB_KIND);
+	if (ns == NULL || ns[0] == '\0' || name == NULL || name[0] == '\0')
+		return err_set(err, APPDB_EINVAL, "an %s without metadata.namespace and name",
+		               APPDB_KIND);
+	return 0;
 }
 
 /* key's entry, or NULL. Lock held. */

@@ -24,6 +24,7 @@
 
 #include "cache.h"
 #include "clock.h"
+#include "err.h"
 #include "log.h"
 
 #include <jansson.h>
@@ -54,6 +55,13 @@ void store_free(struct store *s);
 
 /* "ns/name" of an API object into out (STORE_KEY_MAX bytes). */
 void store_key_of(char *out, size_t len, json_t *obj);
+
+/*
+ * Whether obj (borrowed) is what the store may hold: an AppDatabase of the
+ * watched version (apiVersion and kind), with a namespace and a name.
+ * Returns 0, or APPDB_EINVAL with what obj is instead in err.
+ */
+int store_check_object(json_t *obj, struct err *err);
 
 /*
  * Records an API object (borrowed): the part the cache keeps and the part

@@ -25,16 +25,42 @@ static double retry_delay(int n)
 	                      (double)rand() / RAND_MAX);
 }
 
-/* Records obj; queues it when it needs a reconcile. */
-static void put(struct ctl *c, json_t *obj)
+/* Logged one by one per list or watch; past that only counted. */
+#define REFUSED_LOGGED 5
+
+/*
+ * Whether obj may go into the store; anything else is refused with a log
+ * line (what: where it came from; *refused counts them). 0 or APPDB_EINVAL.
+ */
+static int check(json_t *obj, const char *what, size_t *refused)
+{
+	struct err err = {0};
+
+	if (store_check_object(obj, &err) == 0)
+		return 0;
+	if ((*refused)++ < REFUSED_LOGGED)
+		log_warn(NULL, "refused %s: %s", what, err.msg);
+	return APPDB_EINVAL;
+}
+
+/*
+ * Records obj when it is an AppDatabase and queues it when it needs a
+ * reconcile; anything else is refused (check). 0, or APPDB_EINVAL when
+ * refused.
+ */
+static int put(struct ctl *c, json_t *obj, const char *what, size_t *refused)
 {
 	char key[STORE_KEY_MAX];
-	int rc = store_put(c->store, obj, key, sizeof(key));
+	int rc;
 
+	if (check(obj, what, refused) != 0)
+		return APPDB_EINVAL;
+	rc = store_put(c->store, obj, key, sizeof(key));
 	if (rc < 0)
 		log_error(NULL, "out of memory keeping an AppDatabase");
 	else if (rc > 0)
 		workqueue_add(c->q, key);
+	return 0;
 }
 
 /* Forgets key's object and queues the deletion. */
@@ -51,21 +77,25 @@ static int on_watch_event(void *ctx, enum kube_event_type type, json_t *obj)
 	char key[STORE_KEY_MAX];
 
 	httpd_health_beat(w->ctl->health, w->health_id);
-	if (rv != NULL) {
-		free(w->rv);
-		w->rv = strdup(rv);
-	}
 	switch (type) {
 	case KUBE_EVENT_ADDED:
 	case KUBE_EVENT_MODIFIED:
-		put(w->ctl, obj);
+		/* A refused object's resourceVersion is not taken either. */
+		if (put(w->ctl, obj, "a watch event", &w->refused) != 0)
+			return ctl_stopping(w->ctl) ? 1 : 0;
 		break;
 	case KUBE_EVENT_DELETED:
+		if (check(obj, "a watch event", &w->refused) != 0)
+			return ctl_stopping(w->ctl) ? 1 : 0;
 		store_key_of(key, sizeof(key), obj);
 		delete_key(w->ctl, key);
 		break;
 	default:
 		break;
+	}
+	if (rv != NULL) {
+		free(w->rv);
+		w->rv = strdup(rv);
 	}
 	return ctl_stopping(w->ctl) ? 1 : 0;
 }
@@ -124,7 +154,7 @@ static int relist(struct watcher *w, struct err *err)
 	struct ctl *c = w->ctl;
 	struct kube_list list = {0};
 	struct keys seen = {0}, known = {0};
-	size_t i;
+	size_t i, refused = 0;
 	json_t *obj;
 	int rc;
 
@@ -134,14 +164,19 @@ static int relist(struct watcher *w, struct err *err)
 	json_array_foreach (list.items, i, obj) {
 		char k[STORE_KEY_MAX];
 
+		if (put(c, obj, "an item of the AppDatabase list", &refused) != 0)
+			continue;
 		store_key_of(k, sizeof(k), obj);
 		keys_add(&seen, k);
-		put(c, obj);
 	}
 	/* Resources of this watch's scope that are gone were deleted while we looked away. */
 	store_each_key(c->store, w->ns, 0, keys_add, &known);
 	if (seen.nomem || known.nomem) {
 		log_error(NULL, "out of memory comparing a list with the store");
+	} else if (refused > 0) {
+		/* A list with foreign items is not trusted to say what is gone. */
+		log_warn(NULL, "the list held %zu refused item(s); no deletion is inferred from it",
+		         refused);
 	} else {
 		if (seen.n > 0)
 			qsort(seen.v, seen.n, sizeof(*seen.v), cmp_key);
@@ -198,13 +233,18 @@ void *watch_loop(void *arg)
 				continue;
 			}
 			listed = 1;
+			failures =
+			    0; /* the API answers again: the next failure starts a fresh backoff */
 			ctl_set_api_up(c, 1, NULL);
 			httpd_health_set_ready(c->health, 1);
 		}
 		opts.ns = w->ns;
 		opts.resource_version = w->rv;
 		opts.timeout_seconds = WATCH_TIMEOUT_SECONDS;
+		w->refused = 0;
 		rc = kube_watch_appdbs(w->kc, &opts, on_watch_event, w, &err);
+		if (w->refused > REFUSED_LOGGED)
+			log_warn(NULL, "the watch brought %zu refused event(s)", w->refused);
 		if (ctl_stopping(c))
 			break;
 		if (rc == 0) {

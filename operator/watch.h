@@ -22,7 +22,8 @@ struct watcher {
 	const char *ns;         /* borrowed; NULL: all namespaces */
 	struct kube_client *kc; /* owned */
 	int health_id;
-	char *rv; /* owned: the resource version to watch from */
+	char *rv;       /* owned: the resource version to watch from */
+	size_t refused; /* events of the current watch refused as no AppDatabase */
 	pthread_t thread_id;
 };
 

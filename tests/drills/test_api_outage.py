@@ -4,6 +4,7 @@ when the simulator is back every status is right and every Event buffered
 meanwhile arrives exactly once."""
 import json
 import os
+import re
 import sys
 import time
 import unittest
@@ -15,6 +16,7 @@ from test_controller import resource  # noqa: E402
 
 M = scale(5, 50)
 OUTAGE = scale(5, 60)
+CUTS = scale(5, 8)
 
 
 class ApiOutageDrill(Drill):
@@ -94,6 +96,41 @@ class ApiOutageDrill(Drill):
                     if a["resource"] == "%s/%s" % (ns, n) and a["result"] == "Changed"}
             run = by[n][0]["metadata"].get("annotations", {}).get("db.platform.dev/run-id")
             self.assertIn(run, made, "the Event of another run")
+
+        self.check_cut_watches()
+
+    def check_cut_watches(self):
+        """Each cut watch (a network error) is one failure of the watch loop;
+        the list that follows answers, so the next failure starts a fresh
+        backoff (defect 5 of docs/reliability.md: the backoff used to grow
+        over cuts and outages, 0.5, 1, 2, 4, 8 s). Run after the outage, in
+        the same operator, whose watch loop has just failed many times."""
+        sim = self.sim
+        lists = re.compile(r"/appdatabases\?(?!.*watch)")
+
+        def list_times(since):
+            """The simulator's arrival times (wall clock) of the lists after since."""
+            return [r["ts"] for r in sim.requests() if r["method"] == "GET" and r["ts"] > since
+                    and lists.search(r["path"] + "?" + (r["query"] or ""))]
+        wait_until(lambda: list_times(0), 30, interval=0.1, what="the first list")
+        gaps = []
+        for _ in range(CUTS):
+            # The watch is registered once its request is in: cut until one is cut.
+            # The gap is read off the simulator's clock, from the moment the cut
+            # was made (at the latest when the control call returned) to the
+            # next list's arrival, so that a slow poll under load adds nothing.
+            def cut():
+                t = time.time()
+                return (t, time.time()) if json.loads(sim.ctl("cut-watches")).get("cut") \
+                    else None
+            before, after = wait_until(cut, 30, interval=0.1, what="a watch to cut")
+            ts = wait_until(lambda: list_times(before), 60, interval=0.2,
+                            what="the list after a cut")
+            gaps.append(round(max(0.0, ts[0] - after), 2))
+        figure("watch-cuts", cuts=CUTS, relist_after_s=gaps)
+        self.assertIsNone(self.op.proc.poll())
+        self.assertLess(max(gaps), 3.0, "the backoff grew over cut watches: %s" % gaps)
+
 
 if __name__ == "__main__":
     unittest.main()

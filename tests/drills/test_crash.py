@@ -76,26 +76,30 @@ class CrashDrill(Drill):
         self.assertEqual(roles(pg) - roles_before, expected_roles, "extra or missing roles")
         self.assertEqual(sorted(pg.admin_memberships()), admin_before, "admin membership left")
         # Nothing stuck: no session of the operator inside a transaction, no
-        # advisory lock held, the queue idle.
-        stuck = pg.superuser_sql(
-            "select count(*) from pg_catalog.pg_stat_activity where usename = '%s' and "
-            "state like 'idle in transaction%%'" % pg.admin)
-        self.assertEqual(stuck, ["0"])
-        self.assertEqual(pg.superuser_sql(
-            "select count(*) from pg_catalog.pg_locks where locktype = 'advisory'"), ["0"])
+        # advisory lock held. A run still in flight (a retry, under load) or the
+        # backend of a killed run still finishing its statement holds them for a
+        # moment; stuck ones never go.
+        def stuck():
+            idle = pg.superuser_sql(
+                "select count(*) from pg_catalog.pg_stat_activity where usename = '%s' and "
+                "state like 'idle in transaction%%'" % pg.admin)
+            locks = pg.superuser_sql(
+                "select count(*) from pg_catalog.pg_locks where locktype = 'advisory'")
+            return None if idle == ["0"] and locks == ["0"] else (idle, locks)
+        wait_until(lambda: stuck() is None, 30, interval=0.5,
+                   what="no session in a transaction and no advisory lock")
         # An audit record for every change. The database's log names each run
         # (application_name appdb-operator/<runId>); a run that completed has its
-        # records. A run cut by a SIGKILL after some statements never writes its
-        # records (the audit is written at the end of a run); at most one run a
-        # worker can be cut per kill, and the objects it made are then recorded
-        # by no later run: both are counted.
+        # records, and a run cut by a SIGKILL after some statements has those the
+        # next start wrote from its intent (docs/reliability.md, defect 1). Strict
+        # by default; APPDB_DRILLS_STRICT=0 only counts what an older build left
+        # unrecorded (at most one run a worker can be cut per kill).
         audit = self.op.audit()[audit_before:]
         audited = {a["runId"] for a in audit}
         runs, cleanups = self.ddl_runs(names)
         cut = sorted(r for r in runs if r not in audited)
         # A run that only gives back a membership an interrupted run left
-        # (REVOKE x_owner FROM admin) says so in the log but writes no audit
-        # record: counted apart (docs/reliability.md, defect 7).
+        # (REVOKE x_owner FROM admin) records it too (defect 7): counted apart.
         cleanup_only = sorted(r for r in cut if r in cleanups)
         cut = [r for r in cut if r not in cleanups]
         unrecorded = []
@@ -110,9 +114,10 @@ class CrashDrill(Drill):
                runs_cut_without_audit=len(cut), creations_without_audit=unrecorded,
                membership_cleanups_without_audit=len(cleanup_only))
         self.assertLessEqual(len(cut), 2 * KILLS, "runs without an audit record: %s" % cut)
-        if os.environ.get("APPDB_DRILLS_STRICT"):
+        if os.environ.get("APPDB_DRILLS_STRICT", "1") != "0":
             self.assertEqual(cut, [], "runs cut by a kill left changes no audit record names")
             self.assertEqual(cleanup_only, [], "membership clean-ups without an audit record")
+            self.assertEqual(unrecorded, [], "creations no audit record names")
 
     def ready_all(self, names):
         r = self.sim.kubectl("get", "appdb", "-A", "-o", "json")

@@ -30,16 +30,23 @@ class DbOutageDrill(Drill):
         self.thaw()
         super().tearDown()
 
-    def server_pids(self):
+    def master_pid(self):
         with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
-            master = int(f.readline())
-        kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-        return [master] + [int(p) for p in kids.split()]
+            return int(f.readline())
 
     def freeze(self):
-        self.frozen = self.server_pids()
-        for p in self.frozen:
-            os.kill(p, signal.SIGSTOP)
+        # The postmaster first, so that it forks no backend after the list of
+        # its children; a child may still end between the list and its signal.
+        master = self.master_pid()
+        os.kill(master, signal.SIGSTOP)
+        self.frozen = [master]
+        kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+        for p in (int(k) for k in kids.split()):
+            try:
+                os.kill(p, signal.SIGSTOP)
+                self.frozen.append(p)
+            except ProcessLookupError:
+                pass
 
     def thaw(self):
         for p in getattr(self, "frozen", []):
@@ -88,11 +95,15 @@ class DbOutageDrill(Drill):
             c = condition(sim.get("appdb", "d1", "dbout"), "Ready")
             return c if c and c["reason"] == "DatabaseUnreachable" else None
         wait_until(unreachable, 30, what="d1 DatabaseUnreachable")
+        # Three gaps at least (backoffs of 1, 2, 4 s, each plus the run's own
+        # time, which the load stretches): two can grow by less than 1.5 times.
+        wait_until(lambda: len(self.status_patches("d1")) >= 4, 60, interval=0.5,
+                   what="four attempts while the port is closed")
         time.sleep(max(0.0, CLOSED - (time.monotonic() - closed)))
         ts = self.status_patches("d1")
         gaps = [round(b - a, 2) for a, b in zip(ts, ts[1:])]
         self.assertIsNone(op.proc.poll(), "the operator exited")
-        self.assertGreaterEqual(len(gaps), 2, "too few attempts to see a backoff: %s" % ts)
+        self.assertGreaterEqual(len(gaps), 3, "too few attempts to see a backoff: %s" % ts)
         self.assertGreater(gaps[-1], gaps[0] * 1.5, "no growing backoff: %s" % gaps)
         self.assertEqual(op.http("/healthz")[0], 200)
         # Back: both converge.

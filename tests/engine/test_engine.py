@@ -348,18 +348,59 @@ class TestCrash(EngineCase):
                 path = self.ws.write(name + ".yaml", docs(
                     secret(name + "-db", {"a": "c-pw-a", "b": "c-pw-b", "c": "c-pw-c"}),
                     appdb(name, users=us, schemas=["public", "s2"])))
+                audit_before = len(self.ws.audit_lines())
                 code, _, err = self.ws.run("reconcile", path, binary=FAILPOINT_OPERATOR,
                                            env={"APPDB_FAILPOINT_KILL_AFTER_STATEMENTS": str(kill_after)})
                 self.assertEqual(code, -signal.SIGKILL, err)
                 code, _, err = self.ws.run("reconcile", path)
                 self.assertEqual(code, 0, err)
                 self.assertEqual(PG.admin_memberships(), [])
+                # The cut run left its intent; the next run wrote it as the cut run's
+                # records (Failed, every action it was about to run), once.
+                cut = [a for a in self.ws.audit_lines()[audit_before:]
+                       if a["resource"] == "team-a/" + name and a["result"] == "Failed"]
+                self.assertEqual(sorted(a["user"] or "" for a in cut),
+                                 sorted([""] + [u for u, _, _, _ in us]), cut)
+                self.assertEqual(len({a["runId"] for a in cut}), 1)
+                self.assertIn("cut before it finished", cut[0]["message"])
+                db_actions = [x for a in cut if a["user"] is None for x in a["actions"]]
+                self.assertTrue(any(x.startswith("create role %s_owner" % name) for x in db_actions),
+                                db_actions)
+                self.assertTrue(any(x.startswith("create database %s" % name) for x in db_actions),
+                                db_actions)
+                self.assertEqual(os.listdir(os.path.join(self.ws.cache, "audit-intent")), [])
                 before = self.ddl()
                 code, _, err = self.ws.run("reconcile", path)
                 self.assertEqual(code, 0, err)
                 self.assertIn("Unchanged", err)
                 self.assertEqual(self.ddl(), before)
                 self.assertTrue(PG.can_login(name + "_app", "c-pw-a", name))
+
+
+    def test_membership_left_by_another_run_is_recorded(self):
+        """A run that gives back a membership another resource's cut run left
+        changed the catalog: Changed, and its audit record names the give-back."""
+        for n in ("lefta", "leftb"):
+            self.ws.write(n + ".yaml", docs(secret(n + "-db", {"a": n + "-pw"}),
+                                            appdb(n, users=[(n + "_app", "readwrite", n + "-db", "a")])))
+        code, _, err = self.ws.run("reconcile")
+        self.assertEqual(code, 0, err)
+        # leftb's run was cut holding its owner role, as the admin takes it.
+        ok, _, e = PG.user_sql(PG.admin, PG.admin_password,
+                               'grant "leftb_owner" to "%s"' % PG.admin, "postgres")
+        self.assertTrue(ok, e)
+        self.assertNotEqual(PG.admin_memberships(), [])
+        audit_before = len(self.ws.audit_lines())
+        code, _, err = self.ws.run("reconcile", os.path.join(self.ws.manifests, "lefta.yaml"))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(PG.admin_memberships(), [])
+        self.assertIn("team-a/lefta: Changed", err)
+        recs = [a for a in self.ws.audit_lines()[audit_before:] if a["user"] is None]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["resource"], "team-a/lefta")
+        self.assertEqual(recs[0]["result"], "Changed")
+        self.assertEqual(recs[0]["actions"],
+                         ["revoke leftb_owner from %s (left by an interrupted run)" % PG.admin])
 
 
 class TestCli(EngineCase):

@@ -30,6 +30,11 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 	if (strcmp(req->method, "PATCH") == 0 &&
 	    strncmp(req->url, "/api/v1/namespaces/team/events/", 31) == 0) {
 		*code = strstr(req->url, "gone") != NULL ? 404 : 200;
+		/* The patched Event, as the API answers it. */
+		snprintf(body, len,
+		         "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{"
+		         "\"name\":\"%.100s\",\"namespace\":\"team\"}}",
+		         req->url + 31);
 		return;
 	}
 	*code = 404;

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 
 static atomic_int answer = 200; /* what the API says about Secret s1 */
+#define WRONG_TYPES 299         /* answer: a 200 that is not a Secret */
 
 static void route(const struct fake_req *req, unsigned int *code, char *body, size_t len)
 {
@@ -27,11 +28,17 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 		return;
 	}
 	*code = (unsigned int)atomic_load(&answer);
-	if (*code == 200)
-		snprintf(
-		    body, len,
-		    "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"s1\",\"namespace\":\"team\","
-		    "\"resourceVersion\":\"7\"},\"data\":{\"password\":\"aHVudGVyMg==\"}}");
+	if (*code == WRONG_TYPES) {
+		/* A 200 whose body is no Secret: every field of the wrong type. */
+		*code = 200;
+		snprintf(body, len,
+		         "{\"apiVersion\":7,\"kind\":[\"List\"],\"metadata\":\"none\","
+		         "\"items\":{\"a\":1},\"spec\":3,\"status\":[1,2]}");
+	} else if (*code == 200)
+		snprintf(body, len,
+		         "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s1\","
+		         "\"namespace\":\"team\",\"resourceVersion\":\"7\"},\"data\":{\"password\":"
+		         "\"aHVudGVyMg==\"}}");
 	else
 		snprintf(body, len, "{\"kind\":\"Status\",\"code\":%u}", *code);
 }
@@ -64,10 +71,20 @@ static void test_outage_uses_the_copy(void **state)
 	atomic_store(&answer, 503);
 	assert_int_equal(fetch(&src, &s1, &v, &e), APPDB_ETRANSIENT);
 	assert_non_null(strstr(e.msg, "has not been read yet"));
+	/* A 200 that is not a Secret: a bad answer like a 5xx, not a Secret without the key. */
+	atomic_store(&answer, WRONG_TYPES);
+	assert_int_equal(fetch(&src, &s1, &v, &e), APPDB_ETRANSIENT);
+	assert_non_null(strstr(e.msg, "has not been read yet"));
+	assert_non_null(strstr(e.msg, "not a v1 Secret"));
 	atomic_store(&answer, 200);
 	assert_int_equal(fetch(&src, &s1, &v, &e), 0);
 	assert_string_equal(v.value, "hunter2");
 	assert_string_equal(v.version, "7");
+	secret_clear(&v);
+	/* Read once, then a bad answer: the copy serves. */
+	atomic_store(&answer, WRONG_TYPES);
+	assert_int_equal(fetch(&src, &s1, &v, &e), 0);
+	assert_string_equal(v.value, "hunter2");
 	secret_clear(&v);
 	/* The API is away: the copy serves, intact. */
 	atomic_store(&answer, 503);

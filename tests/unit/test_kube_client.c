@@ -205,7 +205,39 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 		snprintf(last_ctype, sizeof(last_ctype), "%s", ct != NULL ? ct : "");
 		snprintf(last_patch, sizeof(last_patch), "%.*s", (int)cs->len, cs->body);
-		return reply(c, 200, "{\"metadata\":{\"name\":\"ok\",\"resourceVersion\":\"5\"}}",
+		return reply(
+		    c, 200,
+		    "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+		    "\"metadata\":{\"name\":\"ok\",\"resourceVersion\":\"5\"}}",
+		    NULL);
+	}
+	/* 200 answers to a write that are not the object: a cut body, another kind. */
+	if (strcmp(url, AP "/namespaces/ns/appdatabases/cut/status") == 0)
+		return reply(c, 200, "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"ki", NULL);
+	if (strcmp(url, AP "/namespaces/ns/appdatabases/other/status") == 0)
+		return reply(c, 200, "{\"apiVersion\":7,\"kind\":[\"List\"],\"metadata\":\"none\"}",
+		             NULL);
+	if (strcmp(url, "/api/v1/namespaces/ns/events") == 0 && strcmp(method, "POST") == 0)
+		return reply(c, 201, "{\"kind\":\"Status\",\"apiVersion\":\"v1\"}", NULL);
+	if (strcmp(url, "/api/v1/namespaces/ns/secrets/wrong") == 0)
+		return reply(c, 200,
+		             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":\"none\","
+		             "\"data\":3}",
+		             NULL);
+	if (strcmp(url, "/api/v1/namespaces/ns/secrets/nodata") == 0)
+		return reply(c, 200,
+		             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+		             "\"nodata\"},\"data\":[\"password\"]}",
+		             NULL);
+	if (strcmp(url, "/api/v1/namespaces/ns/secrets/cm") == 0)
+		return reply(c, 200,
+		             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+		             "\"cm\"},\"data\":{\"password\":\"aHVudGVyMg==\"}}",
+		             NULL);
+	if (strcmp(url, "/api/v1/namespaces/ns/secrets/empty") == 0) {
+		return reply(c, 200,
+		             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+		             "\"empty\"},\"type\":\"Opaque\"}",
 		             NULL);
 	}
 	if (strcmp(url, AP "/namespaces/ns/appdatabases/conflict/status") == 0)
@@ -213,7 +245,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		             NULL);
 	if (strcmp(url, "/api/v1/namespaces/ns/secrets/s1") == 0)
 		return reply(c, 200,
-		             "{\"metadata\":{\"name\":\"s1\",\"resourceVersion\":\"3\"},\"data\":{"
+		             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\","
+		             "\"metadata\":{\"name\":\"s1\",\"resourceVersion\":\"3\"},\"data\":{"
 		             "\"password\":\"aHVudGVyMg==\",\"bad\":\"***\",\"nul\":\"YQBi\"}}",
 		             NULL);
 	if (strcmp(url, "/api/v1/namespaces/we%20ird/secrets/a%2Fb") == 0 ||
@@ -387,6 +420,44 @@ static void test_secret_value(void **state)
 	    json_string_value(json_object_get(json_object_get(s, "data"), "password")),
 	    "aHVudGVyMg==");
 	json_decref(s);
+	kube_client_free(kc);
+}
+
+/* A 200 to a write or a read that is not the object asked for is a bad answer, retried. */
+static void test_answer_not_the_object(void **state)
+{
+	static const char *const secrets[] = {"wrong", "nodata", "cm"};
+	struct kube_client *kc = NULL;
+	struct err e = {0};
+	json_t *o = NULL, *patch = json_pack("{s:{s:I}}", "status", "observedGeneration", 3);
+	json_t *ev = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Event",
+	                       "metadata", "name", "e1");
+	size_t i;
+
+	assert_int_equal(kube_client_new(&kc, cfg, &e), 0);
+	assert_int_equal(kube_patch_appdb_status(NULL, kc, "ns", "cut", patch, &e),
+	                 APPDB_ETRANSIENT);
+	assert_non_null(strstr(e.msg, "not JSON"));
+	err_clear(&e);
+	assert_int_equal(kube_patch_appdb_status(&o, kc, "ns", "other", patch, &e),
+	                 APPDB_ETRANSIENT);
+	assert_null(o);
+	assert_non_null(strstr(e.msg, "not a db.platform.dev/v1alpha1 AppDatabase"));
+	err_clear(&e);
+	assert_int_equal(kube_create_event(NULL, kc, "ns", ev, &e), APPDB_ETRANSIENT);
+	assert_non_null(strstr(e.msg, "a v1 Status, not a v1 Event"));
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		err_clear(&e);
+		assert_int_equal(kube_get_secret(&o, kc, "ns", secrets[i], &e), APPDB_ETRANSIENT);
+		assert_null(o);
+		assert_non_null(strstr(e.msg, "not a v1 Secret"));
+	}
+	/* A Secret without data is a Secret (every key missing). */
+	err_clear(&e);
+	assert_int_equal(kube_get_secret(&o, kc, "ns", "empty", &e), 0);
+	json_decref(o);
+	json_decref(ev);
+	json_decref(patch);
 	kube_client_free(kc);
 }
 
@@ -603,6 +674,7 @@ int main(void)
 	    cmocka_unit_test(test_transient_when_down),
 	    cmocka_unit_test(test_patch_status),
 	    cmocka_unit_test(test_secret_value),
+	    cmocka_unit_test(test_answer_not_the_object),
 	    cmocka_unit_test(test_watch_stream),
 	    cmocka_unit_test(test_watch_gone),
 	    cmocka_unit_test(test_watch_cancel),

@@ -21,6 +21,7 @@
 #define STATUS_URL "/apis/db.platform.dev/v1alpha1/namespaces/team/appdatabases/orders/status"
 
 static atomic_int api_down;
+static atomic_int cut_answers; /* 2xx answers whose JSON stops halfway */
 
 static void route(const struct fake_req *req, unsigned int *code, char *body, size_t len)
 {
@@ -29,7 +30,18 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 		return;
 	}
 	*code = strcmp(req->method, "POST") == 0 ? 201 : 200;
-	snprintf(body, len, "%s", req->body[0] ? req->body : "{}");
+	if (atomic_load(&cut_answers))
+		snprintf(body, len, "{\"apiVersion\":\"v1\",\"kind\":\"Ev");
+	else if (strcmp(req->url, STATUS_URL) == 0) /* the patched object, as the API answers it */
+		snprintf(body, len,
+		         "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+		         "\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}");
+	else if (strcmp(req->method, "PATCH") == 0) /* the Event patched */
+		snprintf(body, len,
+		         "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{"
+		         "\"name\":\"e\",\"namespace\":\"team\"}}");
+	else /* the Event created */
+		snprintf(body, len, "%s", req->body[0] ? req->body : "{}");
 }
 
 FAKE_GROUP_SETUP(setup, route)
@@ -88,6 +100,23 @@ static void test_kept_and_flushed_oldest_first(void **state)
 	assert_int_equal(json_array_size(ev), 1);
 	json_decref(st);
 	json_decref(ev);
+	/* A 201 whose body is not the Event: not sent, kept, and said so for a retry. */
+	atomic_store(&api_down, 0);
+	atomic_store(&cut_answers, 1);
+	assert_int_equal(outbox_run_event(&c, kc, &log, "team/orders", &db, &r), APPDB_ETRANSIENT);
+	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 1);
+	assert_int_equal(json_array_size(ev), 2);
+	json_decref(st);
+	json_decref(ev);
+	/* Nor is a kept status patch answered so sent: nothing leaves the outbox. */
+	outbox_flush(&c, kc, &log, "team/orders", "team", "orders");
+	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 1);
+	assert_int_equal(json_array_size(st), 2);
+	assert_int_equal(json_array_size(ev), 2);
+	json_decref(st);
+	json_decref(ev);
+	atomic_store(&cut_answers, 0);
+	atomic_store(&api_down, 1);
 	/* Still away: nothing is lost. */
 	outbox_flush(&c, kc, &log, "team/orders", "team", "orders");
 	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 1);
@@ -98,13 +127,14 @@ static void test_kept_and_flushed_oldest_first(void **state)
 	fake_reset();
 	outbox_flush(&c, kc, &log, "team/orders", "team", "orders");
 	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 0);
-	assert_int_equal(fake.n, 3);
+	assert_int_equal(fake.n, 4);
 	assert_string_equal(fake.reqs[0].method, "PATCH");
 	assert_string_equal(fake.reqs[0].url, STATUS_URL);
 	assert_non_null(strstr(fake.reqs[0].body, "\"observedGeneration\":1"));
 	assert_non_null(strstr(fake.reqs[1].body, "\"observedGeneration\":2"));
 	assert_string_equal(fake.reqs[2].method, "POST");
 	assert_non_null(strstr(fake.reqs[2].body, "run-1"));
+	assert_string_equal(fake.reqs[3].method, "PATCH"); /* the same Event: aggregated */
 	/* An unchanged run has no Event. */
 	fake_reset();
 	r.result = RESULT_UNCHANGED;

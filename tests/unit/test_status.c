@@ -23,6 +23,7 @@
 
 static atomic_int conflicts; /* how many PATCHes answer 409 */
 static atomic_int api_down;
+static atomic_int bad_answer; /* PATCHes answer 200 with a body that is not the object */
 
 static void route(const struct fake_req *req, unsigned int *code, char *body, size_t len)
 {
@@ -37,14 +38,21 @@ static void route(const struct fake_req *req, unsigned int *code, char *body, si
 		return;
 	}
 	*code = 200;
-	if (strcmp(req->method, "GET") == 0)
+	if (strcmp(req->method, "PATCH") == 0 && atomic_load(&bad_answer) == 1)
+		snprintf(body, len, "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"App");
+	else if (strcmp(req->method, "PATCH") == 0 && atomic_load(&bad_answer) == 2)
+		snprintf(body, len, "{\"apiVersion\":7,\"kind\":[\"List\"],\"metadata\":\"none\"}");
+	else if (strcmp(req->method, "GET") == 0)
 		snprintf(body, len,
-		         "{\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"},\"status\":"
+		         "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+		         "\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"},\"status\":"
 		         "{\"observedGeneration\":1,\"conditions\":[{\"type\":\"Ready\",\"status\":"
 		         "\"False\",\"reason\":\"Old\",\"lastTransitionTime\":"
 		         "\"2001-01-01T00:00:00Z\"}]}}");
-	else
-		snprintf(body, len, "{}");
+	else /* the patched object, as the API answers it */
+		snprintf(body, len,
+		         "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+		         "\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}");
 }
 
 FAKE_GROUP_SETUP(setup, route)
@@ -89,6 +97,29 @@ static void test_patch_and_current(void **state)
 	p = status_patch(&r, 1, NULL);
 	assert_true(json_is_array(json_object_get(json_object_get(p, "status"), "pendingActions")));
 	json_decref(p);
+}
+
+/* A controller context whose store holds team/orders, and a client of the fake API. */
+static void ctl_init(struct ctl *c, struct kube_client **kc)
+{
+	json_t *o =
+	    json_loads("{\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}", 0, NULL);
+	struct err e = {0};
+	char key[STORE_KEY_MAX];
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(store_new(&c->store, NULL), 0);
+	assert_int_equal(metrics_new(&c->metrics), 0);
+	assert_int_equal(store_put(c->store, o, key, sizeof(key)), 1);
+	assert_int_equal(kube_client_new(kc, fake_cfg, &e), 0);
+	json_decref(o);
+}
+
+static void ctl_clear(struct ctl *c, struct kube_client *kc)
+{
+	kube_client_free(kc);
+	store_free(c->store);
+	metrics_free(c->metrics);
 }
 
 /* Paused: only Reconciling changes (False, Paused); Ready and the rest stay as they were. */
@@ -143,21 +174,13 @@ static void test_write_retries_a_conflict_and_keeps_when_away(void **state)
 	struct ctl c;
 	struct kube_client *kc = NULL;
 	struct store_status prev = {0};
-	struct err e = {0};
 	struct appdb db = {0};
 	struct run_result r;
 	struct log_ctx log = {"team", "orders", "run-1"};
-	json_t *o = json_loads("{\"metadata\":{\"namespace\":\"team\",\"name\":\"orders\"}}", 0,
-	                       NULL),
-	       *st, *ev;
-	char key[STORE_KEY_MAX];
+	json_t *st, *ev;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_new(&c.store, NULL), 0);
-	assert_int_equal(metrics_new(&c.metrics), 0);
-	assert_int_equal(store_put(c.store, o, key, sizeof(key)), 1);
-	assert_int_equal(kube_client_new(&kc, fake_cfg, &e), 0);
+	ctl_init(&c, &kc);
 	db.ns = "team";
 	db.name = "orders";
 	db.generation = 2;
@@ -186,10 +209,48 @@ static void test_write_retries_a_conflict_and_keeps_when_away(void **state)
 	assert_int_equal(json_array_size(st), 1);
 	json_decref(st);
 	json_decref(ev);
-	kube_client_free(kc);
-	store_free(c.store);
-	metrics_free(c.metrics);
-	json_decref(o);
+	ctl_clear(&c, kc);
+}
+
+/*
+ * A 200 whose body is not the object (cut, wrong types) is not a written
+ * status: kept and returned for a retry with backoff; the next write that
+ * lands supersedes what was kept.
+ */
+static void test_write_answer_not_the_object(void **state)
+{
+	struct ctl c;
+	struct kube_client *kc = NULL;
+	struct store_status prev = {0};
+	struct appdb db = {0};
+	struct run_result r;
+	struct log_ctx log = {"team", "orders", "run-1"};
+	json_t *st, *ev;
+	int mode;
+
+	(void)state;
+	ctl_init(&c, &kc);
+	db.ns = "team";
+	db.name = "orders";
+	db.generation = 2;
+	run_init(&r, RESULT_CHANGED, 1);
+	for (mode = 1; mode <= 2; mode++) {
+		atomic_store(&bad_answer, mode);
+		fake_reset();
+		assert_int_equal(status_write(&c, kc, &log, "team/orders", &db, &prev, &r),
+		                 APPDB_ETRANSIENT);
+		assert_int_equal(fake.n, 1);
+		assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 1);
+		assert_int_equal(json_array_size(st), (size_t)mode);
+		json_decref(st);
+		json_decref(ev);
+	}
+	/* The API takes the next one: written, the API up, the kept ones dropped. */
+	atomic_store(&bad_answer, 0);
+	assert_int_equal(status_write(&c, kc, &log, "team/orders", &db, &prev, &r), 0);
+	assert_true(ctl_api_up(&c));
+	assert_int_equal(store_pending(&st, &ev, c.store, "team/orders"), 0);
+	ctl_clear(&c, kc);
 }
 
 int main(void)
@@ -198,6 +259,7 @@ int main(void)
 	    cmocka_unit_test(test_patch_and_current),
 	    cmocka_unit_test(test_paused_keeps_the_last_conditions),
 	    cmocka_unit_test(test_write_retries_a_conflict_and_keeps_when_away),
+	    cmocka_unit_test(test_write_answer_not_the_object),
 	};
 
 	return cmocka_run_group_tests_name("status", tests, setup, fake_teardown);

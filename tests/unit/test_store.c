@@ -360,6 +360,52 @@ static void test_many_keys_grow_the_table(void **state)
 	store_free(s);
 }
 
+/* Only AppDatabases of the watched version, with a namespace and a name, may be kept. */
+static void test_check_object(void **state)
+{
+	static const char *const refused[] = {
+	    "{\"apiVersion\":\"zoo.example/v1\",\"kind\":\"Gizmo\","
+	    "\"metadata\":{\"name\":\"g\",\"namespace\":\"x\",\"resourceVersion\":\"1\"}}",
+	    "{\"apiVersion\":\"db.platform.dev/v1\",\"kind\":\"AppDatabase\","
+	    "\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}",
+	    "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabaseList\","
+	    "\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}",
+	    "{\"kind\":\"AppDatabase\",\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}",
+	    "{\"apiVersion\":7,\"kind\":[\"AppDatabase\"],\"metadata\":\"none\"}",
+	    "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+	    "\"metadata\":{\"name\":\"a\"}}",
+	    "{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+	    "\"metadata\":{\"name\":\"\",\"namespace\":\"x\"}}",
+	    "[1,2,3]",
+	    "\"just a string\"",
+	};
+	struct err e = {0};
+	json_t *v;
+	size_t i;
+
+	(void)state;
+	v = json_loads("{\"apiVersion\":\"db.platform.dev/v1alpha1\",\"kind\":\"AppDatabase\","
+	               "\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}",
+	               0, NULL);
+	assert_int_equal(store_check_object(v, &e), 0);
+	json_decref(v);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		err_clear(&e);
+		v = json_loads(refused[i], JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		assert_int_equal(store_check_object(v, &e), APPDB_EINVAL);
+		assert_true(e.msg[0] != '\0');
+		json_decref(v);
+	}
+	err_clear(&e);
+	v = json_loads(refused[0], 0, NULL);
+	store_check_object(v, &e);
+	assert_string_equal(e.msg, "zoo.example/v1 Gizmo x/g, not a db.platform.dev/v1alpha1 "
+	                           "AppDatabase");
+	json_decref(v);
+	assert_int_equal(store_check_object(NULL, &e), APPDB_EINVAL);
+}
+
 static void test_failing_allocator(void **state)
 {
 	long n;
@@ -477,6 +523,7 @@ int main(void)
 	    cmocka_unit_test(test_cache_write_through_and_reload),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_many_keys_grow_the_table),
+	    cmocka_unit_test(test_check_object),
 	    cmocka_unit_test(test_time_to_ready),
 	    cmocka_unit_test(test_failing_allocator),
 	};
