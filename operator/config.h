@@ -31,6 +31,11 @@ struct instance_config {
 	int statement_timeout_seconds;    /* every statement of every session; default 60 */
 	char **allowed_namespaces;        /* names or globs (team-*); none: every namespace */
 	size_t n_allowed_namespaces;
+	char **allowed_roles; /* roles a user may be memberOf; none by default */
+	size_t n_allowed_roles;
+	char **allowed_extensions; /* with allowed_extensions_set; else the trusted ones */
+	size_t n_allowed_extensions;
+	int allowed_extensions_set;
 };
 
 struct leader_config {

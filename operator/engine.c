@@ -176,7 +176,8 @@ static int step_validate(struct rec *r)
 	char *msg;
 	int rc;
 
-	if (validate_appdb(r->db, in != NULL ? in->admin_user : NULL, &errs) == 0)
+	if (validate_appdb(r->db, in != NULL ? in->admin_user : NULL, &errs) == 0 &&
+	    (in == NULL || validate_appdb_instance(r->db, in, &errs) == 0))
 		return 0;
 	msg = field_errs_join(&errs);
 	rc = rec_outcome(r, RESULT_INVALID, REASON_INVALID_SPEC, "invalid spec: %s",
@@ -260,6 +261,8 @@ static int step_secrets(struct rec *r)
 	for (i = 0; r->mode != ENGINE_DISABLE && i < r->db->n_users; i++) {
 		char what[128];
 
+		if (r->db->users[i].more.iam_auth)
+			continue; /* an RDS IAM token, no password */
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
 		rc = read_secret(r, &r->user_pw[i], &r->db->users[i].password_from,
 		                 r->db->users[i].name, what);
@@ -286,6 +289,7 @@ static const struct step {
     {"guardrails", step_guardrails},
     {"stale memberships", step_stale_memberships},
     {"observe database", step_observe_database},
+    {"observe access", step_observe_access},
     {"check passwords", step_passwords},
     {"plan", step_plan},
     {"preflight", step_preflight},

@@ -90,6 +90,9 @@ int step_passwords(struct rec *r);
 int step_plan(struct rec *r);
 int step_preflight(struct rec *r);
 
+/* engine_access.c: DESIGN 11.3's observation and what the instance cannot do. */
+int step_observe_access(struct rec *r);
+
 /* engine_apply.c: executing the plan and giving memberships back. */
 int rec_run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err);
 int step_apply(struct rec *r);

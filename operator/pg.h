@@ -88,6 +88,15 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 /* Observes schemas, object privileges and default privileges inside the database. */
 int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
 
+/*
+ * pg_observe_access.c: memberships outside the resource, VALID UNTIL,
+ * settings, rds_iam and available extensions (admin database), and the
+ * extensions created in the database (target). Facts as plan.h lists.
+ */
+int pg_observe_access(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
+int pg_observe_extensions(struct observed *o, PGconn *conn, const struct desired *d,
+                          struct err *err);
+
 /* The SCRAM-SHA-256 verifier of password for user, made client-side. Owned. */
 int pg_verifier(char **out, PGconn *conn, const char *user, const char *password, struct err *err);
 

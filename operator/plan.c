@@ -193,6 +193,7 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 				builder_set(b, &a->comment, marker);
 				a->login = 1;
 				a->conn_limit = u->conn_limit;
+				a->no_password = u->more != NULL && u->more->iam_auth;
 			}
 			free(marker);
 			continue;
@@ -357,8 +358,11 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 			plan_retired_schema(&b, d, o, d->schemas[i]);
 	} else {
 		plan_roles(&b, d, o);
+		plan_access_roles(&b, d, o);
 		plan_database(&b, d, o);
+		plan_access_database(&b, d, o);
 		plan_schemas(&b, d, o);
+		plan_access_extensions(&b, d, o);
 	}
 
 	/* Database and in-database work runs as a member of the creating roles. */
@@ -383,6 +387,8 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 				builder_need_admin_role(&b, out->items[i].role);
 		}
 	}
+
+	plan_access_admin_roles(&b, d, o);
 
 	/* Memberships an interrupted run left behind are given back. */
 	if (observed_has(o, "member:%s:%s", d->owner, o->admin)) {
