@@ -410,6 +410,19 @@ int plan_access_problem(char *buf, size_t len, const struct desired *d, const st
 			return 1;
 		}
 	}
+	for (i = 0; o->server_version < 140000 && i < d->n_users; i++) {
+		const struct user_access *m = d->users[i].more;
+
+		for (j = 0; m != NULL && j < m->n_settings; j++) {
+			if (strcmp(m->settings[j].name, "idle_session_timeout") != 0)
+				continue;
+			snprintf(buf, len,
+			         "spec.users[%zu].settings.idle_session_timeout: PostgreSQL %d has "
+			         "no such setting (it comes with 14)",
+			         i, o->server_version / 10000);
+			return 1;
+		}
+	}
 	for (i = 0; i < d->n_extensions; i++) {
 		if (observed_has(o, "extavail:%s", d->extensions[i].name) ||
 		    observed_has(o, "ext:%s", d->extensions[i].name))
