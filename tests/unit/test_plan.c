@@ -531,6 +531,13 @@ static void test_richer_access(void **state)
 	assert_non_null(strstr(why, "spec.database.extensions[0].name"));
 	fact(&o, "extavail:pgcrypto");
 	assert_int_equal(plan_access_problem(why, sizeof(why), &d, &o), 0);
+	/* idle_session_timeout comes with 14: on 13 a reason, not a failed statement. */
+	settings[1].name = (char *)"idle_session_timeout";
+	o.server_version = 130000;
+	assert_int_equal(plan_access_problem(why, sizeof(why), &d, &o), 1);
+	assert_non_null(strstr(why, "spec.users[1].settings.idle_session_timeout"));
+	settings[1].name = (char *)"work_mem";
+	o.server_version = 150000;
 
 	assert_int_equal(plan_build(&p, &d, &o), 0);
 	assert_true(has_text(&p, "grant pg_read_all_data to ro"));
