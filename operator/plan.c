@@ -352,6 +352,7 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 	if (d->disabling) {
 		/* Every login role is retired; nothing is created or granted. */
 		plan_retired_roles(&b, d, o);
+		plan_access_disabling(&b, d, o);
 		if (o->db_exists)
 			plan_retired_database(&b, d, o);
 		for (i = 0; o->target_observed && i < d->n_schemas; i++)

@@ -350,6 +350,17 @@ void plan_access_extensions(struct builder *b, const struct desired *d, const st
 	}
 }
 
+void plan_access_disabling(struct builder *b, const struct desired *d, const struct observed *o)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_retired; i++) {
+		plan_memberships(b, d, o, d->retired[i], NULL);
+		if (o->db_exists)
+			plan_db_privs(b, d, o, d->retired[i], 0);
+	}
+}
+
 /* 1 when the admin must not become a member of role: it holds rds_iam. */
 static int holds_iam(const struct desired *d, const struct observed *o, const char *role)
 {

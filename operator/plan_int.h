@@ -36,6 +36,8 @@ void plan_access_database(struct builder *b, const struct desired *d, const stru
 void plan_access_schema(struct builder *b, const struct desired *d, const struct observed *o,
                         const char *schema);
 void plan_access_extensions(struct builder *b, const struct desired *d, const struct observed *o);
+/* deletionPolicy Disable: the retired roles' memberships and database privileges. */
+void plan_access_disabling(struct builder *b, const struct desired *d, const struct observed *o);
 /* Drops admin memberships in roles that hold rds_iam, with a warning. */
 void plan_access_admin_roles(struct builder *b, const struct desired *d, const struct observed *o);
 /* 1 when user u's grants cover schema (its schemas subset, else all). */

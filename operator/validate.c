@@ -299,10 +299,16 @@ static void check_user_access(struct field_errs *errs, const struct appdb *db, s
 		snprintf(f, sizeof(f), "spec.users[%zu].settings.%s", i, a->settings[j].name);
 		check_setting(errs, f, &a->settings[j]);
 	}
+	/*
+	 * An IAM user must never own what the admin has to act for: the admin
+	 * would have to become a member of a role holding rds_iam.
+	 */
 	if (a->iam_auth && u->access == ACCESS_OWNER) {
-		/* The admin would have to become a member of a role holding rds_iam. */
 		snprintf(f, sizeof(f), "spec.users[%zu].iamAuth", i);
 		field_errs_add(errs, f, "cannot be true with access: owner");
+	} else if (a->iam_auth && (a->privileges[PRIV_SCHEMA] & 2u)) {
+		snprintf(f, sizeof(f), "spec.users[%zu].iamAuth", i);
+		field_errs_add(errs, f, "cannot be true with privileges.schema CREATE");
 	}
 }
 

@@ -72,6 +72,7 @@ class TestEntitlements(unittest.TestCase):
         with open(cls.ws.config, "w") as f:
             f.write(text.replace("    admin:\n",
                                  "    allowedRoles: [pg_read_all_data, pg_monitor]\n"
+                                 "    allowedExtensions: [pgcrypto, no_such_ext]\n"
                                  "    admin:\n", 1))
         # Before 14 there is no pg_read_all_data: pg_monitor stands in.
         cls.reader_role = "pg_read_all_data" if PG.major >= 14 else "pg_monitor"
@@ -117,12 +118,21 @@ class TestEntitlements(unittest.TestCase):
             code, _, err = self.ws.run("reconcile", path)
             self.assertEqual(code, 1, err)
             self.assertIn("spec.users[1].memberOf[0]", err)
-        # An extension the server does not have.
+        # An extension the instance allows and the server does not have.
         path = self.ws.write("ent.yaml", manifest(reader_role=self.reader_role, iam=False,
                                                   extension="no_such_ext"))
         code, _, err = self.ws.run("reconcile", path)
         self.assertEqual(code, 1, err)
-        self.assertIn("spec.database.extensions[0].name", err)
+        self.assertIn("spec.database.extensions[0].name: extension no_such_ext is not "
+                      "available", err)
+        # One the instance does not allow: refused before any connection.
+        path = self.ws.write("ent.yaml", manifest(reader_role=self.reader_role, iam=False,
+                                                  extension="hstore"))
+        code, _, err = self.ws.run("reconcile", path)
+        self.assertEqual(code, 1, err)
+        self.assertIn("extension hstore is not in the instance's allowedExtensions", err)
+        self.assertFalse(PG.database_exists("ent"))
+        self.assertEqual(len(PG.statements()), before, "a statement ran")
 
         # RDS stand-in; from 16 the admin needs ADMIN on the roles it grants,
         # without SET or INHERIT, so it is no usable member of them.
