@@ -110,6 +110,9 @@ TEST_API_OBJS := $(patsubst operator/%.c,$(BUILD)/unitobj/%.o,$(TEST_API_SRCS))
 UNIT_OBJS := $(filter-out $(TEST_API_OBJS:$(BUILD)/unitobj/%=$(BUILD)/operator/%),$(LIBOBJS)) \
 	$(TEST_API_OBJS)
 
+# Kept between runs (make would take them for intermediates of the pattern below).
+.SECONDARY: $(TEST_API_OBJS)
+
 $(BUILD)/unitobj/%.o: operator/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DAPPDB_TEST_API -c -o $@ $<
