@@ -306,31 +306,10 @@ static void plan_schema_public(struct builder *b, const struct desired *d,
 	}
 }
 
-/* A retired user's USAGE, grants and default privileges in schema are revoked. */
-void plan_retired_schema(struct builder *b, const struct desired *d, const struct observed *o,
-                         const char *schema)
-{
-	struct action *a;
-	size_t i;
-
-	for (i = 0; i < d->n_retired; i++) {
-		const char *name = d->retired[i];
-
-		if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
-			a = builder_add(b, ACT_REVOKE_SCHEMA_USAGE, name,
-			                "revoke usage on schema %s from %s", schema, name);
-			if (a != NULL) {
-				a->target_db = 1;
-				builder_set(b, &a->schema, schema);
-				builder_set(b, &a->other, name);
-			}
-		}
-		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r', 0);
-		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S', 0);
-	}
-}
-
-/* A user whose schemas leave out schema keeps nothing there (DESIGN 11.3). */
+/*
+ * A login role keeps nothing in schema: USAGE, grants and default
+ * privileges revoked (a retired user, or one whose schemas leave it out).
+ */
 static void plan_outside_schema(struct builder *b, const struct desired *d,
                                 const struct observed *o, const char *schema, const char *name)
 {
@@ -347,6 +326,16 @@ static void plan_outside_schema(struct builder *b, const struct desired *d,
 	}
 	plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r', 0);
 	plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S', 0);
+}
+
+/* A retired user's USAGE, grants and default privileges in schema are revoked. */
+void plan_retired_schema(struct builder *b, const struct desired *d, const struct observed *o,
+                         const char *schema)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_retired; i++)
+		plan_outside_schema(b, d, o, schema, d->retired[i]);
 }
 
 /* Schemas, USAGE, object grants and default privileges inside the database. */

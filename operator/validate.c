@@ -12,7 +12,8 @@
 #define USERS_MAX 100
 #define SCHEMAS_MAX 32
 
-int validate_identifier(const char *s)
+/* 1 when s matches ^[a-z_][a-z0-9_]{0,62}$, with '-' allowed after the first when hyphen. */
+static int name_chars(const char *s, int hyphen)
 {
 	size_t i;
 
@@ -21,9 +22,15 @@ int validate_identifier(const char *s)
 	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
 		return 0;
 	for (i = 1; s[i] != '\0'; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      (hyphen && s[i] == '-')))
 			return 0;
 	return 1;
+}
+
+int validate_identifier(const char *s)
+{
+	return name_chars(s, 0);
 }
 
 /* Names no database may have. */
@@ -334,17 +341,7 @@ static void check_extensions(struct field_errs *errs, const struct appdb *db)
 
 int validate_extension_name(const char *s)
 {
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > IDENT_MAX)
-		return 0;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return 0;
-	for (i = 1; s[i] != '\0'; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-		      s[i] == '-'))
-			return 0;
-	return 1;
+	return name_chars(s, 1);
 }
 
 /* PostgreSQL's trusted extensions (contrib's, and plpgsql): allowedExtensions' default. */
