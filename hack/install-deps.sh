@@ -9,8 +9,11 @@ pkgs=(build-essential pkg-config ca-certificates openssl
       libcmocka-dev libmicrohttpd-dev libexpat1-dev
       postgresql postgresql-client)
 # Tools: checked as commands (a machine may have them from elsewhere).
+# promtool checks and tests the chart's PrometheusRule; lua5.1 runs the Argo CD
+# health check (the Lua dialect Argo CD embeds).
 declare -A tools=([python3]=python3 [git]=git [curl]=curl [unzip]=unzip [npm]=npm
-                  [clang]=clang [psql]=postgresql-client)
+                  [clang]=clang [psql]=postgresql-client [promtool]=prometheus
+                  [lua5.1]=lua5.1)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,20 +1,23 @@
 /*
  * cli.c - the command line (DESIGN section 9): run, reconcile, plan,
- * validate, version. Exit codes: 0 done or nothing to do; 1 a resource
+ * validate, report, version. Exit codes: 0 done or nothing to do; 1 a resource
  * failed, was blocked or is invalid; 2 usage or configuration error; 3 plan
  * has changes. A human summary goes to stderr, JSON records to stdout.
  */
 #include "cli.h"
 
 #include "audit.h"
+#include "clock.h"
 #include "config.h"
 #include "controller.h"
 #include "engine.h"
 #include "log.h"
 #include "manifest.h"
+#include "report.h"
 #include "sources.h"
 #include "validate.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,9 @@ static const char USAGE[] =
     "  appdb-operator plan      [--config F] -f PATH...         what reconcile would do; changes "
     "nothing\n"
     "  appdb-operator validate  [--config F] -f PATH...         check manifests only\n"
+    "  appdb-operator report    [--config F] [--since T] [-f AUDIT.jsonl...] [--format "
+    "markdown|json]\n"
+    "                                                           figures from the audit trail\n"
     "  appdb-operator version\n"
     "options: --log-format text|json, --log-level debug|info|warn|error\n";
 
@@ -374,6 +380,126 @@ out:
 	return code;
 }
 
+/* Adds every line of path ("-": stdin) to rep. Returns 0, or EXIT_USAGE/EXIT_FAILED with a message.
+ */
+static int report_file(struct report *rep, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int code = EXIT_DONE;
+
+	if (f == NULL) {
+		put_escaped("appdb-operator: cannot open ", path, "");
+		fprintf(stderr, ": %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		if (report_add_line(rep, line, (size_t)n) == APPDB_ENOMEM) {
+			fprintf(stderr, "appdb-operator: out of memory\n");
+			code = EXIT_FAILED;
+			break;
+		}
+	}
+	if (code == EXIT_DONE && ferror(f)) {
+		put_escaped("appdb-operator: could not read ", path, "\n");
+		code = EXIT_FAILED;
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return code;
+}
+
+/* report: the governance figures from the audit trail (DESIGN 11.5). */
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"filename", required_argument, NULL, 'f'},
+	    {"since", required_argument, NULL, 's'},  {"format", required_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	const char *config = CONFIG_DEFAULT_PATH,
+	           **paths = calloc((size_t)argc + 1, sizeof(char *));
+	struct config *cfg = NULL;
+	struct report *rep = NULL;
+	struct err err = {0};
+	json_t *fig = NULL;
+	char *text = NULL, *audit_path = NULL;
+	size_t n_paths = 0, i;
+	time_t since = -1;
+	int json = 0, c, code = EXIT_USAGE;
+
+	if (paths == NULL)
+		goto out;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:f:h", longopts, NULL)) != -1) {
+		if (c == 'c') {
+			config = optarg;
+		} else if (c == 'f') {
+			paths[n_paths++] = optarg;
+		} else if (c == 's' && (since = clock_parse(optarg)) >= 0) {
+			continue;
+		} else if (c == 'F' &&
+		           (strcmp(optarg, "json") == 0 || strcmp(optarg, "markdown") == 0)) {
+			json = strcmp(optarg, "json") == 0;
+		} else {
+			if (c == 's')
+				put_escaped("appdb-operator: --since wants an RFC 3339 time, not ",
+				            optarg, "\n");
+			fputs(USAGE, stderr);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		put_escaped("appdb-operator: unexpected argument ", argv[optind], "\n");
+		fputs(USAGE, stderr);
+		goto out;
+	}
+	if (n_paths == 0) {
+		/* The trail of the config's cacheDir, as the controller writes it. */
+		if (config_load(&cfg, config, &err) != 0) {
+			fprintf(stderr, "appdb-operator: configuration: %s\n", err.msg);
+			goto out;
+		}
+		if (asprintf(&audit_path, "%s/audit.jsonl", cfg->cache_dir) < 0) {
+			audit_path = NULL;
+			goto out;
+		}
+		paths[n_paths++] = audit_path;
+	}
+	code = EXIT_FAILED;
+	if (report_new(&rep, since) != 0)
+		goto out;
+	for (i = 0; i < n_paths; i++)
+		if ((code = report_file(rep, paths[i])) != EXIT_DONE)
+			goto out;
+	code = EXIT_FAILED;
+	if (report_json(&fig, rep) != 0)
+		goto out;
+	if (json)
+		text = json_dumps(fig, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	else if (report_markdown(&text, fig) != 0)
+		text = NULL;
+	if (text == NULL) {
+		fprintf(stderr, "appdb-operator: out of memory\n");
+		goto out;
+	}
+	fputs(text, stdout);
+	if (json)
+		fputc('\n', stdout);
+	code = EXIT_DONE;
+out:
+	free(text);
+	json_decref(fig);
+	report_free(rep);
+	free(audit_path);
+	config_free(cfg);
+	free(paths);
+	return code;
+}
+
 int cli_main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -392,6 +518,8 @@ int cli_main(int argc, char **argv)
 		return cmd_reconcile(argc - 1, argv + 1, ENGINE_PLAN);
 	if (strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argc - 1, argv + 1);
+	if (strcmp(argv[1], "report") == 0)
+		return cmd_report(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		fputs(USAGE, stdout);

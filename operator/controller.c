@@ -74,19 +74,36 @@ static void count_instance(struct ctl *c, const struct appdb *db, const struct r
 {
 	const char *inst = db->instance != NULL ? db->instance : "";
 
+	metrics_count_instance_reconcile(c->metrics, inst, run_result_name(r->result));
 	if (r->reason != NULL && strcmp(r->reason, REASON_DB_UNREACHABLE) == 0)
 		metrics_set_instance_up(c->metrics, inst, 0);
 	else if (r->connected)
 		metrics_set_instance_up(c->metrics, inst, 1);
 }
 
-/* Updates appdb_resources with key's readiness. */
-static void count_ready(struct ctl *c, const char *key, int ready)
+/*
+ * Updates appdb_resources and appdb_resources_by_reason with key's run, and
+ * appdb_time_to_ready_seconds when the run is its generation's first Ready.
+ */
+static void count_ready(struct ctl *c, const char *key, const struct appdb *db,
+                        const struct run_result *r)
 {
-	long yes = 0, no = 0;
+	struct store_reason_count rc[16];
+	const char *names[16];
+	long yes = 0, no = 0, counts[16];
+	double seconds;
+	size_t i, n;
 
-	store_set_ready(c->store, key, ready, &yes, &no);
+	store_set_ready(c->store, key, r->ready, &yes, &no);
 	metrics_set_resources(c->metrics, yes, no);
+	n = store_set_reason(c->store, key, r->reason, rc, 16);
+	for (i = 0; i < n; i++) {
+		names[i] = rc[i].reason;
+		counts[i] = rc[i].count;
+	}
+	metrics_set_reason_count(c->metrics, names, counts, n);
+	if (r->ready && !db->deleting && store_first_ready(c->store, key, db->generation, &seconds))
+		metrics_observe_time_to_ready(c->metrics, seconds);
 }
 
 /* One key, as a straight list of steps. */
@@ -159,7 +176,7 @@ static void reconcile_key(struct worker *w, const char *key)
 	status_write(c, w->kc, &log, key, db, &it.status, &r);
 	outbox_run_event(c, w->kc, &log, key, db, &r);
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
-	count_ready(c, key, r.ready);
+	count_ready(c, key, db, &r);
 	if (disabling && (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
 	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */

@@ -347,6 +347,13 @@ static json_t *audit_record(struct rec *r, const char *user)
 	                (json_int_t)r->db->generation, "database", r->db->db_name, "user", user,
 	                "actions", actions, "result", run_result_name(o->result), "reason",
 	                o->reason, "approvedBy", r->db->approved_by);
+	/* For the report: when the run began, and whether the build id is the resource's own. */
+	if (rec != NULL) {
+		json_object_set_new(rec, "startedAt", json_string(o->started_at));
+		json_object_set_new(
+		    rec, "buildIdFrom",
+		    json_string(r->db->build_id != NULL ? "annotation" : "operator"));
+	}
 	if (rec != NULL && o->message != NULL && o->result != RESULT_CHANGED &&
 	    o->result != RESULT_UNCHANGED)
 		json_object_set_new(rec, "message", json_string(o->message));

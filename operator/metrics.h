@@ -9,6 +9,12 @@
  *   appdb_instance_up{instance}            gauge (1 or 0)
  *   appdb_workqueue_depth                  gauge
  *
+ * and, for the dashboard and the alerts (DESIGN 11.5):
+ *
+ *   appdb_time_to_ready_seconds                    histogram: a generation first seen -> Ready
+ *   appdb_resources_by_reason{reason}              gauge: by the reason of the last run
+ *   appdb_instance_reconcile_total{instance,result} counter
+ *
  * One struct metrics is shared by all threads; every call is thread-safe.
  */
 #ifndef APPDB_METRICS_H
@@ -26,6 +32,19 @@ void metrics_free(struct metrics *m);
 
 /* One finished reconcile: result is a run_result_name() ("Changed", ...). */
 void metrics_observe_reconcile(struct metrics *m, const char *result, double seconds);
+
+/* A generation's first Ready=True, seconds after it was first seen. */
+void metrics_observe_time_to_ready(struct metrics *m, double seconds);
+
+/* One finished reconcile of a resource of instance (borrowed, copied). */
+void metrics_count_instance_reconcile(struct metrics *m, const char *instance, const char *result);
+
+/*
+ * The number of resources per reason (n entries, borrowed); a reason given
+ * before and missing now reads 0.
+ */
+void metrics_set_reason_count(struct metrics *m, const char *const *reasons, const long *counts,
+                              size_t n);
 
 void metrics_set_resources(struct metrics *m, long ready, long not_ready);
 void metrics_set_kube_api_up(struct metrics *m, int up);

@@ -4,6 +4,7 @@
  */
 #include "store.h"
 
+#include "clock.h"
 #include "jfield.h"
 #include "log.h"
 
@@ -23,6 +24,11 @@ struct store_res {
 	json_t *pending_status; /* array of merge patches, oldest first, or NULL */
 	json_t *pending_events; /* array of Events, oldest first, or NULL */
 	int ready;              /* 1, 0, or -1: not counted */
+	char reason[32];        /* of the last run; "" when none */
+	long long seen_gen;     /* the generation (of seen_uid) whose first Ready is timed */
+	long long seen_uid;     /* a hash of its uid */
+	double seen_at;         /* when it was first seen, on the store's clock */
+	int seen_timing;        /* 1 while its first Ready is still to be measured */
 	json_t *deleted;        /* the object as deleted, until a worker takes it */
 	struct store_res *next; /* in its bucket */
 };
@@ -32,6 +38,7 @@ struct store {
 	struct store_res **buckets;
 	size_t n_buckets, n, n_objects;
 	struct cache *cache;
+	clock_fn clock; /* for the time to Ready; clock_mono unless a test sets it */
 };
 
 /* FNV-1a over a string. */
@@ -83,6 +90,7 @@ int store_new(struct store **out, struct cache *cache)
 	}
 	s->n_buckets = STORE_BUCKETS_FIRST;
 	s->cache = cache;
+	s->clock = clock_mono;
 	pthread_mutex_init(&s->mu, NULL);
 	*out = s;
 	return 0;
@@ -268,6 +276,45 @@ void store_status_from_json(struct store_status *out, json_t *status)
 	out->pending_actions = json_object_get(status, "pendingActions") != NULL;
 }
 
+/* 1 when status says Ready=True for generation gen. */
+static int status_ready_at(const struct store_status *st, long long gen)
+{
+	json_t *c;
+	size_t i;
+
+	if (st == NULL || st->observed_generation != gen)
+		return 0;
+	json_array_foreach (st->conditions, i, c) {
+		const char *type = jfield_str(c, "type"), *status = jfield_str(c, "status");
+
+		if (type != NULL && strcmp(type, "Ready") == 0)
+			return status != NULL && strcmp(status, "True") == 0;
+	}
+	return 0;
+}
+
+/*
+ * Notes when obj shows a generation (or uid) not seen before: its time to
+ * Ready is measured from now, unless its status already says Ready for it,
+ * or (timing 0) where it was first seen is not known (a cache file read at
+ * start). Lock held.
+ */
+static void note_generation(struct store *s, struct store_res *r, json_t *obj,
+                            const struct store_status *st, int timing)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	long long gen = (long long)json_integer_value(json_object_get(meta, "generation"));
+	const char *uid = jfield_str(meta, "uid");
+	long long uh = uid != NULL ? (long long)(fnv(uid) >> 1) : 0;
+
+	if (r->seen_gen == gen && r->seen_uid == uh)
+		return;
+	r->seen_gen = gen;
+	r->seen_uid = uh;
+	r->seen_at = s->clock();
+	r->seen_timing = timing && !status_ready_at(st, gen);
+}
+
 /* 1 when the change from old to obj needs a reconcile (spec, annotations, deletion). */
 static int needs_reconcile(json_t *old, json_t *obj)
 {
@@ -309,6 +356,7 @@ int store_put(struct store *s, json_t *full, char *key, size_t key_len)
 		return APPDB_ENOMEM;
 	}
 	queue = needs_reconcile(r->object, obj);
+	note_generation(s, r, obj, &st, 1);
 	if (r->object == NULL)
 		s->n_objects++;
 	json_decref(r->object);
@@ -344,6 +392,10 @@ void store_delete(struct store *s, const char *key)
 		r->pending_status = r->pending_events = NULL;
 		r->saved_hash = 0;
 		r->ready = -1;
+		r->reason[0] = '\0';
+		r->seen_gen = r->seen_uid = 0;
+		r->seen_at = 0;
+		r->seen_timing = 0;
 		drop_if_empty(s, r);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -417,6 +469,7 @@ size_t store_load_cache(struct store *s, void (*fn)(void *ctx, const char *key),
 			json_decref(r->object);
 			r->object = json_incref(entries[i].object);
 			r->saved_hash = object_hash(entries[i].object);
+			note_generation(s, r, r->object, NULL, 0);
 			if (json_array_size(entries[i].pending_status) > 0 ||
 			    json_array_size(entries[i].pending_events) > 0) {
 				r->pending_status = json_incref(entries[i].pending_status);
@@ -550,4 +603,58 @@ void store_set_ready(struct store *s, const char *key, int ready, long *yes, lon
 				(*no)++;
 		}
 	pthread_mutex_unlock(&s->mu);
+}
+
+void store_set_clock(struct store *s, clock_fn clock)
+{
+	pthread_mutex_lock(&s->mu);
+	s->clock = clock != NULL ? clock : clock_mono;
+	pthread_mutex_unlock(&s->mu);
+}
+
+int store_first_ready(struct store *s, const char *key, long long generation, double *seconds)
+{
+	struct store_res *r;
+	int first = 0;
+
+	*seconds = 0;
+	pthread_mutex_lock(&s->mu);
+	r = find(s, key);
+	if (r != NULL && r->object != NULL && r->seen_timing && r->seen_gen == generation) {
+		*seconds = s->clock() - r->seen_at;
+		if (*seconds < 0)
+			*seconds = 0;
+		r->seen_timing = 0;
+		first = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return first;
+}
+
+size_t store_set_reason(struct store *s, const char *key, const char *reason,
+                        struct store_reason_count *out, size_t max)
+{
+	struct store_res *r;
+	size_t i, j, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	r = find(s, key);
+	if (r != NULL && r->object != NULL)
+		snprintf(r->reason, sizeof(r->reason), "%s", reason != NULL ? reason : "");
+	for (i = 0; i < s->n_buckets; i++)
+		for (r = s->buckets[i]; r != NULL; r = r->next) {
+			if (r->object == NULL || r->reason[0] == '\0')
+				continue;
+			for (j = 0; j < n && strcmp(out[j].reason, r->reason) != 0; j++)
+				;
+			if (j == n) {
+				if (n == max)
+					continue;
+				snprintf(out[n].reason, sizeof(out[n].reason), "%s", r->reason);
+				out[n++].count = 0;
+			}
+			out[j].count++;
+		}
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }

@@ -23,6 +23,7 @@
 #define APPDB_STORE_H
 
 #include "cache.h"
+#include "clock.h"
 #include "log.h"
 
 #include <jansson.h>
@@ -116,5 +117,36 @@ void store_set_pending(struct store *s, const struct log_ctx *log, const char *k
 
 /* Records whether key is Ready; the counts of ready and not ready resources go to *yes, *no. */
 void store_set_ready(struct store *s, const char *key, int ready, long *yes, long *no);
+
+/* ---- what appdb_time_to_ready_seconds and appdb_resources_by_reason count ---- */
+
+/*
+ * The clock store_put times a new generation with (NULL: clock_mono); for
+ * tests. A generation (or uid) store_put sees for the first time is timed
+ * from then, unless its status already says Ready=True for it; one read
+ * from the cache at start is not timed (when it was first seen is unknown).
+ */
+void store_set_clock(struct store *s, clock_fn clock);
+
+/*
+ * Called when a run of key's generation ended Ready: returns 1 and sets
+ * *seconds (since that generation was first seen) the first time, 0 after
+ * that, for another generation than the one last seen, or when untimed.
+ */
+int store_first_ready(struct store *s, const char *key, long long generation, double *seconds);
+
+/* A Ready reason and how many resources have it. */
+struct store_reason_count {
+	char reason[32];
+	long count;
+};
+
+/*
+ * Records key's last Ready reason (NULL: none) and fills out (at most max
+ * entries; further reasons are left out) with the count of resources per
+ * reason. Returns the number of entries.
+ */
+size_t store_set_reason(struct store *s, const char *key, const char *reason,
+                        struct store_reason_count *out, size_t max);
 
 #endif

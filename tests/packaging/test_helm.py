@@ -524,6 +524,31 @@ def test_persistence_rwo_single_replica_recreates():
     assert one(objs, "PersistentVolumeClaim")["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
+def test_prometheus_rule_and_dashboard_values():
+    """Off by default; each behind its value, with its labels (tests/observe runs them)."""
+    objs = rendered("default")
+    assert not kinds(objs, "PrometheusRule")
+    assert not [o for o in kinds(objs, "ConfigMap") if o["metadata"]["name"].endswith("-dashboard")]
+    objs = render(sets=["metrics.prometheusRule.enabled=true", "metrics.prometheusRule.labels.release=kps",
+                        "metrics.prometheusRule.alertLabels.team=platform",
+                        "metrics.prometheusRule.notReadyFor=1h", "metrics.grafanaDashboard.enabled=true",
+                        "metrics.grafanaDashboard.namespace=monitoring",
+                        "metrics.grafanaDashboard.annotations.grafana_folder=Databases"])
+    rule = one(objs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert alerts["AppDatabaseNotReady"]["for"] == "1h"
+    assert all(r["labels"]["team"] == "platform" for r in alerts.values())
+    cm = [o for o in kinds(objs, "ConfigMap") if o["metadata"]["name"].endswith("-dashboard")][0]
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert cm["metadata"]["annotations"]["grafana_folder"] == "Databases"
+    assert json.loads(cm["data"]["appdb-operator.json"])["uid"] == "appdb-operator"
+    for sets, needle in ((["metrics.prometheusRule.notReadyFor=soon"], "notReadyFor"),
+                         (["metrics.grafanaDashboard.bogus=1"], "bogus")):
+        p = render(sets=sets, check=False)
+        assert p.returncode != 0 and needle in p.stderr, (sets, p.stderr.strip())
+
+
 def test_refused_values():
     cases = [
         (["environment=prod"], "approvals.group is required"),

@@ -118,6 +118,62 @@ static void test_metrics_text(void **state)
 	metrics_free(m);
 }
 
+/* The series of DESIGN 11.5: time to Ready, resources by reason, reconciles per instance. */
+static void test_metrics_observability(void **state)
+{
+	static const char *const reasons[] = {"Provisioned", "AwaitingApproval"};
+	static const char *const one[] = {"Provisioned"};
+	long counts[] = {3, 1}, three[] = {4};
+	struct metrics *m = NULL;
+	char *t = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(metrics_new(&m), 0);
+	assert_int_equal(metrics_render(&t, &len, m), 0);
+	/* Before any observation: the histogram with zero counts, no labelled series. */
+	assert_non_null(strstr(t, "# TYPE appdb_time_to_ready_seconds histogram\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_bucket{le=\"+Inf\"} 0\n"));
+	assert_null(strstr(t, "appdb_resources_by_reason{"));
+	free(t);
+	metrics_observe_time_to_ready(m, 0.4);
+	metrics_observe_time_to_ready(m, 250);
+	metrics_observe_time_to_ready(m, 90000);
+	metrics_observe_time_to_ready(m, -1); /* a clock step back counts as 0 */
+	metrics_set_reason_count(m, reasons, counts, 2);
+	metrics_count_instance_reconcile(m, "orders-rds", "Changed");
+	metrics_count_instance_reconcile(m, "orders-rds", "Changed");
+	metrics_count_instance_reconcile(m, "orders-rds", "Failed");
+	metrics_count_instance_reconcile(m, "odd\n\"x", "Blocked");
+	assert_int_equal(metrics_render(&t, &len, m), 0);
+	assert_non_null(strstr(t, "# HELP appdb_time_to_ready_seconds "));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_bucket{le=\"0.5\"} 2\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_bucket{le=\"120\"} 2\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_bucket{le=\"300\"} 3\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_bucket{le=\"86400\"} 3\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_bucket{le=\"+Inf\"} 4\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_count 4\n"));
+	assert_non_null(strstr(t, "appdb_time_to_ready_seconds_sum 90250.4\n"));
+	assert_non_null(strstr(t, "# TYPE appdb_resources_by_reason gauge\n"));
+	assert_non_null(strstr(t, "appdb_resources_by_reason{reason=\"Provisioned\"} 3\n"));
+	assert_non_null(strstr(t, "appdb_resources_by_reason{reason=\"AwaitingApproval\"} 1\n"));
+	assert_non_null(strstr(t, "# TYPE appdb_instance_reconcile_total counter\n"));
+	assert_non_null(strstr(
+	    t, "appdb_instance_reconcile_total{instance=\"orders-rds\",result=\"Changed\"} 2\n"));
+	assert_non_null(strstr(
+	    t, "appdb_instance_reconcile_total{instance=\"orders-rds\",result=\"Failed\"} 1\n"));
+	assert_non_null(strstr(
+	    t, "appdb_instance_reconcile_total{instance=\"odd\\n\\\"x\",result=\"Blocked\"} 1\n"));
+	free(t);
+	/* A reason no resource has any more reads 0. */
+	metrics_set_reason_count(m, one, three, 1);
+	assert_int_equal(metrics_render(&t, &len, m), 0);
+	assert_non_null(strstr(t, "appdb_resources_by_reason{reason=\"Provisioned\"} 4\n"));
+	assert_non_null(strstr(t, "appdb_resources_by_reason{reason=\"AwaitingApproval\"} 0\n"));
+	free(t);
+	metrics_free(m);
+}
+
 static void test_endpoints(void **state)
 {
 	struct metrics *m = NULL;
@@ -189,6 +245,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_metrics_text),
+	    cmocka_unit_test(test_metrics_observability),
 	    cmocka_unit_test(test_endpoints),
 	    cmocka_unit_test(test_bad_port),
 	};

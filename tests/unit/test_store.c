@@ -395,6 +395,79 @@ static void test_failing_allocator(void **state)
 	assert_true(n > 5);
 }
 
+static double fake_now;
+
+static double fake_clock(void)
+{
+	return fake_now;
+}
+
+/* A generation is timed from when store_put first sees it to its first Ready. */
+static void test_time_to_ready(void **state)
+{
+	static const char ready1[] = "{\"observedGeneration\":1,\"conditions\":[{\"type\":"
+	                             "\"Ready\",\"status\":\"True\"}]}";
+	struct store_reason_count rc[4];
+	struct store *s = NULL;
+	double secs = -1;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(store_new(&s, NULL), 0);
+	store_set_clock(s, fake_clock);
+	fake_now = 100;
+	put(s, object("team", "orders", 1, "orders", NULL));
+	fake_now = 103.5;
+	/* Its status (the operator's own write) does not restart the clock. */
+	put(s, object("team", "orders", 1, "orders", "{\"observedGeneration\":0}"));
+	fake_now = 104;
+	/* A run of another generation than the one seen is not its Ready. */
+	assert_int_equal(store_first_ready(s, "team/orders", 2, &secs), 0);
+	assert_int_equal(store_first_ready(s, "team/orders", 1, &secs), 1);
+	assert_true(secs > 3.99 && secs < 4.01);
+	/* Only the first Ready counts. */
+	assert_int_equal(store_first_ready(s, "team/orders", 1, &secs), 0);
+	put(s, object("team", "orders", 1, "orders", ready1));
+	assert_int_equal(store_first_ready(s, "team/orders", 1, &secs), 0);
+	/* A new generation is timed again. */
+	fake_now = 200;
+	put(s, object("team", "orders", 2, "orders", ready1));
+	fake_now = 260;
+	assert_int_equal(store_first_ready(s, "team/orders", 2, &secs), 1);
+	assert_true(secs > 59.99 && secs < 60.01);
+	/* First seen already Ready for its generation (a restart): not timed. */
+	put(s, object("prod", "pay", 1, "pay", ready1));
+	assert_int_equal(store_first_ready(s, "prod/pay", 1, &secs), 0);
+	/* Deleted and made again: timed from the new object. */
+	store_delete(s, "team/orders");
+	assert_int_equal(store_first_ready(s, "team/orders", 2, &secs), 0);
+	fake_now = 300;
+	put(s, object("team", "orders", 1, "orders", NULL));
+	fake_now = 301;
+	assert_int_equal(store_first_ready(s, "team/orders", 1, &secs), 1);
+	assert_true(secs > 0.99 && secs < 1.01);
+	/* Reasons are counted per resource, the last run's. */
+	n = store_set_reason(s, "team/orders", "Provisioned", rc, 4);
+	assert_int_equal(n, 1);
+	n = store_set_reason(s, "prod/pay", "AwaitingApproval", rc, 4);
+	assert_int_equal(n, 2);
+	n = store_set_reason(s, "prod/pay", "Provisioned", rc, 4);
+	assert_int_equal(n, 1);
+	assert_string_equal(rc[0].reason, "Provisioned");
+	assert_int_equal(rc[0].count, 2);
+	/* At most max entries; a key the store does not know changes nothing. */
+	n = store_set_reason(s, "prod/pay", "SecretMissing", rc, 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(rc[0].count, 1);
+	n = store_set_reason(s, "no/such", "InvalidSpec", rc, 4);
+	assert_int_equal(n, 2);
+	store_delete(s, "prod/pay");
+	n = store_set_reason(s, "team/orders", "Provisioned", rc, 4);
+	assert_int_equal(n, 1);
+	assert_int_equal(rc[0].count, 1);
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_cache_write_through_and_reload),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_many_keys_grow_the_table),
+	    cmocka_unit_test(test_time_to_ready),
 	    cmocka_unit_test(test_failing_allocator),
 	};
 
