@@ -1,5 +1,5 @@
 /*
- * base64.c - standard base64 decoding, strict or lenient.
+ * base64.c - standard base64: decoding, strict or lenient; encoding.
  */
 #include "base64.h"
 
@@ -75,4 +75,35 @@ int base64_decode(char **out, size_t *out_len, const char *in, size_t len, enum 
 bad:
 	dynbuf_wipe_free(buf, cap);
 	return APPDB_EINVAL;
+}
+
+char *base64_encode(const char *in, size_t len)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)in;
+	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+	size_t i;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i + 2 < len; i += 3) {
+		*o++ = alphabet[p[i] >> 2];
+		*o++ = alphabet[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+		*o++ = alphabet[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
+		*o++ = alphabet[p[i + 2] & 63];
+	}
+	if (i < len) {
+		*o++ = alphabet[p[i] >> 2];
+		if (i + 1 < len) {
+			*o++ = alphabet[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+			*o++ = alphabet[(p[i + 1] & 15) << 2];
+		} else {
+			*o++ = alphabet[(p[i] & 3) << 4];
+			*o++ = '=';
+		}
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
 }

@@ -22,4 +22,11 @@ enum base64_mode { BASE64_STRICT = 0, BASE64_LENIENT };
  */
 int base64_decode(char **out, size_t *out_len, const char *in, size_t len, enum base64_mode mode);
 
+/*
+ * Encodes len bytes of in as standard padded base64. Returns a new string
+ * (the caller wipes it when in was a secret, then frees it), or NULL on
+ * ENOMEM.
+ */
+char *base64_encode(const char *in, size_t len);
+
 #endif

@@ -309,6 +309,7 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	                                   "admin",
 	                                   "statementTimeoutSeconds",
 	                                   "allowedNamespaces",
+	                                   "allowConnectionSecrets",
 	                                   "allowedRoles",
 	                                   "allowedExtensions",
 	                                   NULL};
@@ -338,6 +339,7 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	in->ssl_root_cert = str_field(c, v, path, "sslRootCert", NULL, 0);
 	in->statement_timeout_seconds =
 	    int_field(c, v, path, "statementTimeoutSeconds", 60, 1, 86400);
+	in->allow_connection_secrets = bool_field(c, v, path, "allowConnectionSecrets", 0);
 	for (m = ssl_modes; in->ssl_mode != NULL && *m != NULL; m++)
 		ok |= strcmp(*m, in->ssl_mode) == 0;
 	if (in->ssl_mode != NULL && !ok) {

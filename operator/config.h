@@ -31,7 +31,8 @@ struct instance_config {
 	int statement_timeout_seconds;    /* every statement of every session; default 60 */
 	char **allowed_namespaces;        /* names or globs (team-*); none: every namespace */
 	size_t n_allowed_namespaces;
-	char **allowed_roles; /* roles a user may be memberOf; none by default */
+	int allow_connection_secrets; /* spec.connection.secret may be written (DESIGN 11.4) */
+	char **allowed_roles;         /* roles a user may be memberOf; none by default */
 	size_t n_allowed_roles;
 	char **allowed_extensions; /* with allowed_extensions_set; else the trusted ones */
 	size_t n_allowed_extensions;

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "cache.h"
 #include "clock.h"
+#include "connection.h"
 #include "ctl.h"
 #include "engine.h"
 #include "events.h"
@@ -177,6 +178,10 @@ static void reconcile_key(struct worker *w, const char *key)
 	outbox_run_event(c, w->kc, &log, key, db, &r);
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
 	count_ready(c, key, db, &r);
+	/* 6a. The objects applications connect with (spec.connection), after a Ready run. */
+	if (rc == 0 && r.ready && !db->deleting && ctl_api_up(c) &&
+	    connection_sync(c, w->kc, &w->resolver, &log, db, run_id) != 0)
+		r.retryable = 1;
 	if (disabling && (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
 	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */

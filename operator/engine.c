@@ -249,7 +249,7 @@ static int read_secret(struct rec *r, struct secret *out, const struct secret_re
 static int step_secrets(struct rec *r)
 {
 	size_t i;
-	int rc;
+	int rc, alternating;
 
 	if (!r->inst->iam_auth) {
 		rc = read_secret(r, &r->admin_pw, &r->inst->admin_password, r->inst->admin_user,
@@ -264,8 +264,12 @@ static int step_secrets(struct rec *r)
 		if (r->db->users[i].more.iam_auth)
 			continue; /* an RDS IAM token, no password */
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
+		/* alternating: the secret may name <name> or <name>_clone */
+		alternating = r->db->users[i].rotation == ROTATION_ALTERNATING;
 		rc = read_secret(r, &r->user_pw[i], &r->db->users[i].password_from,
-		                 r->db->users[i].name, what);
+		                 alternating ? NULL : r->db->users[i].name, what);
+		if (rc == 0 && alternating)
+			rc = rec_check_username(r, i);
 		if (rc != 0)
 			return rc;
 	}
@@ -375,10 +379,13 @@ static void write_audit(struct rec *r)
 
 	if (r->eng->audit == NULL || r->out->result == RESULT_UNCHANGED || r->mode == ENGINE_PLAN)
 		return;
-	for (i = 0; i <= r->db->n_users + r->desired.n_retired; i++) {
-		const char *user = i == 0                ? NULL
-		                   : i <= r->db->n_users ? r->db->users[i - 1].name
-		                                         : r->retired[i - 1 - r->db->n_users];
+	/* the database; the spec's users; alternating clones; retired roles */
+	for (i = 0; i <= r->db->n_users + r->n_clones + r->desired.n_retired; i++) {
+		size_t n = r->db->n_users, k = r->n_clones;
+		const char *user = i == 0       ? NULL
+		                   : i <= n     ? r->db->users[i - 1].name
+		                   : i <= n + k ? r->dusers[i - 1].name
+		                                : r->retired[i - 1 - n - k];
 		json_t *rec;
 
 		if (i > 0 && user == NULL)
@@ -484,6 +491,7 @@ static void run_finish(struct rec *r)
 		secret_clear(&r->user_pw[i]);
 	free(r->user_pw);
 	free(r->dusers);
+	rec_alternating_clear(r);
 	free(r->retired);
 	observed_clear(&r->obs);
 	plan_clear(&r->plan);

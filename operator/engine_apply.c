@@ -21,15 +21,10 @@ int rec_run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err)
 	return rc;
 }
 
-/* The password of the spec user named name, or NULL. */
+/* The password of the spec user (or alternating clone) named name, or NULL. */
 static const char *password_of(struct rec *r, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < r->db->n_users; i++)
-		if (strcmp(r->db->users[i].name, name) == 0)
-			return r->user_pw[i].value;
-	return NULL;
+	return rec_password_of(r, name);
 }
 
 /* Executes one action on the right connection. */

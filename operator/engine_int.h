@@ -61,7 +61,14 @@ struct rec {
 	struct observed obs;
 	struct plan plan;
 	int done; /* an outcome was set */
+	/* rotation: alternating (engine_rotation.c), per spec user; owned */
+	char **clones;        /* "<name>_clone", NULL for a single-rotation user */
+	char **kept_versions; /* the passwordVersion the role not rotated keeps */
+	size_t n_clones;      /* desired users appended after the spec's */
 };
+
+/* A role name with room for the "_clone" suffix. */
+#define IDENT_BUF 80
 
 /* engine.c: outcomes and what a run reports. */
 /* Sets the outcome once (later calls are ignored); returns 1. */
@@ -90,6 +97,20 @@ int step_passwords(struct rec *r);
 int step_plan(struct rec *r);
 int step_preflight(struct rec *r);
 
+/* engine_rotation.c: rotation: alternating, two roles per user. */
+/* Appends the clones to r->dusers (room for 2 * n_users) after the spec's users. */
+int rec_alternating_desired(struct rec *r);
+/* The role that gets spec user i's current password: the secret's username picks it. */
+const char *rec_current_login(const struct rec *r, size_t i);
+/* An alternating user's secret must name <name> or <name>_clone: else SecretMissing. */
+int rec_check_username(struct rec *r, size_t i);
+int rec_is_clone(const struct rec *r, const char *name);
+/* Which of the two roles of user i gets the current password; the other keeps its own. */
+int rec_alternating_passwords(struct rec *r, size_t i);
+/* The password (borrowed) of a spec user or its clone, or NULL. */
+const char *rec_password_of(const struct rec *r, const char *name);
+int rec_alternating_guardrails(struct rec *r);
+void rec_alternating_clear(struct rec *r);
 /* engine_access.c: DESIGN 11.3's observation and what the instance cannot do. */
 int step_observe_access(struct rec *r);
 

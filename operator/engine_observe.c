@@ -18,7 +18,7 @@ static int build_desired(struct rec *r)
 	size_t i;
 
 	snprintf(r->resource, sizeof(r->resource), "%s/%s", db->ns, db->name);
-	r->dusers = calloc(db->n_users + 1, sizeof(*r->dusers));
+	r->dusers = calloc(2 * db->n_users + 1, sizeof(*r->dusers)); /* room for clones */
 	if (r->dusers == NULL)
 		return APPDB_ENOMEM;
 	for (i = 0; i < db->n_users; i++) {
@@ -32,6 +32,8 @@ static int build_desired(struct rec *r)
 	r->desired.n_extensions = db->n_extensions;
 	r->desired.allowed_roles = (const char *const *)r->inst->allowed_roles;
 	r->desired.n_allowed_roles = r->inst->n_allowed_roles;
+	if (rec_alternating_desired(r) != 0)
+		return APPDB_ENOMEM;
 	r->desired.resource = r->resource;
 	r->desired.uid = db->uid;
 	r->desired.db_name = db->db_name;
@@ -39,7 +41,7 @@ static int build_desired(struct rec *r)
 	r->desired.schemas = (const char *const *)db->schemas;
 	r->desired.n_schemas = db->n_schemas;
 	r->desired.users = r->dusers;
-	r->desired.n_users = r->mode == ENGINE_DISABLE ? 0 : db->n_users;
+	r->desired.n_users = r->mode == ENGINE_DISABLE ? 0 : db->n_users + r->n_clones;
 	r->desired.now = r->out->started_at;
 	r->desired.disabling = r->mode == ENGINE_DISABLE;
 	return 0;
@@ -71,7 +73,8 @@ static int find_retired(struct rec *r)
 		int m = plan_marker_match(role->comment, &r->desired, NULL);
 
 		if ((m == 1 || m == 2) && strcmp(role->name, r->db->owner) != 0 &&
-		    (r->mode == ENGINE_DISABLE || !in_spec(r->db, role->name)))
+		    (r->mode == ENGINE_DISABLE ||
+		     (!in_spec(r->db, role->name) && !rec_is_clone(r, role->name))))
 			r->retired[r->desired.n_retired++] = role->name;
 	}
 	r->desired.retired = r->retired;
@@ -123,7 +126,7 @@ int step_guardrails(struct rec *r)
 			return rec_outcome(r, RESULT_BLOCKED, REASON_ROLE_CLAIMED,
 			                   "role %s belongs to another AppDatabase", name);
 	}
-	return 0;
+	return rec_alternating_guardrails(r);
 }
 
 /*
@@ -222,6 +225,10 @@ int step_passwords(struct rec *r)
 		struct err err = {0};
 		int ok = 0;
 
+		if (r->db->users[i].rotation == ROTATION_ALTERNATING) {
+			rec_alternating_passwords(r, i);
+			continue;
+		}
 		if (role == NULL || r->db->users[i].more.iam_auth)
 			continue; /* created with its password, or an IAM login without one */
 		if (u->password_version != NULL) {

@@ -383,6 +383,8 @@ out:
 	kube_creds_clear(&creds);
 	dynbuf_free(&st.body);
 	free(url);
+	if (payload != NULL) /* a Secret's data travels in it */
+		OPENSSL_cleanse(payload, strlen(payload));
 	free(payload);
 	return rc;
 }
@@ -582,4 +584,42 @@ int kube_update_lease(json_t **out, struct kube_client *kc, const char *ns, cons
 {
 	return do_path(out, kc, "PUT", kube_res_path(kc, LEASE_PREFIX, ns, "leases", name, NULL),
 	               "application/json", lease, err);
+}
+
+/* ---- ConfigMaps and Secrets the operator writes (spec.connection) ---- */
+
+int kube_get_configmap(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                       struct err *err)
+{
+	return do_path(out, kc, "GET", kube_res_path(kc, CORE_PREFIX, ns, "configmaps", name, NULL),
+	               NULL, NULL, err);
+}
+
+int kube_create_configmap(json_t **out, struct kube_client *kc, const char *ns, json_t *cm,
+                          struct err *err)
+{
+	return do_path(out, kc, "POST",
+	               kube_res_path(kc, CORE_PREFIX, ns, "configmaps", NULL, NULL),
+	               "application/json", cm, err);
+}
+
+int kube_update_configmap(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                          json_t *cm, struct err *err)
+{
+	return do_path(out, kc, "PUT", kube_res_path(kc, CORE_PREFIX, ns, "configmaps", name, NULL),
+	               "application/json", cm, err);
+}
+
+int kube_create_secret(json_t **out, struct kube_client *kc, const char *ns, json_t *secret,
+                       struct err *err)
+{
+	return do_path(out, kc, "POST", kube_res_path(kc, CORE_PREFIX, ns, "secrets", NULL, NULL),
+	               "application/json", secret, err);
+}
+
+int kube_update_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                       json_t *secret, struct err *err)
+{
+	return do_path(out, kc, "PUT", kube_res_path(kc, CORE_PREFIX, ns, "secrets", name, NULL),
+	               "application/json", secret, err);
 }

@@ -148,4 +148,23 @@ int kube_create_lease(json_t **out, struct kube_client *kc, const char *ns, json
 int kube_update_lease(json_t **out, struct kube_client *kc, const char *ns, const char *name,
                       json_t *lease, struct err *err);
 
+/*
+ * ---- core/v1 ConfigMaps and Secrets the operator writes (spec.connection) ----
+ * create is POST (APPDB_ECONFLICT when the name is taken); update is PUT and
+ * the object must carry metadata.resourceVersion, so a change made since
+ * the read fails with APPDB_ECONFLICT instead of being overwritten. A
+ * Secret passed in or returned holds secrets: the caller wipes it
+ * (secret_wipe_json).
+ */
+int kube_get_configmap(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                       struct err *err);
+int kube_create_configmap(json_t **out, struct kube_client *kc, const char *ns, json_t *cm,
+                          struct err *err);
+int kube_update_configmap(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                          json_t *cm, struct err *err);
+int kube_create_secret(json_t **out, struct kube_client *kc, const char *ns, json_t *secret,
+                       struct err *err);
+int kube_update_secret(json_t **out, struct kube_client *kc, const char *ns, const char *name,
+                       json_t *secret, struct err *err);
+
 #endif

@@ -7,6 +7,7 @@
 #include "model_int.h"
 
 #include "jfield.h"
+#include "model_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,6 +139,12 @@ static int get_string(char **out, struct field_errs *errs, json_t *obj, const ch
 }
 
 /* Returns obj[key] when it is an object; reports a wrong type or absence. */
+int model_get_string(char **out, struct field_errs *errs, json_t *obj, const char *path,
+                     const char *key, int required)
+{
+	return get_string(out, errs, obj, path, key, required);
+}
+
 static json_t *get_object(struct field_errs *errs, json_t *obj, const char *path, const char *key,
                           int required)
 {
@@ -205,8 +212,8 @@ static void decode_password_from(struct secret_ref *ref, struct field_errs *errs
 static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *uj, size_t i)
 {
 	static const char *const user_keys[] = {
-	    "name",     "access",     "connectionLimit", "passwordFrom", "schemas", "privileges",
-	    "memberOf", "validUntil", "settings",        "iamAuth",      NULL};
+	    "name",       "access",   "connectionLimit", "passwordFrom", "rotation", "schemas",
+	    "privileges", "memberOf", "validUntil",      "settings",     "iamAuth",  NULL};
 	char path[64];
 	char f[96];
 	char *access = NULL;
@@ -252,6 +259,7 @@ static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *u
 		snprintf(f, sizeof(f), "%s.passwordFrom", path);
 		decode_password_from(&u->password_from, errs, pf, f);
 	}
+	model_decode_rotation(u, errs, uj, path);
 }
 
 /* Reads metadata: name, namespace, uid, generation, annotations. */
@@ -298,8 +306,8 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 
 static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 {
-	static const char *const spec_keys[] = {"instance", "database",       "schemas",
-	                                        "users",    "deletionPolicy", NULL};
+	static const char *const spec_keys[] = {"instance",       "database",   "schemas", "users",
+	                                        "deletionPolicy", "connection", NULL};
 	static const char *const database_keys[] = {"name", "owner", "extensions", NULL};
 	json_t *dbj, *schemas, *users, *v;
 	char *policy = NULL;
@@ -314,6 +322,7 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 			field_errs_add(errs, "spec.deletionPolicy", "must be Retain or Disable");
 	}
 	free(policy);
+	model_decode_connection(db, errs, spec);
 	dbj = get_object(errs, spec, "spec", "database", 1);
 	if (dbj != NULL) {
 		check_known(errs, "spec.database", dbj, database_keys);
@@ -444,5 +453,7 @@ void appdb_free(struct appdb *db)
 	}
 	model_extensions_free(db);
 	free(db->users);
+	free(db->connection_configmap);
+	free(db->connection_secret);
 	free(db);
 }

@@ -36,6 +36,13 @@ enum deletion_policy {
 
 #define FINALIZER_DISABLE_ON_DELETE "db.platform.dev/disable-on-delete"
 
+/* users[].rotation: how a Secrets Manager rotation reaches the role (DESIGN 11.3). */
+enum rotation {
+	ROTATION_SINGLE = 0,  /* one role; the current version's password is set on it */
+	ROTATION_ALTERNATING, /* <name> and <name>_clone; the version's username says which */
+};
+
+#define ROTATION_CLONE_SUFFIX "_clone"
 /*
  * Privileges a user holds beyond its access level (DESIGN section 11.3), as
  * bit sets over the names in access_privileges(): database CONNECT
@@ -69,6 +76,7 @@ struct appdb_user {
 	enum access access;
 	int connection_limit; /* -1: none */
 	struct secret_ref password_from;
+	enum rotation rotation;
 	struct user_access more;
 };
 
@@ -97,6 +105,8 @@ struct appdb {
 	struct appdb_user *users;
 	size_t n_users;
 	enum deletion_policy deletion_policy;
+	char *connection_configmap; /* spec.connection.configMap or NULL */
+	char *connection_secret;    /* spec.connection.secret or NULL */
 	struct appdb_extension *extensions;
 	size_t n_extensions;
 };

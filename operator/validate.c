@@ -447,6 +447,7 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
 		check_password_from(errs, &u->password_from, i);
 		check_user_access(errs, db, i, admin_role);
 	}
+	validate_connection(db, admin_role, errs);
 	check_extensions(errs, db);
 	return errs->n + errs->dropped > before ? APPDB_EINVAL : 0;
 }

@@ -38,6 +38,12 @@ int validate_dns_label(const char *s);
  */
 int validate_appdb(const struct appdb *db, const char *admin_role, struct field_errs *errs);
 
+/*
+ * The rules of spec.connection (DESIGN 11.4) and users[].rotation (11.3):
+ * object names, and for alternating users a clone name that is a valid,
+ * free role name. Adds problems to errs (validate_connection.c).
+ */
+void validate_connection(const struct appdb *db, const char *admin_role, struct field_errs *errs);
 /* 1 when s is an extension name: ^[a-z_][a-z0-9_-]{0,62}$. */
 int validate_extension_name(const char *s);
 

@@ -229,13 +229,24 @@ class Handler(BaseHTTPRequestHandler):
                                        "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
             if s["error"]:
                 return self.json_error(400, s["error"], "injected")
-            v = s["versions"][-1]
-            if s.get("serve_previous", 0) > 0 and len(s["versions"]) > 1:
+            # As Secrets Manager: VersionId or VersionStage picks the version
+            # (both given must agree); neither is AWSCURRENT.
+            want_id, want_stage = req.get("VersionId"), req.get("VersionStage")
+            if want_id is None and want_stage is None:
+                want_stage = "AWSCURRENT"
+            v = next((x for x in reversed(s["versions"])
+                      if (want_id is None or x["id"] == want_id)
+                      and (want_stage is None or want_stage in x["stages"])), None)
+            if v is None:
+                return self.json_error(400, "ResourceNotFoundException",
+                                       "Secrets Manager can't find the specified secret value for %s: %s"
+                                       % ("VersionId" if want_id else "staging label", want_id or want_stage))
+            if s.get("serve_previous", 0) > 0 and len(s["versions"]) > 1 and "AWSCURRENT" in v["stages"]:
                 # A reader that lags a rotation: the previous version, n times.
                 s["serve_previous"] -= 1
                 v = s["versions"][-2]
             out = {"ARN": "arn:aws:secretsmanager:%s:123456789012:secret:%s-AbCdEf" % (STATE.region, sid),
-                   "Name": sid, "VersionId": v["id"], "VersionStages": ["AWSCURRENT"],
+                   "Name": sid, "VersionId": v["id"], "VersionStages": list(v["stages"]),
                    "CreatedDate": v["created"]}
             if v.get("binary") is not None:
                 out["SecretBinary"] = v["binary"]
@@ -317,13 +328,25 @@ class Handler(BaseHTTPRequestHandler):
             elif op == "put_secret":
                 s = STATE.secrets.setdefault(req["id"], {"versions": [], "error": None})
                 vid = req.get("version") or "v-" + secrets.token_hex(6)
-                v = {"id": vid, "created": now()}
+                # PutSecretValue: the new version is AWSCURRENT, the one that
+                # was becomes AWSPREVIOUS, and the label leaves the one before.
+                for old in s["versions"]:
+                    if "AWSPREVIOUS" in old["stages"]:
+                        old["stages"].remove("AWSPREVIOUS")
+                    if "AWSCURRENT" in old["stages"]:
+                        old["stages"].remove("AWSCURRENT")
+                        old["stages"].append("AWSPREVIOUS")
+                v = {"id": vid, "created": now(), "stages": ["AWSCURRENT"]}
                 if "binary" in req:
                     v["binary"] = base64.b64encode(req["binary"].encode()).decode()
                 else:
                     v["string"] = req["string"] if isinstance(req["string"], str) else json.dumps(req["string"])
                 s["versions"].append(v)
                 out["version"] = vid
+            elif op == "describe_secret":
+                # DescribeSecret's VersionIdsToStages, for tests.
+                out["versions"] = {v["id"]: list(v["stages"]) for v in STATE.secrets[req["id"]]["versions"]
+                                   if v["stages"]}
             elif op == "serve_previous":
                 STATE.secrets[req["id"]]["serve_previous"] = int(req.get("n", 1))
             elif op == "delete_secret":

@@ -31,6 +31,27 @@ SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"]
 GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
+
+CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _config_key_errors(body, fields):
+    """The apiserver's IsConfigMapKey on every key of a Secret's or ConfigMap's data."""
+    errs = []
+    for f in fields:
+        for key in (body.get(f) or {}):
+            if len(key) > 253:
+                errs.append(FieldError("Invalid value", "%s[%s]" % (f, key), key,
+                                       "must be no more than 253 characters"))
+            if not CONFIG_KEY.match(key):
+                errs.append(FieldError("Invalid value", "%s[%s]" % (f, key), key,
+                                       "a valid config key must consist of alphanumeric characters, '-', '_' or "
+                                       "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+                                       "validation is '[-._a-zA-Z0-9]+')"))
+            elif key in (".", ".."):
+                errs.append(FieldError("Invalid value", "%s[%s]" % (f, key), key, "must not be '.' or '..'"))
+    return errs
+
 class Request:
     """A parsed HTTP request."""
 
@@ -801,6 +822,7 @@ class Api:
                     data[key] = base64.b64encode(str(val).encode()).decode()
             if data or "data" in body:
                 body["data"] = data
+            errs.extend(_config_key_errors(body, ("data",)))
             if not body.get("type"):
                 body["type"] = "Opaque"
             if old is not None and old.get("type", "Opaque") != body.get("type"):
@@ -820,6 +842,7 @@ class Api:
         elif k == "apiextensions.k8s.io/customresourcedefinitions":
             self.admit_crd(body, old, errs)
         elif k in ("/configmaps",):
+            errs.extend(_config_key_errors(body, ("data", "binaryData")))
             if old is not None and old.get("immutable") and (old.get("data") != body.get("data")):
                 errs.append(FieldError("Forbidden", "data", detail="field is immutable when `immutable` is set"))
         elif k == "coordination.k8s.io/leases":

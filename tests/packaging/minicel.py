@@ -6,7 +6,7 @@ a rule outside the subset the API simulator evaluates is caught here: the
 parser refuses anything else.
 
 Supported: literals (strings, integers, true, false, null, lists), names,
-field selection, indexing, `in`, `==`, `!=`, `!`, `&&`, `||`, parentheses,
+field selection, indexing, `in`, `==`, `!=`, `<=`, `+` (strings, integers), `!`, `&&`, `||`, parentheses,
 has(), size(), and the methods startsWith, all, exists and map.
 `&&` and `||` absorb errors the way CEL does (false && error is false,
 true || error is true).
@@ -26,7 +26,7 @@ _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<int>\d+)
-  | (?P<op>&&|\|\||==|!=|[!.\[\](),])
+  | (?P<op>&&|\|\||==|!=|<=|[!.\[\](),+])
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
 """, re.VERBOSE)
 
@@ -118,10 +118,16 @@ class _Parser:
         return node
 
     def rel(self):
-        node = self.unary()
-        for op in ("==", "!=", "in"):
+        node = self.add()
+        for op in ("==", "!=", "<=", "in"):
             if self.accept(op):
-                return (op, node, self.unary())
+                return (op, node, self.add())
+        return node
+
+    def add(self):
+        node = self.unary()
+        while self.accept("+"):
+            node = ("+", node, self.unary())
         return node
 
     def unary(self):
@@ -231,6 +237,12 @@ def evaluate(node, env):
         if node[2] not in obj:
             raise CelError("no such key: %s" % node[2])
         return obj[node[2]]
+    if kind in ("+", "<="):
+        a, b = evaluate(node[1], env), evaluate(node[2], env)
+        if not ((isinstance(a, str) and isinstance(b, str)) or
+                (type(a) is int and type(b) is int)):
+            raise CelError("no such overload: %s %s %s" % (type(a).__name__, kind, type(b).__name__))
+        return a + b if kind == "+" else a <= b
     if kind == "index":
         obj = evaluate(node[1], env)
         idx = evaluate(node[2], env)

@@ -24,13 +24,15 @@ ALLOWED = {
     ("db.platform.dev", "appdatabases"): {"get", "list", "watch", "patch"},
     ("db.platform.dev", "appdatabases/status"): {"patch"},
     ("", "events"): {"create", "patch"},
-    ("", "secrets"): {"get"},
+    ("", "secrets"): {"get", "create", "update"},  # writing: allowConnectionSecrets only
+    ("", "configmaps"): {"get", "create", "update"},  # spec.connection.configMap
     ("coordination.k8s.io", "leases"): {"create", "get", "update"},
 }
 APPDB_RULES = {("db.platform.dev", "appdatabases", v, None)
                for v in ("get", "list", "watch", "patch")} | \
     {("db.platform.dev", "appdatabases/status", "patch", None)} | \
-    {("", "events", v, None) for v in ("create", "patch")}
+    {("", "events", v, None) for v in ("create", "patch")} | \
+    {("", "configmaps", v, None) for v in ("get", "create", "update")}
 
 
 def values_file(name):

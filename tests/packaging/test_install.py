@@ -85,6 +85,11 @@ def test_1_apply_manifests():
     assert State.token
 
 
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": "orders-db", "namespace": "team-a"},
+             "data": {"host": "db.example", "port": "5432", "dbname": "orders", "sslmode": "verify-full"}}
+
+
 def operator_calls():
     """What the operator does in one reconcile of team-a/orders."""
     ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "orders.1", "namespace": "team-a"},
@@ -101,6 +106,10 @@ def operator_calls():
          {"status": {"observedGeneration": 1, "database": "orders"}}, "application/merge-patch+json"),
         ("POST", "/api/v1/namespaces/team-a/events", ev, None),
         ("PATCH", "/api/v1/namespaces/team-a/events/orders.1", {"count": 2}, "application/merge-patch+json"),
+        # spec.connection.configMap: created, read, replaced with the resourceVersion read.
+        ("POST", "/api/v1/namespaces/team-a/configmaps", CONFIGMAP, None),
+        ("GET", "/api/v1/namespaces/team-a/configmaps/orders-db", None, None),
+        ("PUT", "/api/v1/namespaces/team-a/configmaps/orders-db", CONFIGMAP, None),
         # deletionPolicy Disable: the finalizer on the resource itself.
         ("PATCH", GROUP + "/namespaces/team-a/appdatabases/orders",
          {"metadata": {"finalizers": ["db.platform.dev/disable-on-delete"]}},
@@ -119,7 +128,7 @@ def test_2_operator_calls_allowed():
     objs = lib.yaml_text_to_objects(sim.kubectl("kustomize", MANIFESTS).stdout, "kustomized-install.yaml")
     problems, report = check_rbac.check(log, objs)
     assert problems == [], "\n  ".join([""] + problems)
-    assert report[0].startswith("8 calls by system:serviceaccount:%s:%s" % (NS, SA)), report
+    assert report[0].startswith("11 calls by system:serviceaccount:%s:%s" % (NS, SA)), report
 
 
 def test_3_other_calls_forbidden():
@@ -242,7 +251,9 @@ def test_4_operator_run():
     statuses = [e["status"] for e in entries if e["path"].endswith("/status")]
     assert statuses and all(s == 200 for s in statuses), "status writes answered %s" % sorted(set(statuses))
     objs = lib.yaml_text_to_objects(sim.kubectl("kustomize", MANIFESTS).stdout, "kustomized-run.yaml")
-    problems, report = check_rbac.check(log, objs, allow_unused=["get:appdatabases"])
+    # The database is unreachable: no run is Ready, so no connection ConfigMap is written.
+    problems, report = check_rbac.check(log, objs, allow_unused=[
+        "get:appdatabases", "get:configmaps", "create:configmaps", "update:configmaps"])
     assert problems == [], "\n  ".join([""] + problems + report)
     out = sim.kubectl("get", "appdb", "reports", "-n", "team-a").stdout.splitlines()[1].split()
     assert out[3:5] == ["False", "DatabaseUnreachable"], out

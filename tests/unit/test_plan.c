@@ -625,6 +625,66 @@ static void test_failing_allocator(void **state)
 	observed_clear(&o);
 }
 
+/*
+ * rotation: alternating reaches the planner as two desired users with the
+ * same access, <name> and <name>_clone: every action for one has its twin
+ * for the other, and only the one the secret names gets a password.
+ */
+static void test_alternating_pair(void **state)
+{
+	struct desired_user pair[] = {
+	    {"app", ACCESS_READWRITE, -1, 0, "v1"},
+	    {"app_clone", ACCESS_READWRITE, -1, 0, "v1"},
+	};
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	size_t i, twins = 0;
+	char *m;
+
+	(void)state;
+	d.users = pair;
+	d.n_users = 2;
+	base_observed(&o, 160000);
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	for (i = 0; i < p.n; i++) {
+		const char *t = p.items[i].text, *at = strstr(t, "app");
+		char twin[512];
+
+		if (p.items[i].user == NULL || strcmp(p.items[i].user, "app") != 0)
+			continue;
+		assert_non_null(at);
+		snprintf(twin, sizeof(twin), "%.*sapp_clone%s", (int)(at - t), t, at + 3);
+		if (!has_text(&p, twin))
+			fail_msg("no twin for [%s]", t);
+		twins++;
+	}
+	assert_true(twins >= 6); /* create, connect, usage, grants and default privileges */
+	plan_clear(&p);
+	observed_clear(&o);
+
+	/* A rotation to a version naming app: app's password is set, the clone's kept. */
+	base_observed(&o, 160000);
+	for (i = 0; i < 2; i++) {
+		m = plan_marker(&d, &pair[i]);
+		add_role(&o, pair[i].name, 1, -1, m);
+		free(m);
+	}
+	pair[0].set_password = 1;
+	pair[0].password_version = "v2";
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "set password for app"));
+	for (i = 0; i < p.n; i++) {
+		if (p.items[i].kind == ACT_CREATE_ROLE)
+			assert_null(
+			    p.items[i].user); /* both login roles exist: only the owner is new */
+		if (p.items[i].kind == ACT_SET_PASSWORD || p.items[i].kind == ACT_COMMENT_ROLE)
+			assert_string_equal(p.items[i].role, "app");
+	}
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +699,7 @@ int main(void)
 	    cmocka_unit_test(test_public_schema_before_15),
 	    cmocka_unit_test(test_closed_database_is_opened_last),
 	    cmocka_unit_test(test_retired_and_reassigned),
+	    cmocka_unit_test(test_alternating_pair),
 	};
 
 	failalloc_init();
