@@ -633,8 +633,8 @@ static void test_failing_allocator(void **state)
 static void test_alternating_pair(void **state)
 {
 	struct desired_user pair[] = {
-	    {"app", ACCESS_READWRITE, -1, 0, "v1"},
-	    {"app_clone", ACCESS_READWRITE, -1, 0, "v1"},
+	    {"app", ACCESS_READWRITE, -1, 0, "v1", NULL},
+	    {"app_clone", ACCESS_READWRITE, -1, 0, "v1", NULL},
 	};
 	struct desired d = desired();
 	struct observed o;
