@@ -11,6 +11,7 @@
 #include "config.h"
 #include "controller.h"
 #include "engine.h"
+#include "import.h"
 #include "log.h"
 #include "manifest.h"
 #include "report.h"
@@ -41,6 +42,9 @@ static const char USAGE[] =
     "  appdb-operator plan      [--config F] -f PATH...         what reconcile would do; changes "
     "nothing\n"
     "  appdb-operator validate  [--config F] -f PATH...         check manifests only\n"
+    "  appdb-operator import    [--config F] --instance I [--namespace NS]\n"
+    "                                                     AppDatabases (adopt: true) for what I "
+    "has\n"
     "  appdb-operator report    [--config F] [--since T] [-f AUDIT.jsonl...] [--format "
     "markdown|json]\n"
     "                                                           figures from the audit trail\n"
@@ -380,6 +384,81 @@ out:
 	return code;
 }
 
+/*
+ * import: AppDatabase manifests on stdout for what an instance already
+ * has; read only. 0 when printed, 1 when the instance could not be read,
+ * 2 usage or configuration error.
+ */
+static int cmd_import(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"instance", required_argument, NULL, 'i'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = CONFIG_DEFAULT_PATH, *instance = NULL, *ns = NULL;
+	const struct instance_config *in;
+	struct config *cfg = NULL;
+	struct secret_resolver resolver = {0};
+	struct sources sources = {0};
+	struct engine *eng = NULL;
+	struct err err = {0};
+	size_t printed = 0;
+	int c, code = EXIT_DONE;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:i:n:h", longopts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else if (c == 'i')
+			instance = optarg;
+		else if (c == 'n')
+			ns = optarg;
+		else
+			goto usage;
+	}
+	if (optind < argc || instance == NULL)
+		goto usage;
+	if (ns != NULL && !validate_dns_label(ns)) {
+		fprintf(stderr, "appdb-operator: --namespace must be a DNS-1123 label\n");
+		return EXIT_USAGE;
+	}
+	log_configure(LOG_WARN, LOG_TEXT);
+	if (config_load(&cfg, config, &err) != 0 || sources_init(&sources, cfg, &err) != 0) {
+		fprintf(stderr, "appdb-operator: configuration: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if ((in = config_instance(cfg, instance)) == NULL) {
+		put_escaped("appdb-operator: instance ", instance,
+		            " is not in the operator configuration\n");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (engine_new(&eng, cfg, &resolver, &err) != 0) {
+		fprintf(stderr, "appdb-operator: %s\n", err.msg);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	sources_apply(&sources, &resolver, eng);
+	if (import_run(stdout, eng, in, ns, &printed, &err) != 0) {
+		put_escaped("appdb-operator: import: ", err.msg, "\n");
+		code = EXIT_FAILED;
+		goto out;
+	}
+	fprintf(stderr, "appdb-operator: %zu AppDatabase(s) for instance %s\n", printed, in->name);
+out:
+	engine_free(eng);
+	sources_clear(&sources);
+	config_free(cfg);
+	return code;
+usage:
+	fputs(USAGE, stderr);
+	return EXIT_USAGE;
+}
+
 /* Adds every line of path ("-": stdin) to rep. Returns 0, or EXIT_USAGE/EXIT_FAILED with a message.
  */
 static int report_file(struct report *rep, const char *path)
@@ -518,6 +597,8 @@ int cli_main(int argc, char **argv)
 		return cmd_reconcile(argc - 1, argv + 1, ENGINE_PLAN);
 	if (strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argc - 1, argv + 1);
+	if (strcmp(argv[1], "import") == 0)
+		return cmd_import(argc - 1, argv + 1);
 	if (strcmp(argv[1], "report") == 0)
 		return cmd_report(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||

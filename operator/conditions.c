@@ -128,3 +128,37 @@ out:
 	json_decref(arr);
 	return rc;
 }
+
+int conditions_paused(json_t **out, json_t *prev, const struct cond_outcome *o)
+{
+	struct cond_outcome paused = *o;
+	json_t *arr = json_array(), *rec = NULL, *c;
+	size_t i;
+	int rc = APPDB_ENOMEM, placed = 0;
+
+	*out = NULL;
+	paused.reason = REASON_PAUSED;
+	if (arr == NULL || (rec = make_condition(prev, COND_RECONCILING, 0, &paused)) == NULL)
+		goto out;
+	if (json_is_array(prev)) {
+		json_array_foreach (prev, i, c) {
+			const char *t = json_string_value(json_object_get(c, "type"));
+			int ours = t != NULL && strcmp(t, COND_RECONCILING) == 0;
+
+			if (ours && placed)
+				continue;
+			if (json_array_append(arr, ours ? rec : c) != 0)
+				goto out;
+			placed |= ours;
+		}
+	}
+	if (!placed && json_array_append(arr, rec) != 0)
+		goto out;
+	*out = arr;
+	arr = NULL;
+	rc = 0;
+out:
+	json_decref(rec);
+	json_decref(arr);
+	return rc;
+}

@@ -53,6 +53,15 @@ void conditions_outcome_for(struct cond_outcome *o, int ready, const char *reaso
  */
 int conditions_compute(json_t **out, json_t *prev, const struct cond_outcome *o);
 
+/*
+ * The conditions of a paused resource (DESIGN 11.2) into *out (a new
+ * reference): prev (borrowed) as it is, with Reconciling replaced (or
+ * added) by status False, reason Paused. o gives the message, the
+ * generation and the time; its other fields are not read. Returns 0 or
+ * APPDB_ENOMEM.
+ */
+int conditions_paused(json_t **out, json_t *prev, const struct cond_outcome *o);
+
 /* The condition of type in conds (borrowed), or NULL. */
 json_t *conditions_find(json_t *conds, const char *type);
 

@@ -103,7 +103,8 @@ static void count_ready(struct ctl *c, const char *key, const struct appdb *db,
 		counts[i] = rc[i].count;
 	}
 	metrics_set_reason_count(c->metrics, names, counts, n);
-	if (r->ready && !db->deleting && store_first_ready(c->store, key, db->generation, &seconds))
+	if (r->ready && !r->paused && !db->deleting &&
+	    store_first_ready(c->store, key, db->generation, &seconds))
 		metrics_observe_time_to_ready(c->metrics, seconds);
 }
 
@@ -177,12 +178,16 @@ static void reconcile_key(struct worker *w, const char *key)
 	status_write(c, w->kc, &log, key, db, &it.status, &r);
 	outbox_run_event(c, w->kc, &log, key, db, &r);
 	metrics_observe_reconcile(c->metrics, run_result_name(r.result), clock_mono() - start);
+	/* Paused: nothing was checked, so the last readiness stands (and the finalizer). */
+	if (r.paused)
+		r.ready = status_ready(&it.status);
 	count_ready(c, key, db, &r);
 	/* 6a. The objects applications connect with (spec.connection), after a Ready run. */
-	if (rc == 0 && r.ready && !db->deleting && ctl_api_up(c) &&
+	if (rc == 0 && r.ready && !r.paused && !db->deleting && ctl_api_up(c) &&
 	    connection_sync(c, w->kc, &w->resolver, &log, db, run_id) != 0)
 		r.retryable = 1;
-	if (disabling && (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
+	if (disabling && !r.paused &&
+	    (r.result == RESULT_CHANGED || r.result == RESULT_UNCHANGED) &&
 	    finalizer_set(w->kc, &log, db, it.object, 0) != 0)
 		r.retryable = 1; /* the logins are disabled; letting the resource go is retried */
 

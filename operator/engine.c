@@ -187,6 +187,17 @@ static int step_validate(struct rec *r)
 	return rc;
 }
 
+/* Paused (annotation db.platform.dev/paused): no SQL, no connection, nothing read. */
+static int step_pause(struct rec *r)
+{
+	if (!r->db->paused)
+		return 0;
+	r->out->paused = 1;
+	return rec_outcome(r, RESULT_UNCHANGED, REASON_PAUSED,
+	                   "paused by the annotation " ANNOTATION_PAUSED "; no SQL runs until it "
+	                   "is removed");
+}
+
 static int step_instance(struct rec *r)
 {
 	r->inst = config_instance(r->eng->cfg, r->db->instance);
@@ -261,8 +272,8 @@ static int step_secrets(struct rec *r)
 	for (i = 0; r->mode != ENGINE_DISABLE && i < r->db->n_users; i++) {
 		char what[128];
 
-		if (r->db->users[i].more.iam_auth)
-			continue; /* an RDS IAM token, no password */
+		if (r->db->users[i].password_from.kind == SECRET_NONE)
+			continue; /* adopt keeps the role's password; an iamAuth user has none */
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
 		/* alternating: the secret may name <name> or <name>_clone */
 		alternating = r->db->users[i].rotation == ROTATION_ALTERNATING;
@@ -282,6 +293,7 @@ static const struct step {
 	const char *name;
 	int (*run)(struct rec *r);
 } STEPS[] = {
+    {"pause", step_pause},
     {"validate", step_validate},
     {"resolve instance", step_instance},
     {"environment gate", step_environment},
@@ -291,6 +303,7 @@ static const struct step {
     {"lock", step_lock},
     {"observe", step_observe},
     {"guardrails", step_guardrails},
+    {"adoption", step_adopt},
     {"stale memberships", step_stale_memberships},
     {"observe database", step_observe_database},
     {"observe access", step_observe_access},

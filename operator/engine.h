@@ -37,6 +37,7 @@ enum run_result_kind {
 #define REASON_INSTANCE_NOT_ALLOWED "InstanceNotAllowed"
 #define REASON_DB_UNREACHABLE "DatabaseUnreachable"
 #define REASON_PROVISIONING_FAILED "ProvisioningFailed"
+#define REASON_PAUSED "Paused" /* DESIGN 11.2: Reconciling=False, the rest kept */
 
 enum engine_mode {
 	ENGINE_APPLY = 0, /* reconcile: converge */
@@ -62,6 +63,7 @@ struct run_result {
 	int ready;          /* database, roles, passwords and grants match */
 	int retryable;      /* transient: retry with backoff */
 	int connected;      /* the run connected to its instance */
+	int paused;         /* the resource is paused: nothing ran, no connection */
 	char **actions;     /* executed (apply) or pending (plan, awaiting approval) */
 	size_t n_actions;
 	struct user_status *users;
@@ -124,6 +126,17 @@ int engine_reconcile(struct run_result *out, struct engine *eng, const struct ap
  * like engine_reconcile.
  */
 int engine_record_deletion(struct run_result *out, struct engine *eng, const struct appdb *db);
+
+/*
+ * A new connection (*out, PQfinish it) as inst's admin to dbname (the
+ * admin database when NULL), pinned like every session of a reconcile,
+ * with application_name app_name; the admin password or IAM token comes
+ * from eng's sources and is wiped after use. For read-only tools (import).
+ */
+struct pg_conn;
+int engine_connect_admin(struct pg_conn **out, struct engine *eng,
+                         const struct instance_config *inst, const char *dbname,
+                         const char *app_name, struct err *err);
 
 void run_result_clear(struct run_result *r);
 

@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,4 +170,25 @@ int step_lock(struct rec *r)
 	}
 	r->locked = 1;
 	return 0;
+}
+
+int engine_connect_admin(PGconn **out, struct engine *eng, const struct instance_config *inst,
+                         const char *dbname, const char *app_name, struct err *err)
+{
+	struct rec r;
+	int rc = 0;
+
+	*out = NULL;
+	memset(&r, 0, sizeof(r));
+	r.eng = eng;
+	r.inst = inst;
+	snprintf(r.app_name, sizeof(r.app_name), "%s", app_name);
+	if (!inst->iam_auth)
+		rc = secret_resolve(&r.admin_pw, eng->resolver, &inst->admin_password, NULL,
+		                    inst->admin_user, err);
+	if (rc == 0)
+		rc =
+		    rec_connect_admin(&r, out, dbname != NULL ? dbname : inst->admin_database, err);
+	secret_clear(&r.admin_pw);
+	return rc;
 }

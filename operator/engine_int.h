@@ -114,6 +114,9 @@ void rec_alternating_clear(struct rec *r);
 /* engine_access.c: DESIGN 11.3's observation and what the instance cannot do. */
 int step_observe_access(struct rec *r);
 
+/* engine_adopt.c: with spec.adopt, which roles made by hand may be taken over. */
+int step_adopt(struct rec *r);
+
 /* engine_apply.c: executing the plan and giving memberships back. */
 int rec_run_sql(struct rec *r, PGconn *conn, const char *sql, struct err *err);
 int step_apply(struct rec *r);

@@ -44,6 +44,7 @@ static int build_desired(struct rec *r)
 	r->desired.n_users = r->mode == ENGINE_DISABLE ? 0 : db->n_users + r->n_clones;
 	r->desired.now = r->out->started_at;
 	r->desired.disabling = r->mode == ENGINE_DISABLE;
+	r->desired.adopt = db->adopt;
 	return 0;
 }
 
@@ -118,7 +119,7 @@ int step_guardrails(struct rec *r)
 		if (role == NULL)
 			continue;
 		m = plan_marker_match(role->comment, &r->desired, NULL);
-		if (m == 0)
+		if (m == 0 && !r->db->adopt) /* with adopt, step_adopt decides */
 			return rec_outcome(r, RESULT_BLOCKED, REASON_ROLE_NOT_MANAGED,
 			                   "role %s exists and is not managed by appdb-operator",
 			                   name);
@@ -229,8 +230,8 @@ int step_passwords(struct rec *r)
 			rec_alternating_passwords(r, i);
 			continue;
 		}
-		if (role == NULL || r->db->users[i].more.iam_auth)
-			continue; /* created with its password, or an IAM login without one */
+		if (role == NULL || r->db->users[i].password_from.kind == SECRET_NONE)
+			continue; /* created with its password, kept (adopt), or none (iamAuth) */
 		if (u->password_version != NULL) {
 			json_t *c = json_loads(role->comment, 0, NULL);
 			const char *pv = json_string_value(json_object_get(c, "passwordVersion"));

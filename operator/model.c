@@ -250,8 +250,8 @@ static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *u
 			u->connection_limit = (int)json_integer_value(cl);
 	}
 	model_decode_access(&u->more, errs, uj, path);
-	/* An iamAuth user logs in with a token: no password source. */
-	pf = get_object(errs, uj, path, "passwordFrom", !u->more.iam_auth);
+	/* Required unless spec.adopt or iamAuth: validate.c says so, knowing the whole spec. */
+	pf = get_object(errs, uj, path, "passwordFrom", 0);
 	if (pf != NULL && u->more.iam_auth) {
 		snprintf(f, sizeof(f), "%s.passwordFrom", path);
 		field_errs_add(errs, f, "must be absent with iamAuth: true");
@@ -260,6 +260,33 @@ static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *u
 		decode_password_from(&u->password_from, errs, pf, f);
 	}
 	model_decode_rotation(u, errs, uj, path);
+}
+
+/* The paused annotation: "true" pauses, "false" (or none) does not; nothing else is meant. */
+static void decode_paused(struct appdb *db, struct field_errs *errs, json_t *ann)
+{
+	const char *v = json_string_value(json_object_get(ann, ANNOTATION_PAUSED));
+
+	if (v == NULL)
+		return;
+	if (strcmp(v, "true") == 0)
+		db->paused = 1;
+	else if (strcmp(v, "false") != 0)
+		field_errs_add(errs, "metadata.annotations[" ANNOTATION_PAUSED "]",
+		               "must be \"true\" or \"false\"");
+}
+
+/* Reads spec.adopt, a boolean. */
+static void decode_adopt(struct appdb *db, struct field_errs *errs, json_t *spec)
+{
+	json_t *v = json_object_get(spec, "adopt");
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_boolean(v))
+		field_errs_add(errs, "spec.adopt", "must be a boolean, not %s", type_name(v));
+	else
+		db->adopt = json_is_true(v);
 }
 
 /* Reads metadata: name, namespace, uid, generation, annotations. */
@@ -302,12 +329,13 @@ static void decode_metadata(struct appdb *db, struct field_errs *errs, json_t *m
 	get_string(&db->approved_generation, errs, ann, "metadata.annotations",
 	           ANNOTATION_APPROVED_GENERATION, 0);
 	get_string(&db->approved_by, errs, ann, "metadata.annotations", ANNOTATION_APPROVED_BY, 0);
+	decode_paused(db, errs, ann);
 }
 
 static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 {
 	static const char *const spec_keys[] = {"instance",       "database",   "schemas", "users",
-	                                        "deletionPolicy", "connection", NULL};
+	                                        "deletionPolicy", "connection", "adopt",   NULL};
 	static const char *const database_keys[] = {"name", "owner", "extensions", NULL};
 	json_t *dbj, *schemas, *users, *v;
 	char *policy = NULL;
@@ -323,6 +351,7 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 	}
 	free(policy);
 	model_decode_connection(db, errs, spec);
+	decode_adopt(db, errs, spec);
 	dbj = get_object(errs, spec, "spec", "database", 1);
 	if (dbj != NULL) {
 		check_known(errs, "spec.database", dbj, database_keys);

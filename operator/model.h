@@ -25,6 +25,8 @@
 #define ANNOTATION_BUILD_ID "db.platform.dev/build-id"
 #define ANNOTATION_APPROVED_GENERATION "db.platform.dev/approved-generation"
 #define ANNOTATION_APPROVED_BY "db.platform.dev/approved-by"
+/* "true": no SQL at all for the resource until the annotation goes (DESIGN 11.2). */
+#define ANNOTATION_PAUSED "db.platform.dev/paused"
 
 enum access { ACCESS_READONLY = 0, ACCESS_READWRITE, ACCESS_OWNER };
 
@@ -74,8 +76,8 @@ struct user_access {
 struct appdb_user {
 	char *name;
 	enum access access;
-	int connection_limit; /* -1: none */
-	struct secret_ref password_from;
+	int connection_limit;            /* -1: none */
+	struct secret_ref password_from; /* kind SECRET_NONE: left out (adopt only) */
 	enum rotation rotation;
 	struct user_access more;
 };
@@ -96,6 +98,7 @@ struct appdb {
 	char *approved_generation; /* annotation (raw text) or NULL */
 	char *approved_by;         /* annotation or NULL */
 	int deleting;              /* metadata.deletionTimestamp is set */
+	int paused;                /* annotation db.platform.dev/paused is "true" */
 
 	char *instance;
 	char *db_name;
@@ -109,6 +112,7 @@ struct appdb {
 	char *connection_secret;    /* spec.connection.secret or NULL */
 	struct appdb_extension *extensions;
 	size_t n_extensions;
+	int adopt; /* spec.adopt: unmarked roles and the database may be taken over */
 };
 
 /* A list of "field: message" problems found in one resource. */

@@ -97,6 +97,26 @@ int pg_observe_access(struct observed *o, PGconn *conn, const struct desired *d,
 int pg_observe_extensions(struct observed *o, PGconn *conn, const struct desired *d,
                           struct err *err);
 
+/*
+ * What `import` reads (pg_import.c), each as a new JSON reference in *out:
+ * the instance-wide catalogs on the admin connection, and one database's
+ * schemas and the privileges of roles (validated names) on a connection to
+ * it. Returns 0 or an error.
+ */
+int pg_import_instance(json_t **out, PGconn *conn, struct err *err);
+int pg_import_database(json_t **out, PGconn *conn, const char *const *roles, size_t n_roles,
+                       struct err *err);
+
+/*
+ * Whether role (made by hand, no marker) may be adopted by the resource
+ * whose database is db_name and whose roles are roles (owner and users):
+ * *out is NULL when it may, else an owned message saying why not (an
+ * elevated attribute, something in another database, a membership outside
+ * the resource, or from 16 no ADMIN OPTION for admin). Returns 0 or an error.
+ */
+int pg_adopt_check(char **out, PGconn *conn, const char *role, const char *db_name,
+                   const char *const *roles, size_t n_roles, const char *admin, struct err *err);
+
 /* The SCRAM-SHA-256 verifier of password for user, made client-side. Owned. */
 int pg_verifier(char **out, PGconn *conn, const char *user, const char *password, struct err *err);
 

@@ -12,28 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *pg_array_literal(const char *const *names, size_t n)
-{
-	size_t len = 3, i;
-	char *s;
-
-	for (i = 0; i < n; i++)
-		len += strlen(names[i]) + 3;
-	s = malloc(len);
-	if (s == NULL)
-		return NULL;
-	strcpy(s, "{");
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			strcat(s, ",");
-		strcat(s, "\"");
-		strcat(s, names[i]);
-		strcat(s, "\"");
-	}
-	strcat(s, "}");
-	return s;
-}
-
 /*
  * The SQL below runs in databases whose owners are tenants: every
  * function, operator, type and catalog is named with its schema, so none
@@ -51,12 +29,6 @@ char *pg_array_literal(const char *const *names, size_t n)
 	"             OR pg_catalog.starts_with(pg_catalog.shobj_description(x.oid, "              \
 	"'pg_authid'), "                                                                           \
 	"                                       '{\"managedBy\":\"appdb-operator\"')) "
-
-/* A usable membership (SET or INHERIT; from 16 an ADMIN-only grant is none). */
-#define USABLE(am)                                                                                 \
-	"(coalesce((pg_catalog.to_jsonb(" am ") OPERATOR(pg_catalog.->>) 'set_option')"            \
-	"::pg_catalog.bool, true) OR coalesce((pg_catalog.to_jsonb(" am                            \
-	") OPERATOR(pg_catalog.->>) 'inherit_option')::pg_catalog.bool, true))"
 
 static const char OBSERVE_ADMIN_SQL[] =
     "WITH " MINE_CTE

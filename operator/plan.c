@@ -136,12 +136,27 @@ static void plan_retired_roles(struct builder *b, const struct desired *d, const
 	}
 }
 
+/*
+ * The text of the action that marks an existing object (what: "role" or
+ * "database"): "adopt ..." when it carries no marker at all and the spec
+ * adopts, else "mark ... as managed". Returns buf.
+ */
+static const char *mark_text(char *buf, size_t len, const char *comment, const struct desired *d,
+                             const char *what, const char *name)
+{
+	if (d->adopt && plan_marker_match(comment, d, NULL) == 0)
+		snprintf(buf, len, "adopt %s %s", what, name);
+	else
+		snprintf(buf, len, "mark %s %s as managed", what, name);
+	return buf;
+}
+
 /* Roles, their attributes, passwords and markers. */
 static void plan_roles(struct builder *b, const struct desired *d, const struct observed *o)
 {
 	const struct obs_role *r = observed_role(o, d->owner);
 	struct action *a;
-	char *marker = NULL;
+	char *marker = NULL, text[160];
 	size_t i;
 
 	marker = plan_marker(d, NULL);
@@ -166,8 +181,9 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 			}
 		}
 		if (plan_marker_match(r->comment, d, NULL) != 1) {
-			a = builder_add(b, ACT_COMMENT_ROLE, NULL, "mark role %s as managed",
-			                d->owner);
+			a = builder_add(
+			    b, ACT_COMMENT_ROLE, NULL, "%s",
+			    mark_text(text, sizeof(text), r->comment, d, "role", d->owner));
 			if (a != NULL) {
 				builder_set(b, &a->role, d->owner);
 				builder_set(b, &a->comment, marker);
@@ -216,8 +232,9 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 				builder_set(b, &a->role, u->name);
 		}
 		if (plan_marker_match(r->comment, d, u) != 1) {
-			a = builder_add(b, ACT_COMMENT_ROLE, u->name, "mark role %s as managed",
-			                u->name);
+			a = builder_add(
+			    b, ACT_COMMENT_ROLE, u->name, "%s",
+			    mark_text(text, sizeof(text), r->comment, d, "role", u->name));
 			if (a != NULL) {
 				builder_set(b, &a->role, u->name);
 				builder_set(b, &a->comment, marker);
@@ -261,7 +278,7 @@ static void plan_retired_database(struct builder *b, const struct desired *d,
 static void plan_database(struct builder *b, const struct desired *d, const struct observed *o)
 {
 	struct action *a;
-	char *marker = plan_marker(d, NULL);
+	char *marker = plan_marker(d, NULL), text[160];
 	size_t i;
 
 	if (marker == NULL) {
@@ -277,8 +294,9 @@ static void plan_database(struct builder *b, const struct desired *d, const stru
 		}
 	}
 	if (!o->db_exists || plan_marker_match(o->db_comment, d, NULL) != 1) {
-		a = builder_add(b, ACT_COMMENT_DATABASE, NULL, "mark database %s as managed",
-		                d->db_name);
+		a = builder_add(b, ACT_COMMENT_DATABASE, NULL, "%s",
+		                mark_text(text, sizeof(text), o->db_exists ? o->db_comment : "", d,
+		                          "database", d->db_name));
 		if (a != NULL) {
 			builder_set(b, &a->db, d->db_name);
 			builder_set(b, &a->comment, marker);

@@ -91,6 +91,7 @@ struct desired {
 	/* The instance's allowedRoles: memberships in them outside the spec are revoked. */
 	const char *const *allowed_roles;
 	size_t n_allowed_roles;
+	int adopt; /* spec.adopt: an unmarked role or database is adopted, not refused */
 };
 
 enum action_kind {

@@ -8,7 +8,34 @@
 
 #include <string.h>
 
-json_t *status_patch(const struct run_result *r, long long generation, json_t *prev_conditions)
+/* A paused run changes only Reconciling (False, Paused); everything else stays. */
+static json_t *paused_patch(const struct run_result *r, long long generation, json_t *prev)
+{
+	struct cond_outcome o = {0};
+	json_t *conds = NULL;
+
+	o.message = r->message;
+	o.observed_generation = generation;
+	o.now = r->finished_at;
+	if (conditions_paused(&conds, prev, &o) != 0)
+		return NULL;
+	return json_pack("{s:{s:o}}", "status", "conditions", conds);
+}
+
+/* 1 when prev already says Reconciling=False with reason Paused for this generation. */
+static int paused_current(long long generation, const struct store_status *prev)
+{
+	json_t *c = conditions_find(prev->conditions, COND_RECONCILING);
+	const char *st = json_string_value(json_object_get(c, "status"));
+	const char *reason = json_string_value(json_object_get(c, "reason"));
+	json_t *gen = json_object_get(c, "observedGeneration");
+
+	return st != NULL && strcmp(st, "False") == 0 && reason != NULL &&
+	       strcmp(reason, REASON_PAUSED) == 0 && json_integer_value(gen) == generation;
+}
+
+/* The patch of a run that ran (every field of the status). */
+static json_t *run_patch(const struct run_result *r, long long generation, json_t *prev_conditions)
 {
 	struct cond_outcome o = {0};
 	json_t *conds = NULL, *users = json_array(), *actions = json_array(), *status, *last;
@@ -47,14 +74,27 @@ json_t *status_patch(const struct run_result *r, long long generation, json_t *p
 	return json_pack("{s:o}", "status", status);
 }
 
+json_t *status_patch(const struct run_result *r, long long generation, json_t *prev_conditions)
+{
+	return r->paused ? paused_patch(r, generation, prev_conditions)
+	                 : run_patch(r, generation, prev_conditions);
+}
+
 int status_current(const struct run_result *r, long long generation,
                    const struct store_status *prev)
+{
+	if (r->paused)
+		return paused_current(generation, prev);
+	return r->result == RESULT_UNCHANGED && prev->observed_generation == generation &&
+	       status_ready(prev) && !prev->pending_actions;
+}
+
+int status_ready(const struct store_status *prev)
 {
 	json_t *ready = conditions_find(prev->conditions, COND_READY);
 	const char *st = json_string_value(json_object_get(ready, "status"));
 
-	return r->result == RESULT_UNCHANGED && prev->observed_generation == generation &&
-	       st != NULL && strcmp(st, "True") == 0 && !prev->pending_actions;
+	return st != NULL && strcmp(st, "True") == 0;
 }
 
 void status_write(struct ctl *c, struct kube_client *kc, const struct log_ctx *log, const char *key,

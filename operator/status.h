@@ -23,6 +23,9 @@ json_t *status_patch(const struct run_result *r, long long generation, json_t *p
 int status_current(const struct run_result *r, long long generation,
                    const struct store_status *prev);
 
+/* 1 when prev's Ready condition is True. */
+int status_ready(const struct store_status *prev);
+
 /*
  * Writes the status of run r for db (borrowed); prev is what the store
  * holds of it. On a conflict it re-reads the object and retries; when the

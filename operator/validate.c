@@ -444,6 +444,12 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
 		for (j = 0; j < i; j++)
 			if (db->users[j].name != NULL && strcmp(u->name, db->users[j].name) == 0)
 				field_errs_add(errs, f, "duplicate user name");
+		if (u->password_from.kind == SECRET_NONE && !db->adopt && !u->more.iam_auth) {
+			snprintf(f, sizeof(f), "spec.users[%zu].passwordFrom", i);
+			field_errs_add(errs, f,
+			               "required field is missing (only spec.adopt: true keeps an "
+			               "existing password)");
+		}
 		check_password_from(errs, &u->password_from, i);
 		check_user_access(errs, db, i, admin_role);
 	}

@@ -203,6 +203,51 @@ static void test_failing_allocator(void **state)
 	json_decref(prev);
 }
 
+/* Paused: Reconciling replaced in place (False, Paused), every other condition kept. */
+static void test_paused(void **state)
+{
+	json_t *prev = json_loads("[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":"
+	                          "\"Provisioned\"},{\"type\":\"Reconciling\",\"status\":"
+	                          "\"False\",\"reason\":\"Provisioned\",\"lastTransitionTime\":"
+	                          "\"old\"},{\"type\":\"Custom\",\"status\":\"True\"}]",
+	                          0, NULL);
+	struct cond_outcome o = {0};
+	json_t *out = NULL, *c;
+	long n;
+
+	(void)state;
+	o.now = "2026-01-01T00:00:00Z";
+	o.message = "paused";
+	o.observed_generation = 2;
+	assert_int_equal(conditions_paused(&out, prev, &o), 0);
+	assert_int_equal(json_array_size(out), 3);
+	assert_true(json_equal(json_array_get(out, 0), json_array_get(prev, 0)));
+	assert_true(json_equal(json_array_get(out, 2), json_array_get(prev, 2)));
+	c = json_array_get(out, 1);
+	assert_string_equal(json_string_value(json_object_get(c, "reason")), "Paused");
+	assert_string_equal(json_string_value(json_object_get(c, "status")), "False");
+	/* Still False: its lastTransitionTime does not move. */
+	assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")), "old");
+	json_decref(out);
+	for (n = 1; n < 10000; n++) {
+		int rc;
+
+		out = NULL;
+		failalloc_arm(n);
+		rc = conditions_paused(&out, prev, &o);
+		failalloc_arm(0);
+		json_decref(out);
+		if (!failalloc_fired()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, APPDB_ENOMEM);
+		assert_null(out);
+	}
+	assert_true(n > 3);
+	json_decref(prev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +258,7 @@ int main(void)
 	    cmocka_unit_test(test_foreign_conditions_kept_and_bad_prev),
 	    cmocka_unit_test(test_long_message_cut_on_utf8_boundary),
 	    cmocka_unit_test(test_failing_allocator),
+	    cmocka_unit_test(test_paused),
 	};
 	failalloc_init();
 	return cmocka_run_group_tests_name("conditions", tests, NULL, NULL);

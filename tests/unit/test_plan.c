@@ -40,6 +40,7 @@ static struct desired desired(void)
 	                    NULL,
 	                    0,
 	                    NULL,
+	                    0,
 	                    0};
 
 	return d;
@@ -319,6 +320,62 @@ static void test_roles_and_markers(void **state)
 			assert_non_null(strstr(p.items[i].comment, "\"passwordVersion\":\"v2\""));
 	assert_int_equal(p.items[2].login, 1);
 	assert_int_equal(p.items[2].conn_limit, 10);
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+/*
+ * spec.adopt: roles and a database without any marker are adopted, each an
+ * "adopt ..." action that writes this resource's marker; a role whose
+ * marker is ours but out of date is only marked again, and nothing is
+ * created for what exists. Without adopt the same comments are "mark".
+ */
+static void test_adoption(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	static const char *const want[] = {
+	    "adopt role shop_owner", "adopt role app",      "mark role ro as managed",
+	    "adopt role mig",        "adopt database shop", NULL,
+	};
+	static const char *const want_no_adopt[] = {
+	    "mark role shop_owner as managed", "mark role app as managed",
+	    "mark role ro as managed",         "mark role mig as managed",
+	    "mark database shop as managed",   NULL,
+	};
+	char *marker;
+	size_t i;
+
+	(void)state;
+	full_observed(&o, &d);
+	/* Made by hand: no comment, a person's comment, a comment that is not JSON. */
+	free(o.roles[0].comment);
+	o.roles[0].comment = NULL;
+	free(o.roles[1].comment);
+	o.roles[1].comment = strdup("{\"note\":\"made by hand\"}");
+	free(o.roles[2].comment);
+	o.roles[2].comment = strdup("{\"managedBy\":\"appdb-operator\",\"resource\":\"team-a/"
+	                            "shop\",\"uid\":\"old\"}");
+	free(o.roles[3].comment);
+	o.roles[3].comment = strdup("owned by the migrations team");
+	free(o.db_comment);
+	o.db_comment = NULL;
+	d.adopt = 1;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	expect_texts(&p, want);
+	marker = plan_marker(&d, NULL);
+	assert_int_equal(p.items[0].kind, ACT_COMMENT_ROLE);
+	assert_string_equal(p.items[0].comment, marker);
+	assert_int_equal(p.items[4].kind, ACT_COMMENT_DATABASE);
+	assert_string_equal(p.items[4].comment, marker);
+	for (i = 0; i < p.n; i++)
+		assert_int_not_equal(p.items[i].kind, ACT_SET_PASSWORD);
+	free(marker);
+	plan_clear(&p);
+	d.adopt = 0;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	expect_texts(&p, want_no_adopt);
 	plan_clear(&p);
 	observed_clear(&o);
 }
@@ -692,6 +749,7 @@ int main(void)
 	    cmocka_unit_test(test_converged_is_empty),
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_roles_and_markers),
+	    cmocka_unit_test(test_adoption),
 	    cmocka_unit_test(test_marker_match),
 	    cmocka_unit_test(test_richer_access),
 	    cmocka_unit_test(test_admin_never_in_iam_roles),

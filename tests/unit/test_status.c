@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "conditions.h"
 #include "ctl.h"
 #include "err.h"
 #include "fake_api.h"
@@ -90,6 +91,53 @@ static void test_patch_and_current(void **state)
 	json_decref(p);
 }
 
+/* Paused: only Reconciling changes (False, Paused); Ready and the rest stay as they were. */
+static void test_paused_keeps_the_last_conditions(void **state)
+{
+	struct run_result r;
+	struct store_status prev = {0};
+	json_t *p, *s, *conds, *c, *was;
+
+	(void)state;
+	run_init(&r, RESULT_CHANGED, 1);
+	p = status_patch(&r, 3, NULL);
+	was = json_incref(json_object_get(json_object_get(p, "status"), "conditions"));
+	json_decref(p);
+	run_init(&r, RESULT_UNCHANGED, 0);
+	r.paused = 1;
+	r.reason = REASON_PAUSED;
+	r.message = "paused";
+	p = status_patch(&r, 4, was);
+	s = json_object_get(p, "status");
+	assert_int_equal(json_object_size(s), 1); /* lastRun, users, generation: untouched */
+	conds = json_object_get(s, "conditions");
+	assert_int_equal(json_array_size(conds), 3);
+	c = conditions_find(conds, COND_READY);
+	assert_true(json_equal(c, conditions_find(was, COND_READY)));
+	c = conditions_find(conds, COND_RECONCILING);
+	assert_string_equal(json_string_value(json_object_get(c, "status")), "False");
+	assert_string_equal(json_string_value(json_object_get(c, "reason")), "Paused");
+	assert_int_equal(json_integer_value(json_object_get(c, "observedGeneration")), 4);
+	assert_true(
+	    json_equal(conditions_find(conds, COND_STALLED), conditions_find(was, COND_STALLED)));
+	/* Written once: the next paused run has nothing new to say. */
+	prev.conditions = json_incref(conds);
+	assert_true(status_current(&r, 4, &prev));
+	assert_false(status_current(&r, 5, &prev));
+	r.paused = 0;
+	assert_false(status_current(&r, 4, &prev));
+	store_status_clear(&prev);
+	json_decref(p);
+	/* Never reconciled: Reconciling alone. */
+	r.paused = 1;
+	p = status_patch(&r, 1, NULL);
+	conds = json_object_get(json_object_get(p, "status"), "conditions");
+	assert_int_equal(json_array_size(conds), 1);
+	assert_non_null(conditions_find(conds, COND_RECONCILING));
+	json_decref(p);
+	json_decref(was);
+}
+
 static void test_write_retries_a_conflict_and_keeps_when_away(void **state)
 {
 	struct ctl c;
@@ -148,6 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_patch_and_current),
+	    cmocka_unit_test(test_paused_keeps_the_last_conditions),
 	    cmocka_unit_test(test_write_retries_a_conflict_and_keeps_when_away),
 	};
 
