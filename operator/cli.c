@@ -388,7 +388,8 @@ static int cmd_validate(int argc, char **argv)
 		if (it->problems == NULL) {
 			if (cfg != NULL)
 				in = config_instance(cfg, db->instance);
-			if (validate_appdb(db, in != NULL ? in->admin_user : NULL, &errs) != 0)
+			if (validate_appdb(db, in != NULL ? in->admin_user : NULL, &errs) != 0 ||
+			    (in != NULL && validate_appdb_instance(db, in, &errs) != 0))
 				msg = field_errs_join(&errs);
 			if (duplicate_of_earlier(&set, i)) {
 				free(msg);

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "jfield.h"
+#include "validate.h"
 
 #include "yamljson.h"
 
@@ -247,6 +248,56 @@ static void load_allowed_namespaces(struct cfgload *c, struct instance_config *i
 	}
 }
 
+/*
+ * Reads instances.NAME.KEY, a list of role or extension names, into *out;
+ * *set says it was given (even empty). roles: refuse roles no user may
+ * ever be a member of.
+ */
+static void load_name_list(struct cfgload *c, char ***out, size_t *n, int *set, json_t *v,
+                           const char *path, const char *key, int roles, const char *admin)
+{
+	json_t *an = json_object_get(v, key);
+	char f[340];
+	json_t *e;
+	size_t i;
+
+	snprintf(f, sizeof(f), "%s.%s", path, key);
+	if (an == NULL || json_is_null(an))
+		return;
+	if (!json_is_array(an)) {
+		bad(c, an, f, "must be a list of names");
+		return;
+	}
+	if (set != NULL)
+		*set = 1;
+	*out = calloc(json_array_size(an) + 1, sizeof(char *));
+	if (*out == NULL) {
+		c->rc = APPDB_ENOMEM;
+		return;
+	}
+	json_array_foreach (an, i, e) {
+		const char *s = json_string_value(e);
+		int ok = s != NULL && strlen(s) == json_string_length(e) &&
+		         (roles ? validate_identifier(s) : validate_extension_name(s));
+
+		snprintf(f, sizeof(f), "%s.%s[%zu]", path, key, i);
+		if (!ok) {
+			bad(c, e, f, "must match %s",
+			    roles ? "^[a-z_][a-z0-9_]{0,62}$" : "^[a-z_][a-z0-9_-]{0,62}$");
+			return;
+		}
+		if (roles && validate_never_member_of(s, admin)) {
+			bad(c, e, f, "%s may never be granted to a user", s);
+			return;
+		}
+		if (((*out)[*n] = strdup(s)) == NULL) {
+			c->rc = APPDB_ENOMEM;
+			return;
+		}
+		(*n)++;
+	}
+}
+
 static void load_instance(struct cfgload *c, struct instance_config *in, const char *name,
                           json_t *v, const struct config *cfg)
 {
@@ -260,6 +311,8 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	                                   "allowedNamespaces",
 	                                   "maxConnectionsPerInstance",
 	                                   "allowConnectionSecrets",
+	                                   "allowedRoles",
+	                                   "allowedExtensions",
 	                                   NULL};
 	static const char *const admin_keys[] = {"user", "passwordFrom", "iamAuth", NULL};
 	static const char *const ssl_modes[] = {"disable",   "allow",       "prefer", "require",
@@ -304,6 +357,12 @@ static void load_instance(struct cfgload *c, struct instance_config *in, const c
 	snprintf(path, sizeof(path), "instances.%s.admin", name);
 	known_keys(c, admin, path, admin_keys);
 	in->admin_user = str_field(c, admin, path, "user", NULL, 1);
+	snprintf(path, sizeof(path), "instances.%s", name);
+	load_name_list(c, &in->allowed_roles, &in->n_allowed_roles, NULL, v, path, "allowedRoles",
+	               1, in->admin_user);
+	load_name_list(c, &in->allowed_extensions, &in->n_allowed_extensions,
+	               &in->allowed_extensions_set, v, path, "allowedExtensions", 0, NULL);
+	snprintf(path, sizeof(path), "instances.%s.admin", name);
 	pf = obj_field(c, admin, path, "passwordFrom", 0);
 	iam = obj_field(c, admin, path, "iamAuth", 0);
 	if ((pf == NULL) == (iam == NULL)) {
@@ -521,6 +580,12 @@ void config_free(struct config *cfg)
 		for (j = 0; j < in->n_allowed_namespaces; j++)
 			free(in->allowed_namespaces[j]);
 		free(in->allowed_namespaces);
+		for (j = 0; j < in->n_allowed_roles; j++)
+			free(in->allowed_roles[j]);
+		free(in->allowed_roles);
+		for (j = 0; j < in->n_allowed_extensions; j++)
+			free(in->allowed_extensions[j]);
+		free(in->allowed_extensions);
 	}
 	free(cfg->instances);
 	for (i = 0; i < cfg->n_watch_namespaces; i++)

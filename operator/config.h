@@ -33,6 +33,11 @@ struct instance_config {
 	char **allowed_namespaces; /* names or globs (team-*); none: every namespace */
 	size_t n_allowed_namespaces;
 	int allow_connection_secrets; /* spec.connection.secret may be written (DESIGN 11.4) */
+	char **allowed_roles;         /* roles a user may be memberOf; none by default */
+	size_t n_allowed_roles;
+	char **allowed_extensions; /* with allowed_extensions_set; else the trusted ones */
+	size_t n_allowed_extensions;
+	int allowed_extensions_set;
 };
 
 struct leader_config {

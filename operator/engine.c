@@ -194,7 +194,8 @@ static int step_validate(struct rec *r)
 	char *msg;
 	int rc;
 
-	if (validate_appdb(r->db, in != NULL ? in->admin_user : NULL, &errs) == 0)
+	if (validate_appdb(r->db, in != NULL ? in->admin_user : NULL, &errs) == 0 &&
+	    (in == NULL || validate_appdb_instance(r->db, in, &errs) == 0))
 		return 0;
 	msg = field_errs_join(&errs);
 	rc = rec_outcome(r, RESULT_INVALID, REASON_INVALID_SPEC, "invalid spec: %s",
@@ -290,7 +291,7 @@ static int step_secrets(struct rec *r)
 		char what[128];
 
 		if (r->db->users[i].password_from.kind == SECRET_NONE)
-			continue; /* adopt: the role keeps the password it has */
+			continue; /* adopt keeps the role's password; an iamAuth user has none */
 		snprintf(what, sizeof(what), "password of user %s", r->db->users[i].name);
 		/* alternating: the secret may name <name> or <name>_clone */
 		alternating = r->db->users[i].rotation == ROTATION_ALTERNATING;
@@ -323,6 +324,7 @@ static const struct step {
     {"adoption", step_adopt},
     {"stale memberships", step_stale_memberships},
     {"observe database", step_observe_database},
+    {"observe access", step_observe_access},
     {"check passwords", step_passwords},
     {"plan", step_plan},
     {"preflight", step_preflight},

@@ -64,7 +64,8 @@ static int apply_action(struct rec *r, const struct action *a, int *granted, int
 			return rc;
 		conn = r->target;
 	}
-	if (a->kind == ACT_SET_PASSWORD || (a->kind == ACT_CREATE_ROLE && a->login == 1)) {
+	if (a->kind == ACT_SET_PASSWORD ||
+	    (a->kind == ACT_CREATE_ROLE && a->login == 1 && !a->no_password)) {
 		const char *pw = password_of(r, a->role);
 
 		if (pw == NULL)

@@ -131,6 +131,8 @@ int rec_alternating_passwords(struct rec *r, size_t i);
 const char *rec_password_of(const struct rec *r, const char *name);
 int rec_alternating_guardrails(struct rec *r);
 void rec_alternating_clear(struct rec *r);
+/* engine_access.c: DESIGN 11.3's observation and what the instance cannot do. */
+int step_observe_access(struct rec *r);
 
 /* engine_adopt.c: with spec.adopt, which roles made by hand may be taken over. */
 int step_adopt(struct rec *r);

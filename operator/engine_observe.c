@@ -26,7 +26,12 @@ static int build_desired(struct rec *r)
 		r->dusers[i].access = db->users[i].access;
 		r->dusers[i].conn_limit = db->users[i].connection_limit;
 		r->dusers[i].password_version = r->user_pw[i].version;
+		r->dusers[i].more = &db->users[i].more;
 	}
+	r->desired.extensions = db->extensions;
+	r->desired.n_extensions = db->n_extensions;
+	r->desired.allowed_roles = (const char *const *)r->inst->allowed_roles;
+	r->desired.n_allowed_roles = r->inst->n_allowed_roles;
 	if (rec_alternating_desired(r) != 0)
 		return APPDB_ENOMEM;
 	r->desired.resource = r->resource;
@@ -249,7 +254,7 @@ int step_passwords(struct rec *r)
 			continue;
 		}
 		if (role == NULL || r->db->users[i].password_from.kind == SECRET_NONE)
-			continue; /* created with its password, or its password is kept */
+			continue; /* created with its password, kept (adopt), or none (iamAuth) */
 		if (u->password_version != NULL) {
 			json_t *c = json_loads(role->comment, 0, NULL);
 			const char *pv = json_string_value(json_object_get(c, "passwordVersion"));

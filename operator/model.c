@@ -4,6 +4,7 @@
  * on values (identifiers, reserved names, uniqueness) are in validate.c.
  */
 #include "model.h"
+#include "model_int.h"
 
 #include "jfield.h"
 #include "model_int.h"
@@ -210,8 +211,9 @@ static void decode_password_from(struct secret_ref *ref, struct field_errs *errs
 
 static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *uj, size_t i)
 {
-	static const char *const user_keys[] = {"name",         "access",   "connectionLimit",
-	                                        "passwordFrom", "rotation", NULL};
+	static const char *const user_keys[] = {
+	    "name",       "access",   "connectionLimit", "passwordFrom", "rotation", "schemas",
+	    "privileges", "memberOf", "validUntil",      "settings",     "iamAuth",  NULL};
 	char path[64];
 	char f[96];
 	char *access = NULL;
@@ -247,9 +249,13 @@ static void decode_user(struct appdb_user *u, struct field_errs *errs, json_t *u
 		else
 			u->connection_limit = (int)json_integer_value(cl);
 	}
-	/* Required unless spec.adopt: validate.c says so, knowing the whole spec. */
+	model_decode_access(&u->more, errs, uj, path);
+	/* Required unless spec.adopt or iamAuth: validate.c says so, knowing the whole spec. */
 	pf = get_object(errs, uj, path, "passwordFrom", 0);
-	if (pf != NULL) {
+	if (pf != NULL && u->more.iam_auth) {
+		snprintf(f, sizeof(f), "%s.passwordFrom", path);
+		field_errs_add(errs, f, "must be absent with iamAuth: true");
+	} else if (pf != NULL) {
 		snprintf(f, sizeof(f), "%s.passwordFrom", path);
 		decode_password_from(&u->password_from, errs, pf, f);
 	}
@@ -330,7 +336,7 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 {
 	static const char *const spec_keys[] = {"instance",       "database",   "schemas", "users",
 	                                        "deletionPolicy", "connection", "adopt",   NULL};
-	static const char *const database_keys[] = {"name", "owner", NULL};
+	static const char *const database_keys[] = {"name", "owner", "extensions", NULL};
 	json_t *dbj, *schemas, *users, *v;
 	char *policy = NULL;
 	size_t i;
@@ -351,6 +357,7 @@ static void decode_spec(struct appdb *db, struct field_errs *errs, json_t *spec)
 		check_known(errs, "spec.database", dbj, database_keys);
 		get_string(&db->db_name, errs, dbj, "spec.database", "name", 1);
 		get_string(&db->owner, errs, dbj, "spec.database", "owner", 1);
+		model_decode_extensions(db, errs, dbj);
 	}
 
 	schemas = json_object_get(spec, "schemas");
@@ -471,7 +478,9 @@ void appdb_free(struct appdb *db)
 	for (i = 0; i < db->n_users; i++) {
 		free(db->users[i].name);
 		secret_ref_clear(&db->users[i].password_from);
+		model_access_clear(&db->users[i].more);
 	}
+	model_extensions_free(db);
 	free(db->users);
 	free(db->connection_configmap);
 	free(db->connection_secret);

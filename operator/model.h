@@ -45,6 +45,33 @@ enum rotation {
 };
 
 #define ROTATION_CLONE_SUFFIX "_clone"
+/*
+ * Privileges a user holds beyond its access level (DESIGN section 11.3), as
+ * bit sets over the names in access_privileges(): database CONNECT
+ * TEMPORARY CREATE; schema USAGE CREATE; tables SELECT INSERT UPDATE DELETE
+ * TRUNCATE REFERENCES TRIGGER; sequences USAGE SELECT UPDATE.
+ */
+enum priv_target { PRIV_DATABASE = 0, PRIV_SCHEMA, PRIV_TABLES, PRIV_SEQUENCES, PRIV_TARGETS };
+
+/* ALTER ROLE ... IN DATABASE ... SET name = value. */
+struct role_setting {
+	char *name;
+	char *value;
+};
+
+/* What a user has beside access (model_access.c decodes it). All owned. */
+struct user_access {
+	char **schemas; /* a subset of spec.schemas; NULL: all of them */
+	size_t n_schemas;
+	unsigned privileges[PRIV_TARGETS];
+	char **member_of;
+	size_t n_member_of;
+	char *valid_until; /* RFC 3339 as written, or NULL */
+	long long valid_until_epoch;
+	struct role_setting *settings;
+	size_t n_settings;
+	int iam_auth; /* RDS IAM login: GRANT rds_iam, no passwordFrom */
+};
 
 struct appdb_user {
 	char *name;
@@ -52,6 +79,13 @@ struct appdb_user {
 	int connection_limit;            /* -1: none */
 	struct secret_ref password_from; /* kind SECRET_NONE: left out (adopt only) */
 	enum rotation rotation;
+	struct user_access more;
+};
+
+/* spec.database.extensions[] */
+struct appdb_extension {
+	char *name;
+	char *schema; /* NULL: the extension's default */
 };
 
 struct appdb {
@@ -76,6 +110,8 @@ struct appdb {
 	enum deletion_policy deletion_policy;
 	char *connection_configmap; /* spec.connection.configMap or NULL */
 	char *connection_secret;    /* spec.connection.secret or NULL */
+	struct appdb_extension *extensions;
+	size_t n_extensions;
 	int adopt; /* spec.adopt: unmarked roles and the database may be taken over */
 };
 
@@ -104,6 +140,15 @@ int appdb_from_json(struct appdb **out, json_t *obj, struct field_errs *errs);
 
 /* Frees db and all it owns; NULL is fine. */
 void appdb_free(struct appdb *db);
+
+/*
+ * The privilege names of target, NULL-terminated; bit i of a
+ * user_access.privileges[target] set means the i-th name. Borrowed, static.
+ */
+const char *const *access_privileges(enum priv_target target);
+
+/* The settings keys a user may have (DESIGN 11.3), NULL-terminated. */
+extern const char *const ACCESS_SETTING_KEYS[];
 
 /* "readonly", "readwrite", "owner". */
 const char *access_name(enum access a);

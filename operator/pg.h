@@ -89,6 +89,15 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
 
 /*
+ * pg_observe_access.c: memberships outside the resource, VALID UNTIL,
+ * settings, rds_iam and available extensions (admin database), and the
+ * extensions created in the database (target). Facts as plan.h lists.
+ */
+int pg_observe_access(struct observed *o, PGconn *conn, const struct desired *d, struct err *err);
+int pg_observe_extensions(struct observed *o, PGconn *conn, const struct desired *d,
+                          struct err *err);
+
+/*
  * What `import` reads (pg_import.c), each as a new JSON reference in *out:
  * the instance-wide catalogs on the admin connection, and one database's
  * schemas and the privileges of roles (validated names) on a connection to

@@ -7,6 +7,7 @@
 #include "err.h"
 
 #include <libpq-fe.h>
+#include <stddef.h>
 
 /* Operators named with their schema (see the observation queries below). */
 #define EQ " OPERATOR(pg_catalog.=) "
@@ -29,5 +30,9 @@ char *pg_array_literal(const char *const *names, size_t n);
  * project's codes; returns that code.
  */
 int pg_result_error(const PGresult *res, PGconn *conn, struct err *err);
+
+struct observed;
+/* Adds each string of a JSON array text to o->facts. */
+int pg_facts_from_json(struct observed *o, const char *text, struct err *err);
 
 #endif

@@ -12,28 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *array_literal(const char *const *names, size_t n)
-{
-	size_t len = 3, i;
-	char *s;
-
-	for (i = 0; i < n; i++)
-		len += strlen(names[i]) + 3;
-	s = malloc(len);
-	if (s == NULL)
-		return NULL;
-	strcpy(s, "{");
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			strcat(s, ",");
-		strcat(s, "\"");
-		strcat(s, names[i]);
-		strcat(s, "\"");
-	}
-	strcat(s, "}");
-	return s;
-}
-
 /*
  * The SQL below runs in databases whose owners are tenants: every
  * function, operator, type and catalog is named with its schema, so none
@@ -103,7 +81,7 @@ static int load_array(json_t **out, const char *text, struct err *err)
 }
 
 /* Adds each string of a JSON array text to o->facts. */
-static int facts_from_json(struct observed *o, const char *text, struct err *err)
+int pg_facts_from_json(struct observed *o, const char *text, struct err *err)
 {
 	json_t *arr, *v;
 	size_t i;
@@ -171,7 +149,7 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 	names[n++] = d->owner;
 	for (i = 0; i < d->n_users; i++)
 		names[n++] = d->users[i].name;
-	roles = array_literal(names, n);
+	roles = pg_array_literal(names, n);
 	if (roles == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
@@ -210,7 +188,7 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 		o->db_comment = c != NULL ? strdup(c) : NULL;
 		o->db_allow_connections = json_is_true(json_object_get(db, "allowConnections"));
 	}
-	rc = facts_from_json(o, PQgetvalue(res, 0, 8), err);
+	rc = pg_facts_from_json(o, PQgetvalue(res, 0, 8), err);
 out:
 	json_decref(db);
 	PQclear(res);
@@ -328,10 +306,10 @@ int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
 	}
 	for (i = 0; i < d->n_retired; i++)
 		grantees[ng++] = owners[no++] = d->retired[i];
-	p[0] = array_literal(d->schemas, d->n_schemas);
-	p[1] = array_literal(grantees, ng);
-	p[2] = array_literal(owners, no);
-	p[3] = array_literal(owner_users, nu);
+	p[0] = pg_array_literal(d->schemas, d->n_schemas);
+	p[1] = pg_array_literal(grantees, ng);
+	p[2] = pg_array_literal(owners, no);
+	p[3] = pg_array_literal(owner_users, nu);
 	if (p[0] == NULL || p[1] == NULL || p[2] == NULL || p[3] == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
@@ -344,7 +322,7 @@ int pg_observe_target(struct observed *o, PGconn *conn, const struct desired *d,
 		              d->db_name);
 		goto out;
 	}
-	rc = facts_from_json(o, PQgetvalue(res, 0, 0), err);
+	rc = pg_facts_from_json(o, PQgetvalue(res, 0, 0), err);
 	if (rc == 0)
 		o->target_observed = 1;
 out:

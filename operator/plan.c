@@ -209,6 +209,7 @@ static void plan_roles(struct builder *b, const struct desired *d, const struct 
 				builder_set(b, &a->comment, marker);
 				a->login = 1;
 				a->conn_limit = u->conn_limit;
+				a->no_password = u->more != NULL && u->more->iam_auth;
 			}
 			free(marker);
 			continue;
@@ -369,14 +370,18 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 	if (d->disabling) {
 		/* Every login role is retired; nothing is created or granted. */
 		plan_retired_roles(&b, d, o);
+		plan_access_disabling(&b, d, o);
 		if (o->db_exists)
 			plan_retired_database(&b, d, o);
 		for (i = 0; o->target_observed && i < d->n_schemas; i++)
 			plan_retired_schema(&b, d, o, d->schemas[i]);
 	} else {
 		plan_roles(&b, d, o);
+		plan_access_roles(&b, d, o);
 		plan_database(&b, d, o);
+		plan_access_database(&b, d, o);
 		plan_schemas(&b, d, o);
+		plan_access_extensions(&b, d, o);
 	}
 
 	/* Database and in-database work runs as a member of the creating roles. */
@@ -401,6 +406,8 @@ int plan_build(struct plan *out, const struct desired *d, const struct observed 
 				builder_need_admin_role(&b, out->items[i].role);
 		}
 	}
+
+	plan_access_admin_roles(&b, d, o);
 
 	/* Memberships an interrupted run left behind are given back. */
 	if (observed_has(o, "member:%s:%s", d->owner, o->admin)) {

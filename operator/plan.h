@@ -18,6 +18,14 @@
  *                                          something in the database
  *   evtrigger:<name>:<owner>               an enabled event trigger whose
  *                                          function a non-superuser owns
+ * and, from pg_observe_access.c (DESIGN 11.3):
+ *   member:<group>:<member>                also for groups outside the resource
+ *   role:<name>                            a memberOf role (or rds_iam) exists
+ *   validuntil:<role>:<epoch|infinity>     the role's VALID UNTIL
+ *   setting:<role>:<name>=<value>          ALTER ROLE ... IN DATABASE ... SET
+ *   iamheld:<role>                         the role is a member of rds_iam
+ *   extavail:<name>                        the server has the extension
+ *   ext:<name>                             the extension is in the database
  * "Managed objects" are those owned by any role of the resource; an
  * owner's own ACL entries are not counted as grants.
  */
@@ -58,8 +66,9 @@ struct desired_user {
 	const char *name;
 	enum access access;
 	int conn_limit;
-	int set_password;             /* the password must be (re)set */
-	const char *password_version; /* recorded in the marker; NULL: none */
+	int set_password;               /* the password must be (re)set */
+	const char *password_version;   /* recorded in the marker; NULL: none */
+	const struct user_access *more; /* DESIGN 11.3 fields; NULL: none */
 };
 
 /* Borrowed strings throughout. */
@@ -77,7 +86,12 @@ struct desired {
 	size_t n_retired;
 	const char *now; /* RFC 3339, for a retired role's marker ("retiredAt") */
 	int disabling;   /* deletionPolicy Disable: users is empty, every login role retired */
-	int adopt;       /* spec.adopt: an unmarked role or database is adopted, not refused */
+	const struct appdb_extension *extensions;
+	size_t n_extensions;
+	/* The instance's allowedRoles: memberships in them outside the spec are revoked. */
+	const char *const *allowed_roles;
+	size_t n_allowed_roles;
+	int adopt; /* spec.adopt: an unmarked role or database is adopted, not refused */
 };
 
 enum action_kind {
@@ -103,6 +117,14 @@ enum action_kind {
 	ACT_REASSIGN_OWNED,        /* role's objects to other = owner (target db) */
 	ACT_REVOKE_CONNECT,        /* db, other = grantee */
 	ACT_REVOKE_SCHEMA_USAGE,   /* schema, other = grantee (target db) */
+	ACT_GRANT_DB_PRIVS,        /* db, privs (TEMPORARY, CREATE), other = grantee */
+	ACT_REVOKE_DB_PRIVS,       /* db, privs, other = grantee */
+	ACT_GRANT_SCHEMA_PRIVS,    /* schema, privs (CREATE), other = grantee (target db) */
+	ACT_REVOKE_SCHEMA_PRIVS,   /* schema, privs, other = grantee (target db) */
+	ACT_VALID_UNTIL,           /* role, comment = the timestamp literal ("infinity") */
+	ACT_SET_SETTING,           /* role, db, other = setting name, comment = value */
+	ACT_RESET_SETTING,         /* role, db, other = setting name */
+	ACT_CREATE_EXTENSION,      /* other = extension, schema (may be NULL), role = owner */
 };
 
 #define ACT_KEEP (-1000)
@@ -129,7 +151,8 @@ struct action {
 	 */
 	int may_not_apply;
 	char *warning;
-	int done; /* executed (set by the engine) */
+	int no_password; /* ACT_CREATE_ROLE of a login that has none (iamAuth) */
+	int done;        /* executed (set by the engine) */
 };
 
 struct plan {
@@ -146,6 +169,13 @@ struct plan {
 /* Builds the plan; returns 0 or APPDB_ENOMEM. out is cleared first. */
 int plan_build(struct plan *out, const struct desired *d, const struct observed *o);
 void plan_clear(struct plan *p);
+
+/*
+ * What the instance cannot do for d (plan_access.c): an extension it does
+ * not have, rds_iam or a memberOf role that does not exist. Returns 1 with
+ * a message naming the field in buf, else 0. Checked before any change.
+ */
+int plan_access_problem(char *buf, size_t len, const struct desired *d, const struct observed *o);
 
 /* Adds a warning (copied) to p; returns 0 or APPDB_ENOMEM. */
 int plan_warn(struct plan *p, const char *text);

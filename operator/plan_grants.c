@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const TABLE_PRIVS[] = {"SELECT", "INSERT", "UPDATE", "DELETE", NULL};
+static const char *const TABLE_PRIVS[] = {"SELECT",   "INSERT",     "UPDATE",  "DELETE",
+                                          "TRUNCATE", "REFERENCES", "TRIGGER", NULL};
 static const char *const SEQ_PRIVS[] = {"SELECT", "USAGE", "UPDATE", NULL};
 
 /* Joins the privileges of list that want (1) or do not want (0) into out. */
@@ -35,9 +36,29 @@ static void privs_where(char *out, size_t len, const char *const *list, const in
 
 static int wanted(int level, const char *p)
 {
+	static const char *const rw[] = {"INSERT", "UPDATE", "DELETE", "USAGE", NULL};
+	size_t i;
+
 	if (level == LEVEL_NONE)
 		return 0;
-	return strcmp(p, "SELECT") == 0 || level == ACCESS_READWRITE;
+	if (strcmp(p, "SELECT") == 0)
+		return 1;
+	for (i = 0; level == ACCESS_READWRITE && rw[i] != NULL; i++)
+		if (strcmp(p, rw[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 when p is among the user's extra privileges (bits over the model's names). */
+static int wanted_extra(unsigned extra, char t, const char *p)
+{
+	const char *const *names = access_privileges(t == 'S' ? PRIV_SEQUENCES : PRIV_TABLES);
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if ((extra & (1u << i)) && strcmp(names[i], p) == 0)
+			return 1;
+	return 0;
 }
 
 /* 1 when role creates the resource's objects: the owner role and owner users. */
@@ -123,7 +144,7 @@ static void add_privs(struct builder *b, enum action_kind kind, const char *crea
  */
 static void plan_object_privs(struct builder *b, const struct desired *d, const struct observed *o,
                               const char *schema, const char *grantee, int level, int reassigned,
-                              char t)
+                              char t, unsigned extra)
 {
 	const char *const *list = t == 'S' ? SEQ_PRIVS : TABLE_PRIVS;
 	int has_objects = observed_has(o, "objects:%s:%c:%s", schema, t, grantee);
@@ -133,7 +154,8 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 	size_t i, c, n_roles = 1 + d->n_users + d->n_retired;
 
 	for (i = 0; list[i] != NULL; i++) {
-		int want = wanted(level, list[i]);
+		int want = wanted(level, list[i]) ||
+		           (level != LEVEL_NONE && wanted_extra(extra, t, list[i]));
 
 		missing[i] = want && (reassigned ||
 		                      (has_objects && !observed_has(o, "all:%s:%c:%s:%s", schema, t,
@@ -153,7 +175,9 @@ static void plan_object_privs(struct builder *b, const struct desired *d, const 
 		    creator(d, role) && strcmp(role, grantee) != 0 && !(owner_user && c == 0);
 
 		for (i = 0; list[i] != NULL; i++) {
-			int want = creates && wanted(level, list[i]);
+			int want =
+			    creates && (wanted(level, list[i]) ||
+			                (level != LEVEL_NONE && wanted_extra(extra, t, list[i])));
 			int has = observed_has(o, "defacl:%s:%s:%c:%s:%s", role, schema, t, list[i],
 			                       grantee);
 
@@ -282,28 +306,36 @@ static void plan_schema_public(struct builder *b, const struct desired *d,
 	}
 }
 
+/*
+ * A login role keeps nothing in schema: USAGE, grants and default
+ * privileges revoked (a retired user, or one whose schemas leave it out).
+ */
+static void plan_outside_schema(struct builder *b, const struct desired *d,
+                                const struct observed *o, const char *schema, const char *name)
+{
+	struct action *a;
+
+	if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
+		a = builder_add(b, ACT_REVOKE_SCHEMA_USAGE, name,
+		                "revoke usage on schema %s from %s", schema, name);
+		if (a != NULL) {
+			a->target_db = 1;
+			builder_set(b, &a->schema, schema);
+			builder_set(b, &a->other, name);
+		}
+	}
+	plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r', 0);
+	plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S', 0);
+}
+
 /* A retired user's USAGE, grants and default privileges in schema are revoked. */
 void plan_retired_schema(struct builder *b, const struct desired *d, const struct observed *o,
                          const char *schema)
 {
-	struct action *a;
 	size_t i;
 
-	for (i = 0; i < d->n_retired; i++) {
-		const char *name = d->retired[i];
-
-		if (observed_has(o, "schemapriv:%s:USAGE:%s", schema, name)) {
-			a = builder_add(b, ACT_REVOKE_SCHEMA_USAGE, name,
-			                "revoke usage on schema %s from %s", schema, name);
-			if (a != NULL) {
-				a->target_db = 1;
-				builder_set(b, &a->schema, schema);
-				builder_set(b, &a->other, name);
-			}
-		}
-		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'r');
-		plan_object_privs(b, d, o, schema, name, LEVEL_NONE, 0, 'S');
-	}
+	for (i = 0; i < d->n_retired; i++)
+		plan_outside_schema(b, d, o, schema, d->retired[i]);
 }
 
 /* Schemas, USAGE, object grants and default privileges inside the database. */
@@ -347,16 +379,22 @@ void plan_schemas(struct builder *b, const struct desired *d, const struct obser
 		plan_schema_public(b, d, &st, schema);
 		for (i = 0; i < d->n_users; i++) {
 			const struct desired_user *u = &d->users[i];
+			unsigned xt = plan_user_extra(u, PRIV_TABLES);
+			unsigned xs = plan_user_extra(u, PRIV_SEQUENCES);
 
+			if (!plan_user_in_schema(u, schema)) {
+				plan_outside_schema(b, d, o, schema, u->name);
+				continue;
+			}
 			if (u->access == ACCESS_OWNER) {
 				/*
 				 * The owner membership covers the owner role's objects;
 				 * those another owner user made get readwrite grants.
 				 */
 				plan_object_privs(b, d, o, schema, u->name, ACCESS_READWRITE, 0,
-				                  'r');
+				                  'r', xt);
 				plan_object_privs(b, d, o, schema, u->name, ACCESS_READWRITE, 0,
-				                  'S');
+				                  'S', xs);
 				continue;
 			}
 			if (!observed_has(o, "schemapriv:%s:USAGE:%s", schema, u->name)) {
@@ -386,11 +424,12 @@ void plan_schemas(struct builder *b, const struct desired *d, const struct obser
 				}
 			}
 			reassigned = observed_has(o, "owns:%s", u->name);
-			plan_object_privs(b, d, o, schema, u->name, (int)u->access, reassigned,
-			                  'r');
-			plan_object_privs(b, d, o, schema, u->name, (int)u->access, reassigned,
-			                  'S');
+			plan_object_privs(b, d, o, schema, u->name, (int)u->access, reassigned, 'r',
+			                  xt);
+			plan_object_privs(b, d, o, schema, u->name, (int)u->access, reassigned, 'S',
+			                  xs);
 		}
+		plan_access_schema(b, d, o, schema);
 		plan_retired_schema(b, d, o, schema);
 	}
 }

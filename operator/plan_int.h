@@ -30,4 +30,19 @@ void plan_schemas(struct builder *b, const struct desired *d, const struct obser
 void plan_retired_schema(struct builder *b, const struct desired *d, const struct observed *o,
                          const char *schema);
 
+/* plan_access.c: DESIGN 11.3 beside the access levels. */
+void plan_access_roles(struct builder *b, const struct desired *d, const struct observed *o);
+void plan_access_database(struct builder *b, const struct desired *d, const struct observed *o);
+void plan_access_schema(struct builder *b, const struct desired *d, const struct observed *o,
+                        const char *schema);
+void plan_access_extensions(struct builder *b, const struct desired *d, const struct observed *o);
+/* deletionPolicy Disable: the retired roles' memberships and database privileges. */
+void plan_access_disabling(struct builder *b, const struct desired *d, const struct observed *o);
+/* Drops admin memberships in roles that hold rds_iam, with a warning. */
+void plan_access_admin_roles(struct builder *b, const struct desired *d, const struct observed *o);
+/* 1 when user u's grants cover schema (its schemas subset, else all). */
+int plan_user_in_schema(const struct desired_user *u, const char *schema);
+/* The extra privileges bit set of u for target (0 without more). */
+unsigned plan_user_extra(const struct desired_user *u, enum priv_target target);
+
 #endif

@@ -7,6 +7,7 @@
 #ifndef APPDB_VALIDATE_H
 #define APPDB_VALIDATE_H
 
+#include "config.h"
 #include "model.h"
 
 #define IDENT_MAX 63
@@ -43,5 +44,29 @@ int validate_appdb(const struct appdb *db, const char *admin_role, struct field_
  * free role name. Adds problems to errs (validate_connection.c).
  */
 void validate_connection(const struct appdb *db, const char *admin_role, struct field_errs *errs);
+/* 1 when s is an extension name: ^[a-z_][a-z0-9_-]{0,62}$. */
+int validate_extension_name(const char *s);
+
+/* 1 when s is a search_path as the settings take it: "a, b" (identifiers). */
+int validate_search_path(const char *s);
+
+/*
+ * 1 when no user may be a member of role, whatever allowedRoles says: roles
+ * that reach the server's files or programs, other sessions or RDS's own
+ * administration (pg_execute_server_program, rds_superuser, ...), rds_iam
+ * (iamAuth grants it) and the admin role.
+ */
+int validate_never_member_of(const char *role, const char *admin_role);
+
+/* 1 when extension name is allowed on in (allowedExtensions, else the trusted ones). */
+int validate_extension_allowed(const char *name, const struct instance_config *in);
+
+/*
+ * The rules that need the instance's config (borrowed; NULL when unknown):
+ * memberOf only roles in allowedRoles, extensions only those allowed.
+ * Returns 0 or APPDB_EINVAL with the problems added to errs.
+ */
+int validate_appdb_instance(const struct appdb *db, const struct instance_config *in,
+                            struct field_errs *errs);
 
 #endif

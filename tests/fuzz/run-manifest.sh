@@ -11,8 +11,8 @@ seconds=${FUZZ_SECONDS:-60}
 cd "$root"
 mkdir -p "$build"
 bin=$build/fuzz_manifest
-srcs=(operator/yamljson.c operator/yaml_scalar.c operator/model.c operator/model_connection.c operator/validate.c
-      operator/validate_connection.c operator/err.c operator/secret.c
+srcs=(operator/yamljson.c operator/yaml_scalar.c operator/model.c operator/model_connection.c operator/model_access.c
+      operator/validate.c operator/validate_connection.c operator/err.c operator/secret.c
       operator/base64.c operator/dynbuf.c operator/jfield.c)
 if [ ! -x "$bin" ] || [ -n "$(find tests/fuzz/fuzz_manifest.c "${srcs[@]}" operator/*.h -newer "$bin")" ]; then
 	# shellcheck disable=SC2046

@@ -18,16 +18,30 @@
 static const char *const SCHEMAS[] = {"public", "sales"};
 
 static struct desired_user USERS[] = {
-    {"app", ACCESS_READWRITE, 10, 0, NULL},
-    {"ro", ACCESS_READONLY, -1, 0, NULL},
-    {"mig", ACCESS_OWNER, -1, 0, NULL},
+    {"app", ACCESS_READWRITE, 10, 0, NULL, NULL},
+    {"ro", ACCESS_READONLY, -1, 0, NULL, NULL},
+    {"mig", ACCESS_OWNER, -1, 0, NULL, NULL},
 };
 
 static struct desired desired(void)
 {
-	struct desired d = {
-	    "team-a/shop",          "uid-1", "shop", "shop_owner", SCHEMAS, 2, USERS, 3, NULL, 0,
-	    "2026-12-01T00:00:00Z", 0,       0};
+	struct desired d = {"team-a/shop",
+	                    "uid-1",
+	                    "shop",
+	                    "shop_owner",
+	                    SCHEMAS,
+	                    2,
+	                    USERS,
+	                    3,
+	                    NULL,
+	                    0,
+	                    "2026-12-01T00:00:00Z",
+	                    0,
+	                    NULL,
+	                    0,
+	                    NULL,
+	                    0,
+	                    0};
 
 	return d;
 }
@@ -488,7 +502,7 @@ static void test_retired_and_reassigned(void **state)
 static void test_marker_match(void **state)
 {
 	struct desired d = desired();
-	struct desired_user u = {"app", ACCESS_READWRITE, -1, 0, "7"};
+	struct desired_user u = {"app", ACCESS_READWRITE, -1, 0, "7", NULL};
 
 	(void)state;
 	assert_int_equal(plan_marker_match(NULL, &d, NULL), 0);
@@ -520,6 +534,124 @@ static void test_marker_match(void **state)
 	                                   "a/shop\",\"uid\":\"uid-1\",\"passwordVersion\":\"7\"}",
 	                                   &d, &u),
 	                 1);
+}
+
+/* DESIGN 11.3: the extras are planned on a converged resource, then taken back. */
+static void test_richer_access(void **state)
+{
+	static const char *const allowed[] = {"pg_read_all_data", "pg_monitor"};
+	static char *subset[] = {(char *)"sales"};
+	static char *member_of[] = {(char *)"pg_read_all_data"};
+	static struct role_setting settings[] = {{(char *)"search_path", (char *)"sales, public"},
+	                                         {(char *)"work_mem", (char *)"64MB"}};
+	static const struct appdb_extension ext[] = {{(char *)"pgcrypto", (char *)"public"}};
+	struct user_access more = {0};
+	struct desired_user users[3];
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	char why[256];
+
+	(void)state;
+	memcpy(users, USERS, sizeof(users));
+	more.schemas = subset;
+	more.n_schemas = 1;
+	more.privileges[PRIV_DATABASE] = 2;    /* TEMPORARY */
+	more.privileges[PRIV_SCHEMA] = 2;      /* CREATE */
+	more.privileges[PRIV_TABLES] = 1 << 4; /* TRUNCATE */
+	more.member_of = member_of;
+	more.n_member_of = 1;
+	more.valid_until = (char *)"2027-06-30T00:00:00Z";
+	more.valid_until_epoch = 1814313600;
+	more.settings = settings;
+	more.n_settings = 2;
+	more.iam_auth = 1;
+	users[1].more = &more; /* ro */
+	d.users = users;
+	d.allowed_roles = allowed;
+	d.n_allowed_roles = 2;
+	d.extensions = ext;
+	d.n_extensions = 1;
+	full_observed(&o, &d);
+	fact(&o, "objects:public:r:ro");
+	fact(&o, "all:public:r:SELECT:ro");
+	fact(&o, "any:public:r:SELECT:ro");
+	fact(&o, "member:pg_monitor:ro");
+	fact(&o, "setting:ro:statement_timeout=5s");
+	fact(&o, "setting:ro:search_path=\"sales\", public");
+	/* Off RDS and without the extension: a reason naming the field, before any change. */
+	assert_int_equal(plan_access_problem(why, sizeof(why), &d, &o), 1);
+	assert_non_null(strstr(why, "spec.users[1].iamAuth"));
+	fact(&o, "role:rds_iam");
+	fact(&o, "role:pg_read_all_data");
+	assert_int_equal(plan_access_problem(why, sizeof(why), &d, &o), 1);
+	assert_non_null(strstr(why, "spec.database.extensions[0].name"));
+	fact(&o, "extavail:pgcrypto");
+	assert_int_equal(plan_access_problem(why, sizeof(why), &d, &o), 0);
+	/* idle_session_timeout comes with 14: on 13 a reason, not a failed statement. */
+	settings[1].name = (char *)"idle_session_timeout";
+	o.server_version = 130000;
+	assert_int_equal(plan_access_problem(why, sizeof(why), &d, &o), 1);
+	assert_non_null(strstr(why, "spec.users[1].settings.idle_session_timeout"));
+	settings[1].name = (char *)"work_mem";
+	o.server_version = 150000;
+
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "grant pg_read_all_data to ro"));
+	assert_true(has_text(&p, "grant rds_iam to ro"));
+	assert_true(has_text(&p, "revoke pg_monitor from ro"));
+	assert_true(has_text(&p, "alter role ro valid until 2027-06-30T00:00:00Z"));
+	assert_true(has_text(&p, "grant TEMPORARY on database shop to ro"));
+	assert_true(has_text(&p, "alter role ro in database shop set work_mem"));
+	assert_true(has_text(&p, "alter role ro in database shop reset statement_timeout"));
+	/* search_path as stored ("sales", public) reads as the spec's list: unchanged. */
+	assert_false(has_text(&p, "alter role ro in database shop set search_path"));
+	/* Outside its schemas it keeps nothing; inside it gets CREATE and TRUNCATE. */
+	assert_true(has_text(&p, "revoke usage on schema public from ro"));
+	assert_true(has_text(&p, "revoke SELECT on all tables in schema public from ro"));
+	assert_true(has_text(&p, "grant create on schema sales to ro"));
+	assert_true(has_text(&p, "alter default privileges for role shop_owner in schema sales "
+	                         "grant TRUNCATE on tables to ro"));
+	assert_true(has_text(&p, "create extension pgcrypto in schema public"));
+	plan_clear(&p);
+
+	/* Taken out of the spec: revoked and reset; the extension stays. */
+	fact(&o, "member:pg_read_all_data:ro");
+	fact(&o, "member:rds_iam:ro");
+	fact(&o, "validuntil:ro:1814313600");
+	fact(&o, "db:TEMPORARY:ro");
+	fact(&o, "schemapriv:sales:CREATE:ro");
+	fact(&o, "ext:pgcrypto");
+	users[1].more = NULL;
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	assert_true(has_text(&p, "revoke pg_read_all_data from ro"));
+	assert_true(has_text(&p, "revoke rds_iam from ro"));
+	assert_true(has_text(&p, "alter role ro valid until infinity"));
+	assert_true(has_text(&p, "revoke TEMPORARY on database shop from ro"));
+	assert_true(has_text(&p, "revoke create on schema sales from ro"));
+	assert_true(has_text(&p, "alter role ro in database shop reset search_path"));
+	assert_false(has_text(&p, "create extension pgcrypto in schema public"));
+	plan_clear(&p);
+	observed_clear(&o);
+}
+
+/* The admin never takes a membership in a role that holds rds_iam. */
+static void test_admin_never_in_iam_roles(void **state)
+{
+	struct desired d = desired();
+	struct observed o;
+	struct plan p;
+	size_t i;
+
+	(void)state;
+	base_observed(&o, 160000);
+	fact(&o, "iamheld:mig");
+	assert_int_equal(plan_build(&p, &d, &o), 0);
+	for (i = 0; i < p.n_admin_roles; i++)
+		assert_string_not_equal(p.admin_roles[i], "mig");
+	assert_true(p.n_warnings >= 1);
+	plan_clear(&p);
+	observed_clear(&o);
 }
 
 static void test_failing_allocator(void **state)
@@ -558,8 +690,8 @@ static void test_failing_allocator(void **state)
 static void test_alternating_pair(void **state)
 {
 	struct desired_user pair[] = {
-	    {"app", ACCESS_READWRITE, -1, 0, "v1"},
-	    {"app_clone", ACCESS_READWRITE, -1, 0, "v1"},
+	    {"app", ACCESS_READWRITE, -1, 0, "v1", NULL},
+	    {"app_clone", ACCESS_READWRITE, -1, 0, "v1", NULL},
 	};
 	struct desired d = desired();
 	struct observed o;
@@ -619,6 +751,8 @@ int main(void)
 	    cmocka_unit_test(test_roles_and_markers),
 	    cmocka_unit_test(test_adoption),
 	    cmocka_unit_test(test_marker_match),
+	    cmocka_unit_test(test_richer_access),
+	    cmocka_unit_test(test_admin_never_in_iam_roles),
 	    cmocka_unit_test(test_failing_allocator),
 	    cmocka_unit_test(test_public_schema_before_15),
 	    cmocka_unit_test(test_closed_database_is_opened_last),

@@ -196,6 +196,83 @@ static void test_database_and_grants(void **state)
 	       "SELECT ON TABLES FROM \"ro\"");
 }
 
+/* DESIGN 11.3: names quoted, values literals, search_path as a list of quoted names. */
+static void test_access_statements(void **state)
+{
+	struct action a;
+	char *sql = NULL;
+
+	(void)state;
+	a = act(ACT_GRANT_DB_PRIVS);
+	a.db = "orders";
+	a.privs = "TEMPORARY, CREATE";
+	a.other = "rep";
+	expect(&a, 150000, NULL, "GRANT TEMPORARY, CREATE ON DATABASE \"orders\" TO \"rep\"");
+	a.kind = ACT_REVOKE_DB_PRIVS;
+	a.privs = "TEMPORARY";
+	a.other = NULL;
+	expect(&a, 150000, NULL, "REVOKE TEMPORARY ON DATABASE \"orders\" FROM PUBLIC");
+	/* Nothing but the known privilege words reaches the statement. */
+	a.privs = "TEMPORARY; DROP TABLE t";
+	assert_int_equal(sql_render(&sql, &a, 150000, NULL, &Q), APPDB_EINTERNAL);
+	a.kind = ACT_GRANT_DB_PRIVS;
+	a.privs = "TEMPORARY";
+	assert_int_equal(sql_render(&sql, &a, 150000, NULL, &Q), APPDB_EINTERNAL); /* no PUBLIC */
+
+	a = act(ACT_GRANT_SCHEMA_PRIVS);
+	a.schema = "reporting";
+	a.privs = "CREATE";
+	a.other = "rep";
+	expect(&a, 150000, NULL, "GRANT CREATE ON SCHEMA \"reporting\" TO \"rep\"");
+	a.privs = "USAGE";
+	assert_int_equal(sql_render(&sql, &a, 150000, NULL, &Q), APPDB_EINTERNAL);
+
+	a = act(ACT_VALID_UNTIL);
+	a.role = "rep";
+	a.comment = "2027-06-30T00:00:00Z";
+	expect(&a, 150000, NULL, "ALTER ROLE \"rep\" VALID UNTIL '2027-06-30T00:00:00Z'");
+
+	a = act(ACT_SET_SETTING);
+	a.role = "rep";
+	a.db = "orders";
+	a.other = "statement_timeout";
+	a.comment = "30s'; DROP TABLE t; --";
+	expect(&a, 150000, NULL,
+	       "ALTER ROLE \"rep\" IN DATABASE \"orders\" SET \"statement_timeout\" = "
+	       "'30s''; DROP TABLE t; --'");
+	a.other = "search_path";
+	a.comment = "reporting,  public";
+	expect(&a, 150000, NULL,
+	       "ALTER ROLE \"rep\" IN DATABASE \"orders\" SET \"search_path\" = \"reporting\", "
+	       "\"public\"");
+	a.other = "session_authorization";
+	assert_int_equal(sql_render(&sql, &a, 150000, NULL, &Q), APPDB_EINTERNAL);
+	a.kind = ACT_RESET_SETTING;
+	a.other = "work_mem";
+	expect(&a, 150000, NULL, "ALTER ROLE \"rep\" IN DATABASE \"orders\" RESET \"work_mem\"");
+
+	a = act(ACT_CREATE_EXTENSION);
+	a.other = "uuid-ossp";
+	a.role = "orders_owner";
+	expect(
+	    &a, 150000, NULL,
+	    "SET ROLE \"orders_owner\"; CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\"; RESET ROLE");
+	a.schema = "public";
+	expect(&a, 150000, NULL,
+	       "SET ROLE \"orders_owner\"; CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" SCHEMA "
+	       "\"public\"; RESET ROLE");
+
+	/* An IAM login: created without a password, no verifier needed. */
+	a = act(ACT_CREATE_ROLE);
+	a.role = "lambda";
+	a.login = 1;
+	a.conn_limit = -1;
+	a.comment = "{}";
+	a.no_password = 1;
+	expect(&a, 150000, NULL,
+	       "CREATE ROLE \"lambda\" LOGIN; COMMENT ON ROLE \"lambda\" IS '{}'");
+}
+
 static void test_failing_allocator(void **state)
 {
 	struct action a = act(ACT_CREATE_ROLE);
@@ -228,6 +305,7 @@ int main(void)
 	    cmocka_unit_test(test_roles),
 	    cmocka_unit_test(test_memberships_by_version),
 	    cmocka_unit_test(test_database_and_grants),
+	    cmocka_unit_test(test_access_statements),
 	    cmocka_unit_test(test_failing_allocator),
 	};
 

@@ -306,6 +306,100 @@ static void test_decode_failing_allocator(void **state)
 	yaml_docs_clear(&docs);
 }
 
+static const char RICH[] = "apiVersion: db.platform.dev/v1alpha1\n"
+                           "kind: AppDatabase\n"
+                           "metadata: {name: orders, namespace: team-a}\n"
+                           "spec:\n"
+                           "  instance: local\n"
+                           "  database:\n"
+                           "    name: orders\n"
+                           "    owner: orders_owner\n"
+                           "    extensions: [{name: pgcrypto, schema: public}, {name: postgis}]\n"
+                           "  schemas: [public, reporting]\n"
+                           "  users:\n"
+                           "    - name: orders_rep\n"
+                           "      access: readonly\n"
+                           "      schemas: [reporting]\n"
+                           "      privileges: {database: [TEMPORARY], tables: [TRUNCATE]}\n"
+                           "      memberOf: [pg_read_all_data]\n"
+                           "      validUntil: '2027-06-30T00:00:00+02:00'\n"
+                           "      settings: {search_path: 'reporting, public', work_mem: 64MB}\n"
+                           "      passwordFrom: {kubernetesSecret: {name: s, key: password}}\n"
+                           "    - name: orders_iam\n"
+                           "      access: readonly\n"
+                           "      iamAuth: true\n";
+
+/* DESIGN 11.3: decoded with every allocation failing in turn; the instance's lists decide. */
+static void test_richer_access(void **state)
+{
+	static char *roles[] = {(char *)"pg_read_all_data"};
+	static char *exts[] = {(char *)"pgcrypto", (char *)"postgis"};
+	struct instance_config in;
+	struct yaml_docs docs;
+	struct err err = {0};
+	long n;
+
+	(void)state;
+	assert_int_equal(yamljson_parse(&docs, RICH, strlen(RICH), "t.yaml", &err), 0);
+	for (n = 1; n < 100000; n++) {
+		struct field_errs errs = {0};
+		struct appdb *db = NULL;
+		int rc;
+
+		failalloc_arm(n);
+		rc = appdb_from_json(&db, docs.docs[0], &errs);
+		if (rc == 0)
+			rc = validate_appdb(db, "appdb_admin", &errs);
+		failalloc_arm(0);
+		if (!failalloc_fired()) {
+			char *msg = field_errs_join(&errs);
+
+			if (rc != 0)
+				fail_msg("%s", msg);
+			free(msg);
+			assert_int_equal(db->users[0].more.valid_until_epoch, 1814306400);
+			assert_int_equal(db->users[0].more.n_settings, 2);
+			assert_true(db->users[1].more.iam_auth);
+			/* No lists: memberOf nothing; postgis is not a trusted extension. */
+			memset(&in, 0, sizeof(in));
+			assert_int_equal(validate_appdb_instance(db, &in, &errs), APPDB_EINVAL);
+			msg = field_errs_join(&errs);
+			assert_non_null(
+			    strstr(msg, "spec.users[0].memberOf[0]: role pg_read_all_data"));
+			assert_non_null(strstr(msg, "spec.database.extensions[1].name"));
+			assert_null(strstr(msg, "extensions[0]"));
+			free(msg);
+			field_errs_clear(&errs);
+			in.allowed_roles = roles;
+			in.n_allowed_roles = 1;
+			in.allowed_extensions = exts;
+			in.n_allowed_extensions = 2;
+			in.allowed_extensions_set = 1;
+			assert_int_equal(validate_appdb_instance(db, &in, &errs), 0);
+			/* An empty allowedExtensions allows none. */
+			in.n_allowed_extensions = 0;
+			assert_int_equal(validate_appdb_instance(db, &in, &errs), APPDB_EINVAL);
+			field_errs_clear(&errs);
+			appdb_free(db);
+			break;
+		}
+		field_errs_clear(&errs);
+		appdb_free(db);
+		if (rc != APPDB_ENOMEM)
+			fail_msg("allocation %ld failed but decoding returned %d", n, rc);
+	}
+	assert_true(n > 10);
+	yaml_docs_clear(&docs);
+	/* The admin is never a role to be a member of, nor are the dangerous ones. */
+	assert_true(validate_never_member_of("appdb_admin", "appdb_admin"));
+	assert_true(validate_never_member_of("pg_execute_server_program", NULL));
+	assert_false(validate_never_member_of("pg_monitor", "appdb_admin"));
+	assert_true(validate_search_path("a, b,c"));
+	assert_false(validate_search_path("a,"));
+	assert_false(validate_search_path("\"a\""));
+	assert_false(validate_search_path("a ,b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +410,7 @@ int main(void)
 	    cmocka_unit_test(test_input_boundary),
 	    cmocka_unit_test(test_tags_accepted),
 	    cmocka_unit_test(test_decode_failing_allocator),
+	    cmocka_unit_test(test_richer_access),
 	};
 
 	failalloc_init();

@@ -332,6 +332,16 @@ static void test_config_errors(void **state)
 	    {"instances:\n  x:\n    host: \"h\\0evil\"\n    admin: {user: u, iamAuth: {region: "
 	     "r}}\n",
 	     "instances.x.host: must not contain NUL characters"},
+	    {"instances:\n  x:\n    host: h\n    allowedRoles: [pg_monitor, "
+	     "pg_execute_server_program]\n"
+	     "    admin: {user: u, iamAuth: {region: r}}\n",
+	     "instances.x.allowedRoles[1]: pg_execute_server_program may never be granted"},
+	    {"instances:\n  x:\n    host: h\n    allowedRoles: [u]\n"
+	     "    admin: {user: u, iamAuth: {region: r}}\n",
+	     "instances.x.allowedRoles[0]: u may never be granted"},
+	    {"instances:\n  x:\n    host: h\n    allowedExtensions: [\"x; drop\"]\n"
+	     "    admin: {user: u, iamAuth: {region: r}}\n",
+	     "instances.x.allowedExtensions[0]: must match"},
 	    {"instances: [\n", "t"},
 	};
 	struct err err;
