@@ -380,6 +380,23 @@ int pg_memberships_unshare(PGconn *conn, struct err *err)
 	return membership_lock_call(conn, "pg_advisory_unlock_shared", NULL, err);
 }
 
+char *pg_array_literal(const char *const *names, size_t n)
+{
+	size_t len = 3, i;
+	char *s, *p;
+
+	for (i = 0; i < n; i++)
+		len += strlen(names[i]) + 3;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	p = s;
+	*p++ = '{';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s\"%s\"", i > 0 ? "," : "", names[i]);
+	strcpy(p, "}");
+	return s;
+}
+
 /* Builds a text[] literal from identifiers (already validated: [a-z0-9_]). */
 int pg_verifier(char **out, PGconn *conn, const char *user, const char *password, struct err *err)
 {

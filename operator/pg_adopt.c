@@ -55,23 +55,6 @@ static const char ADOPT_CHECK_SQL[] =
                         "FROM pg_catalog.pg_roles r, pg_catalog.pg_roles a "
                         "WHERE r.rolname" EQ "$1 AND a.rolname" EQ "CURRENT_USER";
 
-char *pg_array_literal(const char *const *names, size_t n)
-{
-	size_t len = 3, i;
-	char *s, *p;
-
-	for (i = 0; i < n; i++)
-		len += strlen(names[i]) + 3;
-	if ((s = malloc(len)) == NULL)
-		return NULL;
-	p = s;
-	*p++ = '{';
-	for (i = 0; i < n; i++)
-		p += sprintf(p, "%s\"%s\"", i > 0 ? "," : "", names[i]);
-	strcpy(p, "}");
-	return s;
-}
-
 int pg_adopt_check(char **out, PGconn *conn, const char *role, const char *db_name,
                    const char *const *roles, size_t n_roles, const char *admin, struct err *err)
 {
