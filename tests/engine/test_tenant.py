@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import FAILPOINT_OPERATOR, PgServer, Workspace, appdb, secret, docs  # noqa: E402
+from harness import FAILPOINT_OPERATOR, OPERATOR, PgServer, Workspace, appdb, secret, docs  # noqa: E402
 from tenant_attack import plant_sql  # noqa: E402
 
 PG = None
@@ -116,6 +116,30 @@ class TestHijack(TenantCase):
         code, _, err = self.ws.run("plan", att)
         self.assertEqual(code, 0, err)
         self.assertNothingRan("att", "att_dev", "vic_app", "vic-pw-1", "vic")
+        self.assertEqual(self.ws.run("reconcile", vic)[0], 0)
+
+    def test_import_reads_a_hand_made_database_with_planted_objects(self):
+        # import reads inside the databases it does not manage yet: their
+        # owner (a hand-made role) has planted shadows and hostile settings.
+        vic = self.provision("vic2", "team-v", [("vic2_app", "readwrite", "vic2-db", "a")],
+                             {"a": "vic2-pw-1"})
+        PG.superuser_sql("CREATE ROLE hand_owner LOGIN PASSWORD 'hand-pw'")
+        PG.superuser_sql("CREATE DATABASE hand OWNER hand_owner")
+        self.addCleanup(PG.superuser_sql, "DROP ROLE IF EXISTS hand_owner")
+        self.addCleanup(PG.superuser_sql, "DROP DATABASE IF EXISTS hand")
+        self.user_sql("hand_owner", "hand-pw", "hand",
+                      # its role setting names hand_owner (plant_sql names <db>_owner)
+                      "; ".join(q for q in plant_sql("hand_owner", "vic2_app", "hand")
+                                if "SET role" not in q)
+                      + "; ALTER DATABASE hand SET role = 'hand_owner'")
+        before = len(PG.statements())
+        r = subprocess.run([OPERATOR, "import", "--config", self.ws.config, "--instance", "local"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('name: "hand"', r.stdout)
+        self.assertIn('schemas: ["public"]', r.stdout)
+        self.assertEqual(len(PG.statements()), before, "import changed something")
+        self.assertNothingRan("hand", "hand_owner", "vic2_app", "vic2-pw-1", "vic2")
         self.assertEqual(self.ws.run("reconcile", vic)[0], 0)
 
     def test_event_trigger_the_tenant_can_change_stops_ddl_there(self):
