@@ -74,6 +74,9 @@ TEST_BIN := $(BUILD)/test/appdb-operator
 export APPDB_OPERATOR = $(abspath $(BIN))
 export APPDB_ROOT = $(CURDIR)
 export APPDB_BUILD = $(abspath $(BUILD))
+# Test files of one suite run this many at a time (tests/lib/run.py).
+TEST_JOBS ?= 2
+export APPDB_TEST_JOBS = $(TEST_JOBS)
 export APPDB_OPERATOR_FAILPOINTS = $(abspath $(TEST_BIN))
 
 TEST_SUITES :=
@@ -134,8 +137,10 @@ include $(wildcard mk/*.mk)
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory unit
-	@set -e; for s in $(or $(SUITES),$(TEST_SUITES)); do $(MAKE) --no-print-directory test-$$s; done
+	@t0=$$(date +%s); $(MAKE) --no-print-directory unit && echo "suite unit: $$(( $$(date +%s) - t0 )) s"
+	@set -e; for s in $(or $(SUITES),$(TEST_SUITES)); do t0=$$(date +%s); \
+		$(MAKE) --no-print-directory test-$$s; \
+		echo "suite $$s: $$(( $$(date +%s) - t0 )) s"; done
 	@echo "all test suites passed"
 
 asan:

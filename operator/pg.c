@@ -8,6 +8,7 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <libpq-events.h>
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <stdio.h>
@@ -15,6 +16,69 @@
 #include <string.h>
 #define LOCK_CLASS 0x61706462             /* "apdb": the advisory lock namespace */
 #define LOCK_CLASS_MEMBERSHIPS 0x61706d62 /* "apmb": the admin's memberships */
+
+/*
+ * Which fixed statements a session has prepared: a bit per enum pg_stmt,
+ * kept with the connection by libpq (PQinstanceData) and cleared when libpq
+ * resets it or freed when it is finished.
+ */
+static int prepared_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_CONNRESET) {
+		unsigned *bits = PQinstanceData(((PGEventConnReset *)info)->conn, prepared_event);
+
+		if (bits != NULL)
+			*bits = 0;
+	} else if (id == PGEVT_CONNDESTROY) {
+		free(PQinstanceData(((PGEventConnDestroy *)info)->conn, prepared_event));
+	}
+	return 1;
+}
+
+static unsigned *prepared_bits(PGconn *conn)
+{
+	unsigned *bits = PQinstanceData(conn, prepared_event);
+
+	if (bits != NULL)
+		return bits;
+	if (!PQregisterEventProc(conn, prepared_event, "appdb prepared statements", NULL))
+		return NULL;
+	if ((bits = calloc(1, sizeof(*bits))) != NULL &&
+	    !PQsetInstanceData(conn, prepared_event, bits)) {
+		free(bits);
+		bits = NULL;
+	}
+	return bits;
+}
+
+PGresult *pg_exec_fixed(PGconn *conn, enum pg_stmt id, const char *sql, int n,
+                        const char *const *params)
+{
+	unsigned *bits = prepared_bits(conn);
+	char name[32];
+	PGresult *res;
+	const char *state;
+
+	if (bits == NULL) /* out of memory: unprepared, as any other statement */
+		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	snprintf(name, sizeof(name), "appdb_fixed_%d", (int)id);
+	if (*bits & (1u << id)) {
+		res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state == NULL ||
+		    strcmp(state, "26000") != 0) /* not invalid_sql_statement_name */
+			return res;
+		PQclear(res);
+		*bits &= ~(1u << id);
+	}
+	res = PQprepare(conn, name, sql, n, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return res;
+	PQclear(res);
+	*bits |= 1u << id;
+	return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+}
 
 /* The project code of a SQLSTATE class (NULL: no SQLSTATE, the connection broke). */
 static int sqlstate_code(const char *state)

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEXTS "::pg_catalog.text[]"
-
 /*
  * $1 the role, $2 the resource's database, $3 the resource's roles (owner
  * and users). Columns: elevated attributes; databases other than $2 where

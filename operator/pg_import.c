@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEXTS "::pg_catalog.text[]"
-
 /*
  * One JSON object: admin; databases [{name, owner, comment}] (not
  * templates, open to connections); roles [{name, login, connlimit,
@@ -58,7 +56,7 @@ static const char IMPORT_DATABASE_SQL[] =
     "            WHERE NOT pg_catalog.starts_with(n.nspname, 'pg_') "
     "              AND n.nspname" NE "'information_schema'), "
     "     u AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r "
-    "            WHERE r.rolname" EQ "ANY ($1" TEXTS ")) "
+    "            WHERE r.rolname" EQ "ANY ($1" NAMES ")) "
     "SELECT pg_catalog.json_build_object("
     " 'schemas', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
     "   'name', s.nspname, 'owner', pg_catalog.pg_get_userbyid(s.nspowner)) "

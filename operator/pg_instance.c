@@ -98,7 +98,7 @@ int pg_instance_digests(char (*out)[PG_DIGEST_LEN], PGconn *conn,
 	if ((arg = items_json(items, n)) == NULL)
 		return err_set(err, APPDB_ENOMEM, "out of memory");
 	params[0] = arg;
-	res = PQexecParams(conn, DIGESTS_SQL, 1, NULL, params, NULL, NULL, 0);
+	res = pg_exec_fixed(conn, PG_STMT_DIGESTS, DIGESTS_SQL, 1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 2) {
 		rc = err_wrap(err, pg_result_error(res, conn, err),
 		              "could not check the instance's catalogs");

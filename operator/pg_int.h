@@ -13,6 +13,15 @@
 #define EQ " OPERATOR(pg_catalog.=) "
 #define NE " OPERATOR(pg_catalog.<>) "
 
+/*
+ * Array parameters are sent as text and typed by the statement: text[], or
+ * name[] where they are compared with a role's name, so that the comparison
+ * is name = name (no per-row cast; the index on rolname serves it). Names
+ * are validated: at most 63 bytes, so name[] cuts nothing.
+ */
+#define TEXTS "::pg_catalog.text[]"
+#define NAMES "::pg_catalog.name[]"
+
 /* A usable membership (SET or INHERIT; from 16 an ADMIN-only grant is none). */
 #define USABLE(am)                                                                                 \
 	"(coalesce((pg_catalog.to_jsonb(" am ") OPERATOR(pg_catalog.->>) 'set_option')"            \
@@ -30,6 +39,22 @@ char *pg_array_literal(const char *const *names, size_t n);
  * project's codes; returns that code.
  */
 int pg_result_error(const PGresult *res, PGconn *conn, struct err *err);
+
+/*
+ * The fixed statements the admin session runs once per resource run: each
+ * is prepared the first time a session runs it and executed by name after
+ * that, so the server parses and plans it once per session, not once per
+ * resource. A session the server forgot them in (a reset, a new backend)
+ * prepares them again.
+ */
+enum pg_stmt { PG_STMT_OBSERVE_ADMIN, PG_STMT_OBSERVE_ACCESS, PG_STMT_DIGESTS, PG_STMT_COUNT };
+
+/*
+ * Runs the fixed statement id (its text sql, n text parameters) on conn,
+ * prepared as above; the result as PQexecParams returns one.
+ */
+PGresult *pg_exec_fixed(PGconn *conn, enum pg_stmt id, const char *sql, int n,
+                        const char *const *params);
 
 struct observed;
 /* Adds each string of a JSON array text to o->facts. */

@@ -18,17 +18,36 @@
  * resolves to an object a tenant made, whatever the session's search_path
  * (which pg_connect pins as well).
  */
-#define TEXTS "::pg_catalog.text[]"
 
-/* Roles of the instance the operator marked ($1: the spec's names too). */
+/*
+ * The roles this resource's run needs to see, and no others, so that one
+ * run's cost does not grow with the instance: those its spec names ($1:
+ * owner, users, rotation clones), those whose marker names it ($3, the
+ * marker's "resource" member as written: retired users), and roles marked
+ * for any resource in which the admin holds a usable membership (left by an
+ * interrupted run, given back in step_stale_memberships). $3 only narrows:
+ * which resource a role belongs to is decided on the whole marker
+ * (plan_marker_match). Comments are compared as text, never cast: a comment
+ * that is not JSON is just not a marker.
+ */
+#define AUTHID "'pg_catalog.pg_authid'::pg_catalog.regclass"
 #define MINE_CTE                                                                                   \
 	"mine AS (SELECT x.oid, x.rolname, x.rolcanlogin, x.rolconnlimit, "                        \
-	"                pg_catalog.shobj_description(x.oid, 'pg_authid') AS comment "             \
-	"           FROM pg_catalog.pg_roles x "                                                   \
-	"          WHERE x.rolname" EQ "ANY ($1" TEXTS ") "                                        \
-	"             OR pg_catalog.starts_with(pg_catalog.shobj_description(x.oid, "              \
-	"'pg_authid'), "                                                                           \
-	"                                       '{\"managedBy\":\"appdb-operator\"')) "
+	"  (SELECT c.description FROM pg_catalog.pg_shdescription c "                              \
+	"    WHERE c.objoid" EQ "x.oid AND c.classoid" EQ AUTHID ") AS comment "                   \
+	"  FROM pg_catalog.pg_roles x "                                                            \
+	" WHERE x.rolname" EQ "ANY ($1" NAMES ") "                                                 \
+	"    OR x.oid IN (SELECT d.objoid FROM pg_catalog.pg_shdescription d "                     \
+	"                  WHERE d.classoid" EQ AUTHID                                             \
+	"                    AND pg_catalog.strpos(d.description, $3)" NE "0) "                    \
+	"    OR x.oid IN (SELECT am.roleid FROM pg_catalog.pg_auth_members am "                    \
+	"                   JOIN pg_catalog.pg_roles a ON a.oid" EQ "am.member "                   \
+	"                   JOIN pg_catalog.pg_shdescription d ON d.objoid" EQ "am.roleid "        \
+	"                        AND d.classoid" EQ AUTHID "                  WHERE a.rolname" EQ  \
+	"CURRENT_USER AND " USABLE(                                                                \
+	    "am") "                    AND pg_catalog.starts_with(d.description, "                 \
+	          "                                               "                                \
+	          "'{\"managedBy\":\"appdb-operator\"'))) "
 
 static const char OBSERVE_ADMIN_SQL[] =
     "WITH " MINE_CTE
@@ -133,11 +152,25 @@ static int roles_from_json(struct observed *o, const char *text, struct err *err
 	return rc;
 }
 
+/* The marker's resource member as plan_marker writes it: "resource":"ns/name". */
+static char *marker_resource(const char *resource)
+{
+	json_t *v = json_string(resource);
+	char *enc = v != NULL ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+	char *s = NULL;
+
+	if (enc != NULL && asprintf(&s, "\"resource\":%s", enc) < 0)
+		s = NULL;
+	free(enc);
+	json_decref(v);
+	return s;
+}
+
 int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, struct err *err)
 {
 	const char **names = NULL;
-	const char *params[2];
-	char *roles = NULL;
+	const char *params[3];
+	char *roles = NULL, *mine = NULL;
 	PGresult *res = NULL;
 	json_t *db = NULL;
 	size_t i, n = 0;
@@ -150,13 +183,15 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 	for (i = 0; i < d->n_users; i++)
 		names[n++] = d->users[i].name;
 	roles = pg_array_literal(names, n);
-	if (roles == NULL) {
+	mine = marker_resource(d->resource);
+	if (roles == NULL || mine == NULL) {
 		rc = APPDB_ENOMEM;
 		goto out;
 	}
 	params[0] = roles;
 	params[1] = d->db_name;
-	res = PQexecParams(conn, OBSERVE_ADMIN_SQL, 2, NULL, params, NULL, NULL, 0);
+	params[2] = mine;
+	res = pg_exec_fixed(conn, PG_STMT_OBSERVE_ADMIN, OBSERVE_ADMIN_SQL, 3, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = err_wrap(err, pg_result_error(res, conn, err),
 		              "could not observe the instance");
@@ -192,6 +227,7 @@ int pg_observe_admin(struct observed *o, PGconn *conn, const struct desired *d, 
 out:
 	json_decref(db);
 	PQclear(res);
+	free(mine);
 	free(roles);
 	free(names);
 	return rc;
@@ -206,7 +242,7 @@ out:
 static const char OBSERVE_TARGET_SQL[] =
     "WITH s AS (SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n "
     "           WHERE n.nspname" EQ "ANY ($1" TEXTS ")), "
-    "owners AS (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname" EQ "ANY ($3" TEXTS ")), "
+    "owners AS (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname" EQ "ANY ($3" NAMES ")), "
     /* Every grantee by name: a role this run creates has no oid yet. */
     "grantees AS (SELECT n.name, g.oid "
     "               FROM pg_catalog.unnest($2" TEXTS ") AS n(name) "

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEXTS "::pg_catalog.text[]"
-
 /*
  * From the admin database. $1 the resource's roles (owner, users, retired),
  * $2 the database, $3 the roles the users may be members of (memberOf,
@@ -20,15 +18,15 @@
  */
 static const char OBSERVE_ACCESS_SQL[] =
     "WITH mine AS (SELECT x.oid, x.rolname, x.rolvaliduntil FROM pg_catalog.pg_roles x "
-    "               WHERE x.rolname" EQ "ANY ($1" TEXTS ")) "
+    "               WHERE x.rolname" EQ "ANY ($1" NAMES ")) "
     "SELECT coalesce(pg_catalog.json_agg(f), '[]') FROM ( "
     "  SELECT pg_catalog.concat_ws(':', 'role', r.rolname) AS f FROM pg_catalog.pg_roles r "
-    "   WHERE r.rolname" EQ "ANY ($3" TEXTS ") "
+    "   WHERE r.rolname" EQ "ANY ($3" NAMES ") "
     "  UNION ALL SELECT pg_catalog.concat_ws(':', 'member', g.rolname, m.rolname) "
     "    FROM pg_catalog.pg_auth_members am "
     "    JOIN pg_catalog.pg_roles g ON g.oid" EQ "am.roleid "
     "    JOIN mine m ON m.oid" EQ "am.member "
-    "   WHERE g.rolname" EQ "ANY ($3" TEXTS ") "
+    "   WHERE g.rolname" EQ "ANY ($3" NAMES ") "
     "  UNION ALL SELECT pg_catalog.concat_ws(':', 'validuntil', m.rolname, "
     "         CASE WHEN pg_catalog.isfinite(m.rolvaliduntil) "
     "              THEN pg_catalog.floor(pg_catalog.date_part('epoch', m.rolvaliduntil))"
@@ -46,15 +44,20 @@ static const char OBSERVE_ACCESS_SQL[] =
     "   WHERE i.rolname" EQ "'rds_iam' AND pg_catalog.pg_has_role(m.oid, i.oid, 'MEMBER') "
     "  UNION ALL SELECT pg_catalog.concat_ws(':', 'extavail', e.name) "
     "    FROM pg_catalog.pg_available_extensions() e "
-    "   WHERE e.name" EQ "ANY ($4" TEXTS ")) facts";
+    /* Read from the server's files: only when the spec names extensions. */
+    "   WHERE pg_catalog.cardinality($4" TEXTS ") OPERATOR(pg_catalog.>) 0 "
+    "     AND e.name" EQ "ANY ($4" TEXTS ")) facts";
 
 /* Inside the database: the extensions of $1 that exist there. */
 static const char OBSERVE_EXTENSIONS_SQL[] =
     "SELECT coalesce(pg_catalog.json_agg(pg_catalog.concat_ws(':', 'ext', e.extname)), '[]') "
     "  FROM pg_catalog.pg_extension e WHERE e.extname" EQ "ANY ($1" TEXTS ")";
 
-/* Runs one of the queries above with n text[] parameters and adds its facts. */
-static int observe(struct observed *o, PGconn *conn, const char *sql, char *const *p, int n,
+/*
+ * Runs one of the queries above with n text[] parameters and adds its facts;
+ * the admin session's as a fixed statement (id), the target's (id < 0) once.
+ */
+static int observe(struct observed *o, PGconn *conn, int id, const char *sql, char *const *p, int n,
                    struct err *err)
 {
 	const char *params[4];
@@ -66,7 +69,8 @@ static int observe(struct observed *o, PGconn *conn, const char *sql, char *cons
 			return APPDB_ENOMEM;
 	for (i = 0; i < n; i++)
 		params[i] = p[i];
-	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	res = id >= 0 ? pg_exec_fixed(conn, (enum pg_stmt)id, sql, n, params)
+	              : PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		rc = err_wrap(err, pg_result_error(res, conn, err),
 		              "could not observe memberships, settings and extensions");
@@ -111,7 +115,7 @@ int pg_observe_access(struct observed *o, PGconn *conn, const struct desired *d,
 	p[1] = strdup(d->db_name);
 	p[2] = pg_array_literal(others, no);
 	p[3] = pg_array_literal(exts, ne);
-	rc = observe(o, conn, OBSERVE_ACCESS_SQL, p, 4, err);
+	rc = observe(o, conn, PG_STMT_OBSERVE_ACCESS, OBSERVE_ACCESS_SQL, p, 4, err);
 out:
 	for (i = 0; i < 4; i++)
 		free(p[i]);
@@ -136,7 +140,7 @@ int pg_observe_extensions(struct observed *o, PGconn *conn, const struct desired
 	for (i = 0; i < d->n_extensions; i++)
 		exts[i] = d->extensions[i].name;
 	p[0] = pg_array_literal(exts, d->n_extensions);
-	rc = observe(o, conn, OBSERVE_EXTENSIONS_SQL, p, 1, err);
+	rc = observe(o, conn, -1, OBSERVE_EXTENSIONS_SQL, p, 1, err);
 	free(p[0]);
 	free(exts);
 	return rc;

@@ -138,15 +138,56 @@ def psql_replay(pg, by_db):
     return time.monotonic() - start
 
 
+EXECUTE = re.compile(r"@(\S+) app=appdb-operator\S* LOG:  duration: [0-9.]+ ms  "
+                     r"execute \S+: (.*)$")
+PARAM = re.compile(r"\$\d+ = '((?:[^']|'')*)'")
+
+
+def replay_floor(pg, ws):
+    """Connect and run the operator's own in-database statements, nothing else.
+
+    One more unchanged pass with every statement logged gives the statements
+    the operator ran inside each application database and their parameters;
+    connloop replays them, one new connection per database (seconds per database).
+    """
+    pg.superuser_sql("alter system set log_min_duration_statement = 0")
+    pg.superuser_sql("select pg_catalog.pg_reload_conf()")
+    time.sleep(0.3)
+    off = len(pg.log_text())
+    run_cli(ws)
+    lines = pg.log_text()[off:].splitlines()
+    pg.superuser_sql("alter system reset log_min_duration_statement")
+    pg.superuser_sql("select pg_catalog.pg_reload_conf()")
+    rows = []
+    for i, line in enumerate(lines):
+        m = EXECUTE.search(line)
+        if not m or m.group(1) == "postgres":  # the admin session's, not a check's
+            continue
+        detail = lines[i + 1] if i + 1 < len(lines) and "DETAIL:  parameters:" in lines[i + 1] \
+            else ""
+        params = [v.replace("''", "'") for v in PARAM.findall(detail)]
+        rows.append("\t".join([m.group(1)] + params + [m.group(2)]))
+    path = os.path.join(ws.dir, "replay.tsv")
+    with open(path, "w") as f:
+        f.write("\n".join(rows) + "\n")
+    return connloop(pg, ws, ["@" + path]), len(set(r.split("\t")[0] for r in rows))
+
+
 def unchanged_row(pg, ws, n, first, rss1, prefix):
-    """The unchanged pass after a first run, and the bare connect-and-query floor."""
+    """The unchanged pass after a first run, and its two floors: a bare
+    connect-and-query, and connect plus the operator's own in-database statements."""
     before = len(pg.statements())
     second, rss2 = run_cli(ws)
     if len(pg.statements()) != before:
         raise RuntimeError("the unchanged pass executed DDL")
     floor = connloop(pg, ws, ["%s_%d" % (prefix, i) for i in range(n)])
+    replay, n_replayed = replay_floor(pg, ws)
+    if n_replayed != n:
+        raise RuntimeError("replay: in-database statements for %d databases of %d"
+                           % (n_replayed, n))
     return {"n": n, "first": first, "unchanged": second, "rss_first": rss1,
-            "rss_unchanged": rss2, "check": second / n, "connect_floor": floor}
+            "rss_unchanged": rss2, "check": second / n, "connect_floor": floor,
+            "replay_floor": replay}
 
 
 def provision_round(n, workers, row=False):
@@ -472,6 +513,10 @@ def main():
           "connect-and-query %.1f ms | %.2f | <= 1.2 |"
           % (big["n"], big["check"] * 1000, big["connect_floor"] * 1000,
              big["check"] / big["connect_floor"]))
+    print("| the same, against the operator's own in-database statements replayed (N = %d) | "
+          "%.1f ms | connect + those statements %.1f ms | %.2f | reported |"
+          % (big["n"], big["check"] * 1000, big["replay_floor"] * 1000,
+             big["check"] / big["replay_floor"]))
     if ctrl.get("instance_check_count"):
         per = ctrl["instance_check_sum"] / ctrl["instance_check_count"]
         print("| instance-wide check, %d resources on the instance, one round trip | %.3f s | "
@@ -509,12 +554,14 @@ def main():
     print()
     print("cost curve (one-shot reconcile, workers: 1; floor: bare connect-and-query)")
     print("| N | first run | per resource | unchanged pass | per resource | connect floor | "
-          "ratio | max RSS first / unchanged |")
-    print("|---|---|---|---|---|---|---|---|")
+          "ratio | replay floor | ratio | max RSS first / unchanged |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in curve:
-        print("| %d | %.2f s | %.1f ms | %.2f s | %.1f ms | %.1f ms | %.2f | %.1f / %.1f MB |"
+        print("| %d | %.2f s | %.1f ms | %.2f s | %.1f ms | %.1f ms | %.2f | %.1f ms | %.2f | "
+              "%.1f / %.1f MB |"
               % (r["n"], r["first"], r["first"] * 1000 / r["n"], r["unchanged"],
                  r["check"] * 1000, r["connect_floor"] * 1000, r["check"] / r["connect_floor"],
+                 r["replay_floor"] * 1000, r["check"] / r["replay_floor"],
                  r["rss_first"] / mb, r["rss_unchanged"] / mb))
     print("controller resident memory: %.1f MB at start, %.1f MB with %d resources, "
           "%.1f MB at the end" % (ctrl["rss_start"] / mb, ctrl["rss_cached"] / mb,

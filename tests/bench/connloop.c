@@ -6,6 +6,13 @@
  * usage: connloop HOST PORT USER PASSWORD_FILE SSLROOTCERT ROUNDS DB...
  * Prints the wall seconds per connect-and-query on stdout.
  *
+ *        connloop HOST PORT USER PASSWORD_FILE SSLROOTCERT ROUNDS @FILE
+ * The same, but from FILE: each line is a database, the parameters of a
+ * statement and the statement, separated by tabs; for each run of lines of
+ * one database it connects there and runs those statements with their
+ * parameters: the operator's own in-database check, replayed with nothing
+ * around it. Prints the wall seconds per database.
+ *
  *        connloop --spawn PROGRAM ARG...
  * Runs PROGRAM (stdout to /dev/null) and prints "seconds max-RSS-KB exit-status":
  * a child forked from this small program, unlike one forked from Python,
@@ -51,6 +58,80 @@ static int spawn(char **argv)
 	return 0;
 }
 
+struct line;
+static int check(char **argv, const char *pw, const struct line *l, int nl);
+
+/* The lines of a replay file, each split at its tabs in place. */
+struct line {
+	char *f[8];
+	int n;
+};
+
+static struct line *read_replay(const char *path, int *count)
+{
+	static char buf[1 << 20];
+	struct line *lines = NULL;
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (f == NULL)
+		return NULL;
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		struct line *l;
+		char *p = strdup(buf), *tab;
+
+		lines = realloc(lines, (size_t)(n + 1) * sizeof(*lines));
+		if (p == NULL || lines == NULL)
+			exit(2);
+		p[strcspn(p, "\r\n")] = '\0';
+		l = &lines[n++];
+		l->n = 0;
+		while (l->n < 8) {
+			l->f[l->n++] = p;
+			if ((tab = strchr(p, '\t')) == NULL)
+				break;
+			*tab = '\0';
+			p = tab + 1;
+		}
+	}
+	fclose(f);
+	*count = n;
+	return lines;
+}
+
+/*
+ * One connect to the database of lines[0], each of the nl lines' statement
+ * with its parameters (text), disconnect; 0 when it all worked.
+ */
+static int check(char **argv, const char *pw, const struct line *l, int nl)
+{
+	const char *keys[] = {"host",   "port",    "user",        "password",
+	                      "dbname", "sslmode", "sslrootcert", "application_name",
+	                      NULL};
+	const char *vals[] = {argv[1],       argv[2], argv[3],    pw,  l[0].f[0],
+	                      "verify-full", argv[5], "connloop", NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 0);
+	int k, rc = 0;
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "connloop: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return 1;
+	}
+	for (k = 0; k < nl && rc == 0; k++) {
+		PGresult *r = PQexecParams(c, l[k].f[l[k].n - 1], l[k].n - 2, NULL,
+		                           (const char *const *)l[k].f + 1, NULL, NULL, 0);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "connloop: %s", PQerrorMessage(c));
+			rc = 1;
+		}
+		PQclear(r);
+	}
+	PQfinish(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	char pw[256] = "";
@@ -61,7 +142,8 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "--spawn") == 0)
 		return spawn(argv + 2);
 	if (argc < 8) {
-		fprintf(stderr, "usage: connloop HOST PORT USER PASSWORD_FILE SSLROOTCERT ROUNDS DB...\n");
+		fprintf(stderr,
+		        "usage: connloop HOST PORT USER PASSWORD_FILE SSLROOTCERT ROUNDS DB...\n");
 		return 2;
 	}
 	f = fopen(argv[4], "r");
@@ -72,13 +154,37 @@ int main(int argc, char **argv)
 	fclose(f);
 	pw[strcspn(pw, "\r\n")] = '\0';
 	rounds = atoi(argv[6]);
+	if (argv[7][0] == '@') {
+		int nl = 0, k;
+		struct line *lines = read_replay(argv[7] + 1, &nl);
+
+		if (lines == NULL || nl == 0) {
+			fprintf(stderr, "connloop: nothing to replay in %s\n", argv[7] + 1);
+			return 2;
+		}
+		start = now();
+		for (i = 0; i < rounds; i++) {
+			for (k = 0; k < nl; k += d, n++) {
+				for (d = 1;
+				     k + d < nl && strcmp(lines[k + d].f[0], lines[k].f[0]) == 0;
+				     d++)
+					;
+				if (check(argv, pw, lines + k, d) != 0)
+					return 1;
+			}
+		}
+		printf("%.6f\n", (now() - start) / n); /* per database: one check */
+		return 0;
+	}
 	start = now();
 	for (i = 0; i < rounds; i++) {
 		for (d = 7; d < argc; d++) {
-			const char *keys[] = {"host", "port", "user", "password", "dbname", "sslmode",
-			                      "sslrootcert", "application_name", NULL};
-			const char *vals[] = {argv[1], argv[2], argv[3], pw, argv[d], "verify-full",
-			                      argv[5], "connloop", NULL};
+			const char *keys[] = {
+			    "host",   "port",    "user",        "password",
+			    "dbname", "sslmode", "sslrootcert", "application_name",
+			    NULL};
+			const char *vals[] = {argv[1],       argv[2], argv[3],    pw,  argv[d],
+			                      "verify-full", argv[5], "connloop", NULL};
 			PGconn *c = PQconnectdbParams(keys, vals, 0);
 			PGresult *r;
 

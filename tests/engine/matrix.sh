@@ -14,6 +14,10 @@ cd "$(dirname "$0")/../.." || exit 2
 majors=("$@")
 [ ${#majors[@]} -gt 0 ] || { echo "usage: matrix.sh MAJOR..." >&2; exit 2; }
 jobs=${PG_JOBS:-2}
+# The test files of one major run APPDB_TEST_JOBS at a time when it is the
+# only major (the sanitized run); with several, the majors share the cores.
+inner=1
+[ ${#majors[@]} -gt 1 ] || inner=${APPDB_TEST_JOBS:-1}
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 failed=""
@@ -40,7 +44,7 @@ modules() {
 run_one() {
 	local v=$1 start rc
 	start=$(date +%s)
-	APPDB_PG_MAJOR=$v python3 tests/lib/run.py "engine-pg$v" tests/engine "$(modules "$v")" \
+	APPDB_PG_MAJOR=$v APPDB_TEST_JOBS=$inner python3 tests/lib/run.py "engine-pg$v" tests/engine "$(modules "$v")" \
 		>"$logs/$v.log" 2>&1
 	rc=$?
 	echo "engine-pg$v took $(($(date +%s) - start)) s" >>"$logs/$v.log"
