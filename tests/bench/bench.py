@@ -261,6 +261,17 @@ def rss_kb(pid):
     return 0
 
 
+def rss_parts_kb(pid):
+    """VmRSS split as the kernel counts it: (anonymous, file-backed, shared memory) KB."""
+    parts = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile", "RssShmem"):
+                parts[k] = int(v.split()[0])
+    return parts.get("RssAnon", 0), parts.get("RssFile", 0), parts.get("RssShmem", 0)
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -361,6 +372,7 @@ def bench_controller(ready_n, cached_n, many, idle_seconds, resync):
         op = Operator(pg, sim, "dev", "workers: 4\nresyncSeconds: 3600\n").start()
         wait_until(lambda: op.http("/readyz")[0] == 200, 30, what="the operator ready")
         res["rss_start"] = rss_kb(op.proc.pid)
+        res["rss_start_parts"] = rss_parts_kb(op.proc.pid)
         start = time.monotonic()
         wait_until(lambda: sum(ready_items(sim, ns) for ns in spaces) >= many, 1800, interval=1,
                    what="the many resources Ready")
@@ -395,6 +407,7 @@ def bench_controller(ready_n, cached_n, many, idle_seconds, resync):
                    interval=2, what="the cached resources seen")
         time.sleep(2)
         res["rss_cached"] = rss_kb(op.proc.pid)
+        res["rss_cached_parts"] = rss_parts_kb(op.proc.pid)
         res["resources"] = ready_n + many + cached_n
         res["cached_n"] = cached_n
         step('c0 = cpu_seconds')
@@ -566,6 +579,11 @@ def main():
     print("controller resident memory: %.1f MB at start, %.1f MB with %d resources, "
           "%.1f MB at the end" % (ctrl["rss_start"] / mb, ctrl["rss_cached"] / mb,
                                   ctrl["resources"], ctrl["rss_end"] / mb))
+    for what, key in (("at start", "rss_start_parts"), ("with %d resources" % ctrl["resources"],
+                                                        "rss_cached_parts")):
+        a, f, sh = ctrl[key]
+        print("controller resident memory %s: anonymous %.1f MB, file-backed %.1f MB (the "
+              "libraries' pages it touched), shared %.1f MB" % (what, a / mb, f / mb, sh / mb))
     print("bench: done in %.0f s" % (time.monotonic() - t0))
 
 

@@ -118,6 +118,40 @@ class TestHijack(TenantCase):
         self.assertNothingRan("att", "att_dev", "vic_app", "vic-pw-1", "vic")
         self.assertEqual(self.ws.run("reconcile", vic)[0], 0)
 
+    def test_planted_objects_never_run_when_the_spec_names_an_extension(self):
+        """The extension path observes inside the tenant's database and creates the
+        extension there: with the tenant's planted objects and hostile database
+        settings in place, nothing of theirs runs as the admin."""
+        vic = self.provision("vicx", "team-v", [("vicx_app", "readwrite", "vicx-db", "a")],
+                             {"a": "vicx-pw-1"})
+        users = [("attx_dev", "owner", "attx-db", "d")]
+        att = self.provision("attx", "team-x", users, {"d": "attx-pw-d"})
+        self.user_sql("attx_dev", "attx-pw-d", "attx",
+                      "SET ROLE attx_owner; " + "; ".join(plant_sql("attx_dev", "vicx_app",
+                                                                    "attx")))
+        doc = json.loads(appdb("attx", ns="team-x", users=users))
+        doc["spec"]["database"]["extensions"] = [{"name": "pgcrypto", "schema": "public"}]
+        self.ws.write("attx.yaml", docs(secret("attx-db", {"d": "attx-pw-d"}, ns="team-x"),
+                                        json.dumps(doc) + "\n"))
+        before = len(PG.statements())
+        code, _, err = self.ws.run("plan", att)
+        self.assertEqual(code, 3, err)
+        self.assertIn("pgcrypto", err)
+        self.assertEqual(len(PG.statements()), before, "plan changed something")
+        self.assertNothingRan("attx", "attx_dev", "vicx_app", "vicx-pw-1", "vicx")
+        code, _, err = self.ws.run("reconcile", att)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(PG.superuser_sql(
+            "select count(*) from pg_extension where extname = 'pgcrypto'", "attx"), ["1"])
+        self.assertNothingRan("attx", "attx_dev", "vicx_app", "vicx-pw-1", "vicx")
+        before = len(PG.statements())
+        code, _, err = self.ws.run("reconcile", att)
+        self.assertEqual(code, 0, err)
+        self.assertIn("Unchanged", err)
+        self.assertEqual(len(PG.statements()), before)
+        self.assertNothingRan("attx", "attx_dev", "vicx_app", "vicx-pw-1", "vicx")
+        self.assertEqual(self.ws.run("reconcile", vic)[0], 0)
+
     def test_import_reads_a_hand_made_database_with_planted_objects(self):
         # import reads inside the databases it does not manage yet: their
         # owner (a hand-made role) has planted shadows and hostile settings.
