@@ -13,12 +13,20 @@
  * parameters: the operator's own in-database check, replayed with nothing
  * around it. Prints the wall seconds per database.
  *
+ *        connloop --libfloor HOST PORT USER PASSWORD_FILE SSLROOTCERT
+ * The libraries' floor in use: initialises libcurl (TLS included), makes
+ * one TLS connection with libpq to the database postgres and runs a query,
+ * then prints its resident size in KB: "total anonymous file-backed". This
+ * program links the operator's libraries, so the pages they touch to do
+ * that much are the least any process using them for those jobs holds.
+ *
  *        connloop --spawn PROGRAM ARG...
  * Runs PROGRAM (stdout to /dev/null) and prints "seconds max-RSS-KB exit-status":
  * a child forked from this small program, unlike one forked from Python,
  * starts with almost nothing resident, so its maximum resident size is the
  * program's own.
  */
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <sys/resource.h>
@@ -99,6 +107,26 @@ static struct line *read_replay(const char *path, int *count)
 	return lines;
 }
 
+/* Prints "VmRSS RssAnon RssFile" (KB) of this process; 0 when it could. */
+static int print_rss(void)
+{
+	char line[256];
+	long v[3] = {0, 0, 0};
+	const char *keys[3] = {"VmRSS:", "RssAnon:", "RssFile:"};
+	FILE *f = fopen("/proc/self/status", "r");
+	int k;
+
+	if (f == NULL)
+		return 1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		for (k = 0; k < 3; k++)
+			if (strncmp(line, keys[k], strlen(keys[k])) == 0)
+				v[k] = atol(line + strlen(keys[k]));
+	fclose(f);
+	printf("%ld %ld %ld\n", v[0], v[1], v[2]);
+	return 0;
+}
+
 /*
  * One connect to the database of lines[0], each of the nl lines' statement
  * with its parameters (text), disconnect; 0 when it all worked.
@@ -136,12 +164,17 @@ int main(int argc, char **argv)
 {
 	char pw[256] = "";
 	FILE *f;
-	int rounds, i, d, n = 0;
+	int rounds, i, d, n = 0, libfloor = 0;
 	double start;
 
 	if (argc >= 3 && strcmp(argv[1], "--spawn") == 0)
 		return spawn(argv + 2);
-	if (argc < 8) {
+	if (argc == 7 && strcmp(argv[1], "--libfloor") == 0) {
+		libfloor = 1;
+		argv++;
+		argc--;
+	}
+	if (argc < 8 && !libfloor) {
 		fprintf(stderr,
 		        "usage: connloop HOST PORT USER PASSWORD_FILE SSLROOTCERT ROUNDS DB...\n");
 		return 2;
@@ -153,6 +186,14 @@ int main(int argc, char **argv)
 	}
 	fclose(f);
 	pw[strcspn(pw, "\r\n")] = '\0';
+	if (libfloor) {
+		struct line l = {{(char *)"postgres", (char *)"SELECT 1"}, 2};
+
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+		    check(argv, pw, &l, 1) != 0)
+			return 1;
+		return print_rss();
+	}
 	rounds = atoi(argv[6]);
 	if (argv[7][0] == '@') {
 		int nl = 0, k;
