@@ -100,6 +100,17 @@ $(BUILD)/operator/%.o: operator/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The objects that embed the build ID are rebuilt when it changes (a commit,
+# or a clean tree becoming dirty), so that an incremental build never
+# records an older build in its audit records.
+BUILD_ID_STAMP := $(BUILD)/build-id
+$(BUILD_ID_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BUILD_ID)' | cmp -s - $@ || echo '$(BUILD_ID)' > $@
+$(BUILD)/operator/cli.o $(BUILD)/operator/config.o: $(BUILD_ID_STAMP)
+.PHONY: FORCE
+FORCE:
+
 $(TEST_BIN): $(filter-out $(FAILPOINT_OBJS:$(BUILD)/test/%=$(BUILD)/%),$(OBJS)) $(FAILPOINT_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -198,13 +198,15 @@ static int connect_raw(PGconn **out, const struct pg_params *p, char state[6], i
 	 * Settings the server applies before the first statement, above any
 	 * ALTER DATABASE or ALTER ROLE ... SET a tenant made: no name resolves
 	 * through a schema a tenant can write, the session runs as the login
-	 * role, and no statement or lock wait runs unbounded.
+	 * role, and no statement or lock wait runs unbounded. No JIT: the
+	 * catalog queries are small, and compiling them cost more than running
+	 * them (a tenant's jit_above_cost = 0 would make every check slow).
 	 */
 	snprintf(options, sizeof(options),
 	         "-c search_path=pg_catalog,pg_temp -c role=none -c statement_timeout=%d "
 	         "-c lock_timeout=%d -c idle_in_transaction_session_timeout=0 "
 	         "-c default_transaction_read_only=off -c standard_conforming_strings=on "
-	         "-c DateStyle=ISO -c TimeZone=UTC",
+	         "-c DateStyle=ISO -c TimeZone=UTC -c jit=off",
 	         (p->statement_timeout > 0 ? p->statement_timeout : PG_DEFAULT_STATEMENT_TIMEOUT) *
 	             1000,
 	         (p->lock_timeout > 0 ? p->lock_timeout : PG_DEFAULT_LOCK_TIMEOUT) * 1000);

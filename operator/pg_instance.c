@@ -15,6 +15,10 @@
 #define JA " OPERATOR(pg_catalog.->) "
 #define CAT " OPERATOR(pg_catalog.||) "
 
+/* How every marker begins (plan_marker writes compact JSON, these members first). */
+#define MARKER_PREFIX "{\"managedBy\":\"appdb-operator\",\"resource\":\""
+#define MARKER_LEN "43" /* strlen(MARKER_PREFIX) + 1: where the resource begins */
+
 /*
  * $1: [{"k": index, "db": name, "res": "ns/name", "roles": [names]}, ...].
  * A resource's roles are those its spec names and those whose marker names
@@ -28,18 +32,27 @@ static const char DIGESTS_SQL[] =
     "  SELECT (i" JT "'k')::pg_catalog.int4 AS k, i" JT "'db' AS db, i" JT "'res' AS res, "
     "         i" JA "'roles' AS roles "
     "    FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) AS i), "
-    "rc AS MATERIALIZED ("
-    "  SELECT r.oid, r.rolname, pg_catalog.shobj_description(r.oid, 'pg_authid') AS comment, "
-    "         pg_catalog.row_to_json(r)::pg_catalog.text AS attrs "
-    "    FROM pg_catalog.pg_roles r), "
-    "marked AS (SELECT rc.oid, pg_catalog.substring(rc.comment, "
-    "             '^\\{\"managedBy\":\"appdb-operator\",\"resource\":\"([^\"]*)\"') AS res "
-    "             FROM rc), "
-    "ir AS (SELECT it.k, rc.oid "
-    "         FROM items it, pg_catalog.jsonb_array_elements_text(it.roles) AS n(name), rc "
-    "        WHERE rc.rolname" EQ "n.name "
+    /* The marked roles and the resource their marker names (text, never cast to JSON). */
+    "marked AS (SELECT d.objoid AS oid, "
+    "                  pg_catalog.split_part(pg_catalog.substr(d.description, " MARKER_LEN "), "
+    "                                        '\"', 1) AS res "
+    "             FROM pg_catalog.pg_shdescription d "
+    "            WHERE d.classoid" EQ "'pg_catalog.pg_authid'::pg_catalog.regclass "
+    "              AND pg_catalog.starts_with(d.description, '" MARKER_PREFIX "')), "
+    "ir AS (SELECT it.k, r.oid "
+    "         FROM items it, pg_catalog.jsonb_array_elements_text(it.roles) AS n(name), "
+    "              pg_catalog.pg_roles r "
+    "        WHERE r.rolname" EQ "n.name::pg_catalog.name "
     "       UNION "
     "       SELECT it.k, m.oid FROM items it JOIN marked m ON m.res" EQ "it.res), "
+    /* Only the roles of the items: every pg_roles column, and the comment. */
+    "rc AS MATERIALIZED ("
+    "  SELECT r.oid, r.rolname, (SELECT c.description FROM pg_catalog.pg_shdescription c "
+    "                             WHERE c.objoid" EQ "r.oid "
+    "                               AND c.classoid" EQ
+    "'pg_catalog.pg_authid'::pg_catalog.regclass) "
+    "         AS comment, pg_catalog.row_to_json(r)::pg_catalog.text AS attrs "
+    "    FROM pg_catalog.pg_roles r WHERE r.oid IN (SELECT ir.oid FROM ir)), "
     "mem AS (SELECT x.oid, pg_catalog.string_agg(x.t, ',' ORDER BY x.t) AS t FROM ("
     "          SELECT am.roleid AS oid, (pg_catalog.to_jsonb(am) OPERATOR(pg_catalog.-) "
     "                 'oid')::pg_catalog.text AS t FROM pg_catalog.pg_auth_members am "
@@ -53,9 +66,10 @@ static const char DIGESTS_SQL[] =
     "         FROM ir JOIN rc ON rc.oid" EQ "ir.oid LEFT JOIN mem ON mem.oid" EQ "ir.oid "
     "        GROUP BY ir.k), "
     "ds AS (SELECT it.k, pg_catalog.concat_ws('|', pg_catalog.pg_get_userbyid(d.datdba), "
-    "              d.datallowconn, d.datconnlimit, d.datacl::pg_catalog.text, "
-    "              pg_catalog.shobj_description(d.oid, 'pg_database')) AS s "
-    "         FROM items it JOIN pg_catalog.pg_database d ON d.datname" EQ "it.db) "
+    "              d.datallowconn, d.datconnlimit, d.datacl::pg_catalog.text, c.description) AS s "
+    "         FROM items it JOIN pg_catalog.pg_database d ON d.datname" EQ "it.db "
+    "         LEFT JOIN pg_catalog.pg_shdescription c ON c.objoid" EQ "d.oid "
+    "              AND c.classoid" EQ "'pg_catalog.pg_database'::pg_catalog.regclass) "
     "SELECT it.k, pg_catalog.md5(coalesce(ds.s, '-')" CAT "'#'" CAT "coalesce(rs.s, '-')) "
     "  FROM items it LEFT JOIN ds ON ds.k" EQ "it.k LEFT JOIN rs ON rs.k" EQ "it.k";
 

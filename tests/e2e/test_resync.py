@@ -6,6 +6,7 @@ privilege dropped, a grant revoked by hand) within one period; a resync over
 unchanged resources changes nothing."""
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -128,7 +129,27 @@ class TestTwoTiers(unittest.TestCase):
         took = time.monotonic() - start
         self.assertLess(took, RESYNC + 3)
         self.assertRegex(self.op.output(), r"[1-9]\d* changed outside their database")
-
+        # A membership granted by hand (a readonly user made a member of the owner
+        # role) in the resource whose in-database check ran last: its next check is
+        # a period away, so it is the instance-wide pass (the digest covers
+        # memberships, either side) that finds it and has it revoked. Not f0: its
+        # check is queued at the very moment of the pass.
+        def last_checked():
+            found = re.findall(r"info fleet/f(\d+) run=\S+: Unchanged", self.op.output())
+            return found[-1] if found and found[-1] != "0" else None
+        i = wait_until(last_checked, 2 * RESYNC, interval=0.1, what="an in-database check")
+        member = ("select count(*) from pg_catalog.pg_auth_members m "
+                  "join pg_catalog.pg_roles g on g.oid = m.roleid "
+                  "join pg_catalog.pg_roles u on u.oid = m.member "
+                  "where g.rolname = 'f_%s_owner' and u.rolname = 'f_%s_ro'" % (i, i))
+        mark = len(self.op.output())
+        self.pg.superuser_sql("grant f_%s_owner to f_%s_ro" % (i, i))
+        self.assertEqual(self.pg.superuser_sql(member), ["1"])
+        start = time.monotonic()
+        wait_until(lambda: self.pg.superuser_sql(member) == ["0"], 2 * RESYNC + 10,
+                   interval=0.2, what="the membership revoked")
+        self.assertLess(time.monotonic() - start, RESYNC + 3)
+        self.assertRegex(self.op.output()[mark:], r"[1-9]\d* changed outside their database")
 
 if __name__ == "__main__":
     unittest.main()
