@@ -55,12 +55,13 @@ static unsigned *prepared_bits(PGconn *conn)
 PGresult *pg_exec_fixed(PGconn *conn, enum pg_stmt id, const char *sql, int n,
                         const char *const *params)
 {
-	unsigned *bits = prepared_bits(conn);
+	unsigned *bits = id != PG_STMT_NONE ? prepared_bits(conn) : NULL;
 	char name[32];
 	PGresult *res;
 	const char *state;
 
-	if (bits == NULL) /* out of memory: unprepared, as any other statement */
+	_Static_assert(PG_STMT_COUNT <= 32, "a bit per fixed statement in an unsigned");
+	if (bits == NULL) /* not fixed, or out of memory: unprepared */
 		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	snprintf(name, sizeof(name), "appdb_fixed_%d", (int)id);
 	if (*bits & (1u << id)) {

@@ -29,10 +29,10 @@ static const char ADOPT_CHECK_SQL[] =
     "     FROM pg_catalog.pg_shdepend s "
     "     JOIN pg_catalog.pg_database d ON d.oid" EQ "          (CASE WHEN s.dbid" EQ
     "0::pg_catalog.oid THEN s.objid ELSE s.dbid END) "
-    "    WHERE s.refclassid" EQ "'pg_catalog.pg_authid'::pg_catalog.regclass "
+    "    WHERE s.refclassid" EQ AUTHID_CLASS " "
     "      AND s.refobjid" EQ "r.oid "
     "      AND (s.dbid" NE "0::pg_catalog.oid "
-    "           OR s.classid" EQ "'pg_catalog.pg_database'::pg_catalog.regclass) "
+    "           OR s.classid" EQ DATABASE_CLASS ") "
     "      AND d.datname" NE "$2), "
     "  (SELECT pg_catalog.string_agg(g.rolname::pg_catalog.text, ', ') "
     "     FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles g ON g.oid" EQ "am.roleid "

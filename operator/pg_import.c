@@ -36,9 +36,9 @@ static const char IMPORT_INSTANCE_SQL[] =
     "       JOIN pg_catalog.pg_roles r ON r.oid" EQ "s.refobjid "
     "       JOIN pg_catalog.pg_database d ON d.oid" EQ "            (CASE WHEN s.dbid" EQ
     "0::pg_catalog.oid THEN s.objid ELSE s.dbid END) "
-    "      WHERE s.refclassid" EQ "'pg_catalog.pg_authid'::pg_catalog.regclass "
+    "      WHERE s.refclassid" EQ AUTHID_CLASS " "
     "        AND (s.dbid" NE "0::pg_catalog.oid "
-    "             OR s.classid" EQ "'pg_catalog.pg_database'::pg_catalog.regclass)) x), "
+    "             OR s.classid" EQ DATABASE_CLASS ")) x), "
     " 'members', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(g.rolname, "
     "     m.rolname)), '[]') FROM pg_catalog.pg_auth_members am "
     "     JOIN pg_catalog.pg_roles g ON g.oid" EQ "am.roleid "

@@ -15,9 +15,9 @@
 #define JA " OPERATOR(pg_catalog.->) "
 #define CAT " OPERATOR(pg_catalog.||) "
 
-/* How every marker begins (plan_marker writes compact JSON, these members first). */
-#define MARKER_PREFIX "{\"managedBy\":\"appdb-operator\",\"resource\":\""
-#define MARKER_LEN "43" /* strlen(MARKER_PREFIX) + 1: where the resource begins */
+/* Where the resource begins in a marker (1-based, for substr). */
+#define MARKER_RESOURCE_AT "43"
+_Static_assert(sizeof(MARKER_PREFIX) == 43, "MARKER_RESOURCE_AT follows MARKER_PREFIX");
 
 /*
  * $1: [{"k": index, "db": name, "res": "ns/name", "roles": [names]}, ...].
@@ -32,12 +32,13 @@ static const char DIGESTS_SQL[] =
     "  SELECT (i" JT "'k')::pg_catalog.int4 AS k, i" JT "'db' AS db, i" JT "'res' AS res, "
     "         i" JA "'roles' AS roles "
     "    FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) AS i), "
-    /* The marked roles and the resource their marker names (text, never cast to JSON). */
+    /* The marked roles and the resource their marker names. */
     "marked AS (SELECT d.objoid AS oid, "
-    "                  pg_catalog.split_part(pg_catalog.substr(d.description, " MARKER_LEN "), "
+    "                  pg_catalog.split_part(pg_catalog.substr(d.description, " MARKER_RESOURCE_AT
+    "), "
     "                                        '\"', 1) AS res "
     "             FROM pg_catalog.pg_shdescription d "
-    "            WHERE d.classoid" EQ "'pg_catalog.pg_authid'::pg_catalog.regclass "
+    "            WHERE d.classoid" EQ AUTHID_CLASS " "
     "              AND pg_catalog.starts_with(d.description, '" MARKER_PREFIX "')), "
     "ir AS (SELECT it.k, r.oid "
     "         FROM items it, pg_catalog.jsonb_array_elements_text(it.roles) AS n(name), "
@@ -49,8 +50,7 @@ static const char DIGESTS_SQL[] =
     "rc AS MATERIALIZED ("
     "  SELECT r.oid, r.rolname, (SELECT c.description FROM pg_catalog.pg_shdescription c "
     "                             WHERE c.objoid" EQ "r.oid "
-    "                               AND c.classoid" EQ
-    "'pg_catalog.pg_authid'::pg_catalog.regclass) "
+    "                               AND c.classoid" EQ AUTHID_CLASS ") "
     "         AS comment, pg_catalog.row_to_json(r)::pg_catalog.text AS attrs "
     "    FROM pg_catalog.pg_roles r WHERE r.oid IN (SELECT ir.oid FROM ir)), "
     "mem AS (SELECT x.oid, pg_catalog.string_agg(x.t, ',' ORDER BY x.t) AS t FROM ("
@@ -69,7 +69,7 @@ static const char DIGESTS_SQL[] =
     "              d.datallowconn, d.datconnlimit, d.datacl::pg_catalog.text, c.description) AS s "
     "         FROM items it JOIN pg_catalog.pg_database d ON d.datname" EQ "it.db "
     "         LEFT JOIN pg_catalog.pg_shdescription c ON c.objoid" EQ "d.oid "
-    "              AND c.classoid" EQ "'pg_catalog.pg_database'::pg_catalog.regclass) "
+    "              AND c.classoid" EQ DATABASE_CLASS ") "
     "SELECT it.k, pg_catalog.md5(coalesce(ds.s, '-')" CAT "'#'" CAT "coalesce(rs.s, '-')) "
     "  FROM items it LEFT JOIN ds ON ds.k" EQ "it.k LEFT JOIN rs ON rs.k" EQ "it.k";
 

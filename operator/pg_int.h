@@ -22,6 +22,19 @@
 #define TEXTS "::pg_catalog.text[]"
 #define NAMES "::pg_catalog.name[]"
 
+/* The catalogs whose rows pg_shdescription and pg_shdepend point to. */
+#define AUTHID_CLASS "'pg_catalog.pg_authid'::pg_catalog.regclass"
+#define DATABASE_CLASS "'pg_catalog.pg_database'::pg_catalog.regclass"
+
+/*
+ * How an ownership marker begins: plan_marker writes compact JSON with these
+ * members first. The queries compare comments with it as text, never cast
+ * them to JSON (a comment that is not JSON would fail the whole query); which
+ * resource a role belongs to is decided in C on the whole marker.
+ */
+#define MARKER_MANAGED "{\"managedBy\":\"appdb-operator\""
+#define MARKER_PREFIX MARKER_MANAGED ",\"resource\":\""
+
 /* A usable membership (SET or INHERIT; from 16 an ADMIN-only grant is none). */
 #define USABLE(am)                                                                                 \
 	"(coalesce((pg_catalog.to_jsonb(" am ") OPERATOR(pg_catalog.->>) 'set_option')"            \
@@ -47,11 +60,18 @@ int pg_result_error(const PGresult *res, PGconn *conn, struct err *err);
  * resource. A session the server forgot them in (a reset, a new backend)
  * prepares them again.
  */
-enum pg_stmt { PG_STMT_OBSERVE_ADMIN, PG_STMT_OBSERVE_ACCESS, PG_STMT_DIGESTS, PG_STMT_COUNT };
+enum pg_stmt {
+	PG_STMT_NONE = -1, /* run once, unprepared: a session that runs it once */
+	PG_STMT_OBSERVE_ADMIN,
+	PG_STMT_OBSERVE_ACCESS,
+	PG_STMT_DIGESTS,
+	PG_STMT_COUNT
+};
 
 /*
  * Runs the fixed statement id (its text sql, n text parameters) on conn,
- * prepared as above; the result as PQexecParams returns one.
+ * prepared as above (PG_STMT_NONE: unprepared); the result as PQexecParams
+ * returns one.
  */
 PGresult *pg_exec_fixed(PGconn *conn, enum pg_stmt id, const char *sql, int n,
                         const char *const *params);

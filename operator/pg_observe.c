@@ -23,31 +23,26 @@
  * The roles this resource's run needs to see, and no others, so that one
  * run's cost does not grow with the instance: those its spec names ($1:
  * owner, users, rotation clones), those whose marker names it ($3, the
- * marker's "resource" member as written: retired users), and roles marked
- * for any resource in which the admin holds a usable membership (left by an
- * interrupted run, given back in step_stale_memberships). $3 only narrows:
- * which resource a role belongs to is decided on the whole marker
- * (plan_marker_match). Comments are compared as text, never cast: a comment
- * that is not JSON is just not a marker.
+ * marker's "resource" member as written: retired users), and marked roles
+ * in which the admin holds a usable membership (left by an interrupted run,
+ * given back in step_stale_memberships). $3 only narrows: which resource a
+ * role belongs to is decided on the whole marker (plan_marker_match).
  */
-#define AUTHID "'pg_catalog.pg_authid'::pg_catalog.regclass"
 #define MINE_CTE                                                                                   \
 	"mine AS (SELECT x.oid, x.rolname, x.rolcanlogin, x.rolconnlimit, "                        \
 	"  (SELECT c.description FROM pg_catalog.pg_shdescription c "                              \
-	"    WHERE c.objoid" EQ "x.oid AND c.classoid" EQ AUTHID ") AS comment "                   \
+	"    WHERE c.objoid" EQ "x.oid AND c.classoid" EQ AUTHID_CLASS ") AS comment "             \
 	"  FROM pg_catalog.pg_roles x "                                                            \
-	" WHERE x.rolname" EQ "ANY ($1" NAMES ") "                                                 \
-	"    OR x.oid IN (SELECT d.objoid FROM pg_catalog.pg_shdescription d "                     \
-	"                  WHERE d.classoid" EQ AUTHID                                             \
-	"                    AND pg_catalog.strpos(d.description, $3)" NE "0) "                    \
-	"    OR x.oid IN (SELECT am.roleid FROM pg_catalog.pg_auth_members am "                    \
-	"                   JOIN pg_catalog.pg_roles a ON a.oid" EQ "am.member "                   \
-	"                   JOIN pg_catalog.pg_shdescription d ON d.objoid" EQ "am.roleid "        \
-	"                        AND d.classoid" EQ AUTHID "                  WHERE a.rolname" EQ  \
-	"CURRENT_USER AND " USABLE(                                                                \
-	    "am") "                    AND pg_catalog.starts_with(d.description, "                 \
-	          "                                               "                                \
-	          "'{\"managedBy\":\"appdb-operator\"'))) "
+	"  WHERE x.rolname" EQ "ANY ($1" NAMES ") "                                                \
+	"     OR x.oid IN (SELECT d.objoid FROM pg_catalog.pg_shdescription d "                    \
+	"        WHERE d.classoid" EQ AUTHID_CLASS " AND pg_catalog.strpos(d.description, $3)" NE  \
+	"0) "                                                                                      \
+	"     OR x.oid IN (SELECT am.roleid FROM pg_catalog.pg_auth_members am "                   \
+	"        JOIN pg_catalog.pg_roles a ON a.oid" EQ "am.member "                              \
+	"        JOIN pg_catalog.pg_shdescription d ON d.objoid" EQ "am.roleid "                   \
+	"         AND d.classoid" EQ AUTHID_CLASS " WHERE a.rolname" EQ "CURRENT_USER "            \
+	"         AND " USABLE("am") " AND pg_catalog.starts_with(d.description, "                 \
+	                             "'" MARKER_MANAGED "'))) "
 
 static const char OBSERVE_ADMIN_SQL[] =
     "WITH " MINE_CTE

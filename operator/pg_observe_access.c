@@ -55,10 +55,10 @@ static const char OBSERVE_EXTENSIONS_SQL[] =
 
 /*
  * Runs one of the queries above with n text[] parameters and adds its facts;
- * the admin session's as a fixed statement (id), the target's (id < 0) once.
+ * the admin session's as a fixed statement (id), the target's once.
  */
-static int observe(struct observed *o, PGconn *conn, int id, const char *sql, char *const *p, int n,
-                   struct err *err)
+static int observe(struct observed *o, PGconn *conn, enum pg_stmt id, const char *sql,
+                   char *const *p, int n, struct err *err)
 {
 	const char *params[4];
 	PGresult *res;
@@ -69,8 +69,7 @@ static int observe(struct observed *o, PGconn *conn, int id, const char *sql, ch
 			return APPDB_ENOMEM;
 	for (i = 0; i < n; i++)
 		params[i] = p[i];
-	res = id >= 0 ? pg_exec_fixed(conn, (enum pg_stmt)id, sql, n, params)
-	              : PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	res = pg_exec_fixed(conn, id, sql, n, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		rc = err_wrap(err, pg_result_error(res, conn, err),
 		              "could not observe memberships, settings and extensions");
@@ -140,7 +139,7 @@ int pg_observe_extensions(struct observed *o, PGconn *conn, const struct desired
 	for (i = 0; i < d->n_extensions; i++)
 		exts[i] = d->extensions[i].name;
 	p[0] = pg_array_literal(exts, d->n_extensions);
-	rc = observe(o, conn, -1, OBSERVE_EXTENSIONS_SQL, p, 1, err);
+	rc = observe(o, conn, PG_STMT_NONE, OBSERVE_EXTENSIONS_SQL, p, 1, err);
 	free(p[0]);
 	free(exts);
 	return rc;
