@@ -66,10 +66,10 @@ static int spawn(char **argv)
 	return 0;
 }
 
-struct line;
-static int check(char **argv, const char *pw, const struct line *l, int nl);
+/* The bare floor's query. */
+#define FLOOR_QUERY "SELECT pg_catalog.count(*) FROM pg_catalog.pg_namespace"
 
-/* The lines of a replay file, each split at its tabs in place. */
+/* A database, the parameters of a statement and the statement (a replay line split at its tabs). */
 struct line {
 	char *f[8];
 	int n;
@@ -147,8 +147,11 @@ static int check(char **argv, const char *pw, const struct line *l, int nl)
 		return 1;
 	}
 	for (k = 0; k < nl && rc == 0; k++) {
-		PGresult *r = PQexecParams(c, l[k].f[l[k].n - 1], l[k].n - 2, NULL,
-		                           (const char *const *)l[k].f + 1, NULL, NULL, 0);
+		const char *sql = l[k].f[l[k].n - 1];
+		int np = l[k].n - 2;
+		PGresult *r = np > 0 ? PQexecParams(c, sql, np, NULL,
+		                                    (const char *const *)l[k].f + 1, NULL, NULL, 0)
+		                     : PQexec(c, sql);
 
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "connloop: %s", PQerrorMessage(c));
@@ -219,29 +222,11 @@ int main(int argc, char **argv)
 	}
 	start = now();
 	for (i = 0; i < rounds; i++) {
-		for (d = 7; d < argc; d++) {
-			const char *keys[] = {
-			    "host",   "port",    "user",        "password",
-			    "dbname", "sslmode", "sslrootcert", "application_name",
-			    NULL};
-			const char *vals[] = {argv[1],       argv[2], argv[3],    pw,  argv[d],
-			                      "verify-full", argv[5], "connloop", NULL};
-			PGconn *c = PQconnectdbParams(keys, vals, 0);
-			PGresult *r;
+		for (d = 7; d < argc; d++, n++) {
+			struct line l = {{argv[d], (char *)FLOOR_QUERY}, 2};
 
-			if (PQstatus(c) != CONNECTION_OK) {
-				fprintf(stderr, "connloop: %s", PQerrorMessage(c));
-				PQfinish(c);
+			if (check(argv, pw, &l, 1) != 0)
 				return 1;
-			}
-			r = PQexec(c, "SELECT pg_catalog.count(*) FROM pg_catalog.pg_namespace");
-			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-				fprintf(stderr, "connloop: %s", PQerrorMessage(c));
-				return 1;
-			}
-			PQclear(r);
-			PQfinish(c);
-			n++;
 		}
 	}
 	printf("%.6f\n", (now() - start) / n);
