@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import OPERATOR, PgServer, Workspace  # noqa: E402
+from harness import OPERATOR, PgServer, Workspace, proc_status_kb  # noqa: E402
 from e2e import CRD, KubeSim, Operator, wait_until  # noqa: E402
 
 CONNLOOP = os.environ.get("APPDB_CONNLOOP") or os.path.join(
@@ -262,22 +262,12 @@ def bench_curve(sizes, known):
 
 
 def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return proc_status_kb(pid, "VmRSS")[0]
 
 
 def rss_parts_kb(pid):
     """VmRSS split as the kernel counts it: (anonymous, file-backed, shared memory) KB."""
-    parts = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("RssAnon", "RssFile", "RssShmem"):
-                parts[k] = int(v.split()[0])
-    return parts.get("RssAnon", 0), parts.get("RssFile", 0), parts.get("RssShmem", 0)
+    return proc_status_kb(pid, "RssAnon", "RssFile", "RssShmem")
 
 
 def cpu_seconds(pid):

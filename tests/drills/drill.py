@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from harness import ROOT, PgServer  # noqa: E402
+from harness import ROOT, PgServer, proc_status_kb  # noqa: E402
 from e2e import CRD, KubeSim, Operator  # noqa: E402
 
 FULL = os.environ.get("APPDB_DRILLS", "short") == "full"
@@ -70,11 +70,7 @@ def proc_fds(pid):
 
 
 def proc_rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return proc_status_kb(pid, "VmRSS")[0]
 
 
 # What one resource provisioned, with its own names replaced by X, so that

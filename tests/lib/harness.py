@@ -178,6 +178,18 @@ class Workspace:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def proc_status_kb(pid, *keys):
+    """Fields of /proc/PID/status counted in KB (VmRSS, RssAnon, ...), in the order
+    named; 0 for one the kernel does not give."""
+    found = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in keys:
+                found[k] = int(v.split()[0])
+    return tuple(found.get(k, 0) for k in keys)
+
+
 def appdb(name, ns="team-a", db=None, owner=None, users=(), schemas=None, annotations=None,
           instance="local", generation=None, uid=None):
     """An AppDatabase manifest as YAML text. users: (name, access, secret name, key)."""
