@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Runs the unittest files of one suite and ends with '<suite>: N passed, M failed'.
 
-usage: run.py [--jobs J] SUITE DIR [PATTERN]
+usage: run.py SUITE DIR [PATTERN]
 
-With --jobs J (or $APPDB_TEST_JOBS) above 1, the files matching PATTERN run
-J at a time, each in its own process: every file starts its own servers on
+With $APPDB_TEST_JOBS above 1, the files matching PATTERN run that many
+at a time, each in its own process: every file starts its own servers on
 free ports in its own temporary directories, so they do not meet. Each
 file's output is printed whole once it is done, in name order, with its
 time; the totals are the same as one process would print.
@@ -58,18 +58,18 @@ def run_files(suite_name, start, files, jobs):
             out.seek(0)
             text = out.read()
             out.close()
-            got = 0
+            counted = False
             for line in text.splitlines():
                 m = COUNT.match(line)
                 if m and m.group(2) == "passed":
                     passed += int(m.group(1))
                     failed += int(m.group(3))
-                    got += int(m.group(3))
+                    counted = int(m.group(3)) > 0
                 elif m and m.group(2) == "skipped":
                     skipped += int(m.group(1))
                 else:
                     print(line)
-            if rc != 0 and got == 0:  # died, or ran no test: a failure all the same
+            if rc != 0 and not counted:  # died, or ran no test: a failure all the same
                 failed += 1
             print("== %s: %.1f s" % (f, secs), flush=True)
     print("%s: %d passed, %d failed" % (suite_name, passed, failed), flush=True)
@@ -81,8 +81,6 @@ def run_files(suite_name, start, files, jobs):
 def main():
     args = sys.argv[1:]
     jobs = int(os.environ.get("APPDB_TEST_JOBS", "1") or 1)
-    if args[:1] == ["--jobs"]:
-        jobs, args = int(args[1]), args[2:]
     suite_name, start = args[0], args[1]
     pattern = args[2] if len(args) > 2 else "test_*.py"
     files = sorted(f for f in os.listdir(start)
