@@ -49,6 +49,14 @@ class TenantCase(unittest.TestCase):
         self.assertEqual(code, 0, err)
         return path
 
+    def assertQuietRun(self, path):
+        """A reconcile of path that is Unchanged and sends the server no statement."""
+        before = len(PG.statements())
+        code, _, err = self.ws.run("reconcile", path)
+        self.assertEqual(code, 0, err)
+        self.assertIn("Unchanged", err)
+        self.assertEqual(len(PG.statements()), before)
+
     def user_sql(self, user, pw, db, *stmts):
         for s in stmts:
             ok, _, e = PG.user_sql(user, pw, s, db)
@@ -108,11 +116,7 @@ class TestHijack(TenantCase):
         # (Checked from outside: the tenant's 1 ms statement_timeout holds for its users.)
         self.assertEqual(PG.superuser_sql(
             "select has_table_privilege('att_new', 'extra.t', 'SELECT')", "att"), ["t"])
-        before = len(PG.statements())
-        code, _, err = self.ws.run("reconcile", att)
-        self.assertEqual(code, 0, err)
-        self.assertIn("Unchanged", err)
-        self.assertEqual(len(PG.statements()), before)
+        self.assertQuietRun(att)
         code, _, err = self.ws.run("plan", att)
         self.assertEqual(code, 0, err)
         self.assertNothingRan("att", "att_dev", "vic_app", "vic-pw-1", "vic")
@@ -144,11 +148,7 @@ class TestHijack(TenantCase):
         self.assertEqual(PG.superuser_sql(
             "select count(*) from pg_extension where extname = 'pgcrypto'", "attx"), ["1"])
         self.assertNothingRan("attx", "attx_dev", "vicx_app", "vicx-pw-1", "vicx")
-        before = len(PG.statements())
-        code, _, err = self.ws.run("reconcile", att)
-        self.assertEqual(code, 0, err)
-        self.assertIn("Unchanged", err)
-        self.assertEqual(len(PG.statements()), before)
+        self.assertQuietRun(att)
         self.assertNothingRan("attx", "attx_dev", "vicx_app", "vicx-pw-1", "vicx")
         self.assertEqual(self.ws.run("reconcile", vic)[0], 0)
 
@@ -296,10 +296,7 @@ class TestCrashBoundary(TenantCase):
                 self.assertFalse(PG.can_login("nbo_app", "nbo-pw", "nbk"))
                 self.assertTrue(PG.can_login("nbk_app", "nbk-pw", "nbk"))
                 self.assertEqual(PG.admin_memberships(), [])
-                before = len(PG.statements())
-                code, _, err = self.ws.run("reconcile", path)
-                self.assertIn("Unchanged", err)
-                self.assertEqual(len(PG.statements()), before)
+                self.assertQuietRun(path)
                 # Next round starts from nothing again.
                 PG.superuser_sql("DROP DATABASE nbk")
                 PG.superuser_sql("DROP ROLE nbk_app")
