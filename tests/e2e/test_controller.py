@@ -40,10 +40,11 @@ class Base(unittest.TestCase):
     environment = "dev"
     extra = "resyncSeconds: 3\n"
     env = None
+    major = None  # the server's major version (default: the throwaway server's)
 
     @classmethod
     def setUpClass(cls):
-        cls.pg = PgServer()
+        cls.pg = PgServer(cls.major)
         cls.sim = KubeSim()
         cls.sim.kubectl("apply", "-f", CRD)
         cls.op = Operator(cls.pg, cls.sim, cls.environment, cls.extra).start(cls.env)

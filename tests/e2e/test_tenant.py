@@ -1,7 +1,9 @@
 """The tenant boundary through the controller: a team's `owner` user plants
 shadowing functions, operators, views and hostile database settings, then
 the controller's resyncs and a spec change run over its database; the admin
-runs nothing of the tenant's and another team's password stays as it was."""
+runs nothing of the tenant's and another team's password stays as it was.
+On 13 the tenant plants the same in the admin database too, where the
+resync's instance-wide query and the admin observation run."""
 import os
 import sys
 import time
@@ -36,6 +38,18 @@ class TestTenantThroughTheController(Base):
             "SET ROLE catt_owner; " + "; ".join(plant_sql("catt_dev", "cvic_app", "catt")),
             "catt")
         self.assertTrue(ok, e)
+        admin_db = self.pg.major < 15 and self.pg.superuser_sql(
+            "select has_schema_privilege('catt_dev', 'public', 'CREATE')") == ["t"]
+        if self.major is not None and self.major < 15:
+            self.assertTrue(admin_db, "the throwaway server's public is open to PUBLIC")
+        if admin_db:
+            # Before 15 every role may create in the admin database's public, where
+            # the resync's instance-wide query and the admin observation run.
+            ok, _, e = self.pg.user_sql(
+                "catt_dev", "catt-pw",
+                "; ".join(q for q in plant_sql("catt_dev", "cvic_app", "postgres")
+                          if not q.startswith("ALTER DATABASE")), "postgres")
+            self.assertTrue(ok, e)
         # Several resyncs (every 2 s), then a change that works inside the database.
         time.sleep(6)
         self.apply("catt", "team-ca", users + [("catt_ro", "readonly", "catt-db", "r")],
@@ -43,8 +57,9 @@ class TestTenantThroughTheController(Base):
         wait_until(ready(self.sim, "catt", "team-ca", generation=2), 60,
                    what="attacker generation 2 Ready")
         time.sleep(4)
-        self.assertEqual(self.pg.superuser_sql("select count(*) from public.pwned", "catt"),
-                         ["0"], self.pg.superuser_sql("select * from public.pwned", "catt"))
+        for db in ("catt", "postgres") if admin_db else ("catt",):
+            self.assertEqual(self.pg.superuser_sql("select count(*) from public.pwned", db),
+                             ["0"], self.pg.superuser_sql("select * from public.pwned", db))
         self.assertEqual(self.pg.superuser_sql(
             "select count(*) from pg_auth_members m join pg_roles r on r.oid = m.roleid "
             "join pg_roles u on u.oid = m.member where r.rolname = 'pg_execute_server_program' "
@@ -56,6 +71,12 @@ class TestTenantThroughTheController(Base):
         self.assertEqual(self.pg.admin_memberships(), [])
         obj = self.sim.get("appdb", "catt", "team-ca")
         self.assertEqual(condition(obj, "Ready")["status"], "True")
+
+
+
+class TestTenantThroughTheControllerOn13(TestTenantThroughTheController):
+    """The same on 13, where the tenant can also plant in the admin database."""
+    major = 13
 
 
 if __name__ == "__main__":
